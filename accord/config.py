@@ -1,0 +1,82 @@
+"""Configuration: `ACCORD_*` environment variables, validated by pydantic.
+
+Temporal's connection is configured the Temporal way (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API
+key, profiles) through `temporalio.envconfig`; see `accord.temporal`.
+
+When neither a database URL nor a Temporal address is configured, commands use the dev stack that
+`accord dev` runs, found through the `dev.json` file it writes into the data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACCORD_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL; unset: the dev stack's embedded PostgreSQL"
+    )
+    data_dir: Path = Field(default=Path.home() / ".accord", description="where `accord dev` keeps its data")
+    task_queue: str = Field(default="accord", min_length=1)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8765, ge=0, le=65535)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    admin_token: str | None = Field(
+        default=None, description="bearer token that may found alliances over the HTTP API"
+    )
+    log_level: str = "info"
+
+    @property
+    def dev_file(self) -> Path:
+        return self.data_dir / "dev.json"
+
+
+class DevStack(BaseModel):
+    """What a running `accord dev` tells other commands on the same machine."""
+
+    pid: int
+    database_url: str
+    temporal_address: str
+    namespace: str = "default"
+    api_url: str
+    ui_url: str | None = None
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def running_dev_stack(settings: Settings) -> DevStack | None:
+    try:
+        stack = DevStack.model_validate(json.loads(settings.dev_file.read_text()))
+    except (FileNotFoundError, ValueError):
+        return None
+    return stack if stack.alive() else None
+
+
+class NotConfigured(Exception):
+    """Raised when there is nothing to connect to; the message says what to set or start."""
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    stack = running_dev_stack(settings)
+    if stack:
+        return stack.database_url
+    raise NotConfigured(
+        "no database configured: set ACCORD_DATABASE_URL (e.g. postgresql://user@host:5432/accord) "
+        f"or start the dev stack with `accord dev` (data directory {settings.data_dir})"
+    )

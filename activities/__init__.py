@@ -1,0 +1,1 @@
+"""Temporal activities: the side effects of accord (appending events, delivering notifications)."""

@@ -1,0 +1,123 @@
+"""The alliance charter: core principles, decision rules and the dispute procedure.
+
+A charter is written in TOML (see `examples/charter.toml`) and pinned, as it stood, into the opening
+event of every decision and dispute, so a later amendment never changes a running process.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from events.rules import Duration, Model, Refused, Slug, Text, invalid, model_summary
+
+FallbackRule = Literal["supermajority", "lapse"]
+"""What happens to a stalled decision: adopt points that reach a supermajority of agree over object
+among the stances cast, or let the decision lapse."""
+
+
+class Principle(Model):
+    id: Slug
+    text: Text
+
+
+class DecisionRules(Model):
+    quorum: float = Field(gt=0, le=1, description="share of the electorate that must take a stance on a point")
+    response_window: Duration = Field(description="default time from opening to the deadline")
+    min_response_window: Duration = timedelta(hours=1)
+    max_response_window: Duration = timedelta(days=90)
+    reminder_lead: Duration = Field(description="reminder sent this long before the deadline")
+    escalation_window: Duration = Field(description="time coordinators have to act on a stalled decision")
+    extension: Duration = Field(description="how far one extension moves the deadline")
+    max_extensions: int = Field(ge=0, le=20)
+    fallback: FallbackRule = "supermajority"
+    supermajority: float = Field(default=2 / 3, gt=0.5, le=1)
+    objection_tolerance: int = Field(
+        default=0, ge=0, description="objections a point may carry and still be adopted"
+    )
+
+    @model_validator(mode="after")
+    def _windows_fit(self) -> DecisionRules:
+        if self.min_response_window > self.max_response_window:
+            raise ValueError("min_response_window must not exceed max_response_window")
+        if not self.min_response_window <= self.response_window <= self.max_response_window:
+            raise ValueError("response_window must lie between min_response_window and max_response_window")
+        if self.reminder_lead >= self.response_window:
+            raise ValueError("reminder_lead must be shorter than response_window")
+        return self
+
+
+class CrisisWindows(Model):
+    """The shorter windows a dispute of severity `crisis` runs on."""
+
+    negotiation_window: Duration
+    mediation_window: Duration
+    panel_window: Duration
+    appeal_window: Duration
+
+
+class DisputeProcedure(Model):
+    negotiation_window: Duration
+    mediation_window: Duration
+    panel_window: Duration
+    appeal_window: Duration
+    panel_size: int = Field(default=3, ge=1, le=15)
+    reminder_lead: Duration = timedelta(days=1)
+    existence_confidential: bool = Field(
+        default=False, description="when true, outsiders do not even learn that a dispute exists"
+    )
+    crisis: CrisisWindows
+
+    @model_validator(mode="after")
+    def _crisis_is_faster(self) -> DisputeProcedure:
+        if self.panel_size % 2 == 0:
+            raise ValueError("panel_size must be odd so that a majority always exists")
+        for step in ("negotiation_window", "mediation_window", "panel_window", "appeal_window"):
+            if getattr(self.crisis, step) > getattr(self, step):
+                raise ValueError(f"crisis.{step} must not be longer than {step}")
+        return self
+
+
+class Charter(Model):
+    name: Text
+    principles: list[Principle] = Field(min_length=1)
+    decisions: DecisionRules
+    disputes: DisputeProcedure
+
+    @model_validator(mode="after")
+    def _unique_principles(self) -> Charter:
+        ids = [p.id for p in self.principles]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"principle ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def principle(self, principle_id: str) -> Principle | None:
+        return next((p for p in self.principles if p.id == principle_id), None)
+
+
+def parse_charter(raw: dict[str, object], source: str = "charter") -> Charter:
+    """Validate a charter mapping; a wrong value is refused naming the field and what is accepted."""
+    try:
+        return Charter.model_validate(raw)
+    except ValidationError as error:
+        message, field = model_summary(error)
+        raise invalid(f"{source}: {message}", field=f"charter.{field}" if field else "charter") from None
+
+
+def load_charter(path: Path) -> Charter:
+    """Read a TOML charter file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise invalid(f"charter file {path} does not exist", field="charter") from None
+    except tomllib.TOMLDecodeError as error:
+        raise invalid(f"{path} is not valid TOML: {error}", field="charter") from None
+    return parse_charter(raw, source=str(path))
+
+
+__all__ = ["Charter", "DecisionRules", "DisputeProcedure", "Principle", "Refused", "load_charter", "parse_charter"]
