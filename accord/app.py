@@ -25,7 +25,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import TypedSearchAttributes, SearchAttributePair, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from accord.config import Settings, database_url
@@ -161,10 +161,9 @@ class Accord:
                     AllianceWorkflow.execute, command, start_workflow_operation=start
                 )
             )
-        except RPCError as error:
-            if error.status == RPCStatusCode.ALREADY_EXISTS:
-                raise conflict(f"alliance {command.alliance_id!r} already exists") from None
-            raise
+        except WorkflowAlreadyStartedError:
+            # What update-with-start raises when the id is taken (FAIL conflict policy), not an RPCError.
+            raise conflict(f"alliance {command.alliance_id!r} already exists") from None
         token = await self._insert_token(command.alliance_id, command.founder_id, token_label, command.founder_id)
         return Founded(alliance_id=command.alliance_id, receipts=result.receipts, token=token)
 
