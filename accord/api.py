@@ -1,0 +1,406 @@
+"""The HTTP API: the application layer (`accord.app.Accord`) over HTTP, with bearer-token identities.
+
+Every route is a thin translation: authenticate, build the domain command with the authenticated
+member as its actor (never a field of the request), call the application layer, answer with its
+receipts. A `Refused` from the domain becomes one HTTP status per refusal kind, and invalid input gets
+the same 422 shape as FastAPI's own validation errors, so clients handle a single format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Iterator
+from typing import Annotated, Any, Literal
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+
+from accord import __version__
+from accord.app import Accord, Founded, Identity, IssuedToken, TokenInfo
+from accord.config import Settings
+from events.alliance import (
+    AdmitMember,
+    AllianceCommand,
+    AllianceState,
+    AmendCharter,
+    FoundAlliance,
+    Member,
+    MemberStatus,
+    ReinstateMember,
+    RemoveMember,
+    Role,
+    Roles,
+    SetRoles,
+    SetWebhook,
+    SuspendMember,
+)
+from events.charter import Charter
+from events.rules import Refused, RefusalKind, Slug, Text, forbidden
+from events.store import StreamHead
+from workflows.alliance import CommandResult
+
+log = structlog.get_logger("accord.api")
+
+REFUSAL_STATUS = {
+    RefusalKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    RefusalKind.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    RefusalKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    RefusalKind.CONFLICT: status.HTTP_409_CONFLICT,
+}
+
+
+# --- request and response bodies ------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    # Unknown fields are refused, so a client that sends an `actor` learns that it is not taken from the body.
+    model_config = ConfigDict(extra="forbid")
+
+
+class FoundRequest(Body):
+    alliance_id: Slug
+    founder_id: Slug
+    founder_name: Text
+    founder_webhook_url: AnyHttpUrl | None = None
+    charter: Charter
+
+
+class AdmitRequest(Body):
+    member_id: Slug
+    name: Text
+    roles: Roles = [Role.MEMBER]
+    webhook_url: AnyHttpUrl | None = None
+
+
+class ReasonRequest(Body):
+    reason: Text
+
+
+class RolesRequest(Body):
+    roles: Roles
+
+
+class WebhookRequest(Body):
+    webhook_url: AnyHttpUrl | None
+    """null clears the webhook."""
+
+
+class AmendRequest(Body):
+    charter: Charter
+    reason: Text
+
+
+class TokenRequest(Body):
+    label: str = ""
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    temporal: str
+
+
+# --- dependencies ---------------------------------------------------------------------------------
+
+
+def accord_of(request: Request) -> Accord:
+    return request.app.state.accord
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+bearer = HTTPBearer(auto_error=False, description="an accord API token: `Authorization: Bearer acc_...`")
+
+AccordDep = Annotated[Accord, Depends(accord_of)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def authenticated_member(alliance_id: str, accord: AccordDep, credentials: Credentials) -> Identity:
+    """The member the bearer token stands for; it must belong to the alliance in the path."""
+    if credentials is None:
+        raise unauthorized("missing credentials: send `Authorization: Bearer <token>`")
+    identity = await accord.authenticate(credentials.credentials)
+    if identity is None:
+        raise unauthorized("unknown or revoked token")
+    if identity.alliance_id != alliance_id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this token belongs to alliance {identity.alliance_id!r}, not to {alliance_id!r}",
+        )
+    return identity
+
+
+Actor = Annotated[Identity, Depends(authenticated_member)]
+
+
+async def administrator(accord: AccordDep, settings: SettingsDep, credentials: Credentials) -> None:
+    """Founding is the one operation outside any alliance: it needs the server's admin token."""
+    if not settings.admin_token:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "founding an alliance over the API needs ACCORD_ADMIN_TOKEN to be set on the server; "
+            "without it, found the alliance with `accord alliance found`",
+        )
+    if credentials is None:
+        raise unauthorized("founding an alliance needs the admin token: send `Authorization: Bearer <token>`")
+    if secrets.compare_digest(credentials.credentials.encode(), settings.admin_token.encode()):
+        return
+    if await accord.authenticate(credentials.credentials) is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a member token cannot found alliances; use the admin token")
+    raise unauthorized("unknown token: founding an alliance needs the admin token (ACCORD_ADMIN_TOKEN)")
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+
+async def refused_response(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, Refused)
+    log.info("refused", method=request.method, path=request.url.path, kind=error.kind.value, reason=error.message)
+    detail: Any = error.message
+    if error.kind is RefusalKind.INVALID:
+        location = ["body", *error.field.split(".")] if error.field else ["body"]
+        detail = [{"loc": location, "msg": error.message, "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=REFUSAL_STATUS[error.kind])
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing, unknown or revoked token"},
+    403: {"model": Problem, "description": "the token's member may not do this, or belongs to another alliance"},
+    404: {"model": Problem, "description": "no such alliance, member or token"},
+    409: {"model": Problem, "description": "the alliance or member is not in a state that allows this"},
+}
+
+# --- routes: service ------------------------------------------------------------------------------
+
+service = APIRouter(tags=["service"])
+
+
+async def _probe(check: Awaitable[object]) -> str:
+    try:
+        healthy = await asyncio.wait_for(check, timeout=5)
+    except Exception as error:  # any failure means: not available; the log has the details
+        log.warning("health check failed", error=repr(error))
+        return f"unavailable ({type(error).__name__})"
+    return "ok" if healthy else "unavailable (not serving)"
+
+
+@service.get("/health", summary="Check the database and Temporal", responses={503: {"model": Health}})
+async def health(accord: AccordDep, response: Response) -> Health:
+    database, temporal = await asyncio.gather(
+        _probe(accord.pool.fetchval("SELECT 1")),
+        _probe(accord.client.service_client.check_health()),
+    )
+    ok = database == temporal == "ok"
+    if not ok:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Health(status="ok" if ok else "unavailable", database=database, temporal=temporal)
+
+
+# --- routes: alliances ----------------------------------------------------------------------------
+
+founding = APIRouter(tags=["alliances"], responses=ERRORS)
+
+
+@founding.post(
+    "/alliances",
+    status_code=status.HTTP_201_CREATED,
+    summary="Found an alliance (admin token); answers with the founder's token, shown once",
+    dependencies=[Depends(administrator)],
+)
+async def found(body: FoundRequest, accord: AccordDep) -> Founded:
+    return await accord.found_alliance(FoundAlliance(**dict(body)))
+
+
+alliances = APIRouter(prefix="/alliances/{alliance_id}", responses=ERRORS)
+
+
+async def _visible_state(accord: Accord, actor: Identity) -> AllianceState:
+    """The alliance as its members see it; a member who was removed sees nothing any more."""
+    state = await accord.alliance(actor.alliance_id)
+    member = state.member(actor.member_id)
+    if member is None or member.status == MemberStatus.REMOVED:
+        raise forbidden(f"{actor.member_id!r} is no longer a member of alliance {actor.alliance_id!r}")
+    return state
+
+
+@alliances.get("", tags=["alliances"], summary="The alliance: charter and members")
+async def alliance_state(actor: Actor, accord: AccordDep) -> AllianceState:
+    return await _visible_state(accord, actor)
+
+
+@alliances.get("/members", tags=["members"], summary="The alliance's members, removed ones included")
+async def members(actor: Actor, accord: AccordDep) -> list[Member]:
+    return list((await _visible_state(accord, actor)).members.values())
+
+
+@alliances.get("/head", tags=["alliances"], summary="The head of the alliance's event stream (version and hash)")
+async def head(actor: Actor, accord: AccordDep) -> StreamHead:
+    return await accord.alliance_head(actor.alliance_id)
+
+
+@alliances.put("/charter", tags=["alliances"], summary="Amend the charter (coordinators)")
+async def amend_charter(body: AmendRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await _command(accord, actor, AmendCharter(actor=actor.member_id, charter=body.charter, reason=body.reason))
+
+
+# --- routes: members ------------------------------------------------------------------------------
+
+
+async def _command(accord: Accord, actor: Identity, command: AllianceCommand) -> CommandResult:
+    result = await accord.alliance_command(actor.alliance_id, command)
+    log.info("command recorded", alliance=actor.alliance_id, actor=actor.member_id, command=command.type)
+    return result
+
+
+@alliances.post(
+    "/members", tags=["members"], status_code=status.HTTP_201_CREATED, summary="Admit a member (coordinators)"
+)
+async def admit(body: AdmitRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await _command(accord, actor, AdmitMember(actor=actor.member_id, **dict(body)))
+
+
+@alliances.post("/members/{member_id}/suspend", tags=["members"], summary="Suspend a member (coordinators)")
+async def suspend(member_id: str, body: ReasonRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await _command(accord, actor, SuspendMember(actor=actor.member_id, member_id=member_id, reason=body.reason))
+
+
+@alliances.post(
+    "/members/{member_id}/reinstate", tags=["members"], summary="Reinstate a suspended member (coordinators)"
+)
+async def reinstate(member_id: str, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await _command(accord, actor, ReinstateMember(actor=actor.member_id, member_id=member_id))
+
+
+@alliances.delete(
+    "/members/{member_id}",
+    tags=["members"],
+    summary="Remove a member (coordinators, or a member leaving); the reason in the body or as ?reason=",
+)
+async def remove(
+    member_id: str,
+    actor: Actor,
+    accord: AccordDep,
+    body: ReasonRequest | None = None,
+    reason: Annotated[Text | None, Query(description="why; instead of a body")] = None,
+) -> CommandResult:
+    reason = body.reason if body is not None else reason
+    if reason is None:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body", "reason"), "msg": "Field required (in the body or as ?reason=)"}]
+        )
+    return await _command(accord, actor, RemoveMember(actor=actor.member_id, member_id=member_id, reason=reason))
+
+
+@alliances.put("/members/{member_id}/roles", tags=["members"], summary="Set a member's roles (coordinators)")
+async def set_roles(member_id: str, body: RolesRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await _command(accord, actor, SetRoles(actor=actor.member_id, member_id=member_id, roles=body.roles))
+
+
+@alliances.put(
+    "/members/{member_id}/webhook",
+    tags=["members"],
+    summary="Set or clear a member's webhook (the member or coordinators)",
+)
+async def set_webhook(member_id: str, body: WebhookRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    command = SetWebhook(actor=actor.member_id, member_id=member_id, webhook_url=body.webhook_url)
+    return await _command(accord, actor, command)
+
+
+# --- routes: tokens -------------------------------------------------------------------------------
+
+
+@alliances.post(
+    "/members/{member_id}/tokens",
+    tags=["tokens"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue an API token for a member (the member or coordinators); the token is shown once",
+)
+async def issue_token(member_id: str, body: TokenRequest, actor: Actor, accord: AccordDep) -> IssuedToken:
+    return await accord.issue_token(actor.alliance_id, actor.member_id, member_id, body.label)
+
+
+@alliances.get(
+    "/members/{member_id}/tokens", tags=["tokens"], summary="A member's tokens, without their secrets"
+)
+async def tokens(member_id: str, actor: Actor, accord: AccordDep) -> list[TokenInfo]:
+    return await accord.tokens(actor.alliance_id, actor.member_id, member_id)
+
+
+@alliances.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token (its member or coordinators)")
+async def revoke_token(token_id: uuid.UUID, actor: Actor, accord: AccordDep) -> TokenInfo:
+    return await accord.revoke_token(actor.alliance_id, actor.member_id, token_id)
+
+
+# --- the application and its server ---------------------------------------------------------------
+
+
+def create_app(accord: Accord, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="accord",
+        version=__version__,
+        summary="Governance of alliances as durable, auditable workflows",
+    )
+    app.state.accord = accord
+    app.state.settings = settings
+    app.add_exception_handler(Refused, refused_response)
+    for router in (service, founding, alliances):
+        app.include_router(router)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: whoever runs it decides when it stops, through `stop`."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(accord: Accord, settings: Settings, stop: asyncio.Event) -> None:
+    """Serve the API until `stop` is set, then finish the requests in flight."""
+    server = _Server(
+        uvicorn.Config(create_app(accord, settings), host=settings.api_host, port=settings.api_port, log_config=None)
+    )
+
+    async def stop_when_set() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_set())
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot listen; the dev stack wants an error it can report.
+        raise RuntimeError(f"the HTTP API could not listen on {settings.api_host}:{settings.api_port}") from None
+    finally:
+        watcher.cancel()
+
+
+def main() -> None:
+    """`python -m accord.api`: the same as `accord api` (which connects, migrates and serves until a signal)."""
+    from accord.cli import main as cli
+
+    cli(["api"])
+
+
+if __name__ == "__main__":
+    main()
