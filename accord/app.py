@@ -21,7 +21,6 @@ import asyncpg
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import TypedSearchAttributes, SearchAttributePair, WorkflowIDConflictPolicy
@@ -144,28 +143,49 @@ class Accord:
         self, command: FoundAlliance, *, token_label: str = "founder"
     ) -> Founded:
         alliance.decide(None, command, datetime.now().astimezone())  # refuse bad input before starting anything
-        workflow_id = alliance_workflow_id(command.alliance_id)
-        start = WithStartWorkflowOperation(
+        result = await self._start_with_command(
             AllianceWorkflow.run,
             AllianceRun(alliance_id=command.alliance_id),
-            id=workflow_id,
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)]
-            ),
+            alliance_workflow_id(command.alliance_id),
+            AllianceWorkflow.execute,
+            command,
+            what=f"alliance {command.alliance_id!r}",
+            attributes=[SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)],
         )
-        try:
-            result = await self._update(
-                lambda: self.client.execute_update_with_start_workflow(
-                    AllianceWorkflow.execute, command, start_workflow_operation=start
-                )
-            )
-        except WorkflowAlreadyStartedError:
-            # What update-with-start raises when the id is taken (FAIL conflict policy), not an RPCError.
-            raise conflict(f"alliance {command.alliance_id!r} already exists") from None
         token = await self._insert_token(command.alliance_id, command.founder_id, token_label, command.founder_id)
         return Founded(alliance_id=command.alliance_id, receipts=result.receipts, token=token)
+
+    async def _start_with_command(
+        self,
+        run: Any,
+        run_arg: Any,
+        workflow_id: str,
+        update: Any,
+        command: Any,
+        *,
+        what: str,
+        attributes: list[SearchAttributePair[Any]],
+    ) -> Any:
+        """Start a process workflow and send it its first command (found, open, raise).
+
+        Two calls rather than update-with-start: the time-skipping test server cannot skip time for a
+        workflow started that way. The command was validated by the pure decider beforehand, and a
+        workflow whose first command never arrives ends by itself.
+        """
+        if (await self.store.head(workflow_id)).version > 0:
+            raise conflict(f"{what} already exists in the event store")
+        try:
+            handle = await self.client.start_workflow(
+                run,
+                run_arg,
+                id=workflow_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=TypedSearchAttributes(attributes),
+            )
+        except WorkflowAlreadyStartedError:
+            raise conflict(f"{what} already exists") from None
+        return await self._update(lambda: handle.execute_update(update, command))
 
     async def alliance_command(self, alliance_id: str, command: AllianceCommand) -> CommandResult:
         handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))

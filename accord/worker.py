@@ -1,26 +1,16 @@
-"""The accord worker: every workflow and activity on one task queue, stopped cleanly by a signal."""
+"""The accord worker: every workflow and activity of accord on one task queue."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import asyncpg
-import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from accord.config import Settings, database_url
-from accord.logs import configure_logging
-from accord.temporal import connect
 from activities.store import StoreActivities
-from events.migrate import migrate
 from events.store import EventStore
 from workflows.alliance import AllianceWorkflow
 
 WORKFLOWS = [AllianceWorkflow]
-
-log = structlog.get_logger("accord.worker")
 
 
 def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
@@ -34,38 +24,8 @@ def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Migrate, then run the worker until `stop` is set (graceful: running tasks finish)."""
-    pool = await asyncpg.create_pool(database_url(settings), min_size=1, max_size=settings.db_pool_size)
-    try:
-        async with pool.acquire() as conn:
-            applied = await migrate(conn)
-        if applied:
-            log.info("migrations applied", migrations=applied)
-        client = await connect(settings)
-        worker = build_worker(client, pool, settings.task_queue)
-        async with worker:
-            log.info("worker running", task_queue=settings.task_queue, namespace=client.namespace)
-            await stop.wait()
-            log.info("worker stopping")
-    finally:
-        await pool.close()
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level)
+    """`python worker.py`: the same as `accord worker`."""
+    from accord.cli import main as cli
 
-    async def _main() -> None:
-        await run_worker(settings, stop_on_signals())
-
-    asyncio.run(_main())
+    cli(["worker"])

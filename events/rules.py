@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
@@ -120,6 +120,9 @@ Duration = Annotated[
 """A positive duration, written '7d', '36h', '1h30m' in charters and stored events."""
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class Model(BaseModel):
     """Base of every domain value: immutable and strict about unknown fields."""
 
@@ -144,3 +147,14 @@ def model_summary(error: Exception) -> tuple[str, str | None]:
         message = first["msg"].removeprefix("Value error, ")
         return (f"{field}: {message}" if field else message), field
     return str(error), None
+
+
+def build(model: type[M], **fields: Any) -> M:
+    """Construct a command from loose input; a wrong field is refused naming the field and the reason."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        message, field = model_summary(error)
+        raise invalid(message, field) from None

@@ -24,6 +24,8 @@ import pytest
 from events.migrate import migrate
 from events.store import EventStore
 
+pytest_plugins = ["temporal_fixtures"]
+
 
 def with_database(dsn: str, database: str) -> str:
     """``dsn`` pointing at another database of the same server (host, user, options kept)."""

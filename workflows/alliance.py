@@ -8,6 +8,7 @@ its history or its count of Updates grows large.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -18,6 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from events.store import Receipt, StreamHead
 
 from workflows.recording import EventStream, decided, empty_head
+
+
+FOUNDING_TIMEOUT = timedelta(minutes=10)
 
 
 def alliance_workflow_id(alliance_id: str) -> str:
@@ -48,6 +52,10 @@ class AllianceWorkflow:
 
     @workflow.run
     async def run(self, run: AllianceRun) -> None:
+        try:
+            await workflow.wait_condition(lambda: self.state is not None, timeout=FOUNDING_TIMEOUT)
+        except asyncio.TimeoutError:
+            return  # started, but the founding command never came: nothing was recorded
         await workflow.wait_condition(
             lambda: workflow.info().is_continue_as_new_suggested() or self.commands_this_run >= self.continue_after
         )

@@ -1,0 +1,387 @@
+"""The `accord` command line: an operator's tool over the application layer.
+
+Every command takes `--json`; errors go to stderr with a non-zero exit code (1: refused or failed,
+2: bad usage or nothing configured). Commands that act for a member take `--as MEMBER` (or ACCORD_AS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from accord.app import Accord
+from accord.binaries import MissingBinary
+from accord.config import NotConfigured, Settings
+from accord.render import Output
+from events.alliance import (
+    AdmitMember,
+    AmendCharter,
+    FoundAlliance,
+    ReinstateMember,
+    RemoveMember,
+    Role,
+    SetRoles,
+    SetWebhook,
+    SuspendMember,
+)
+from events.charter import load_charter
+from events.rules import Refused, RefusalKind, build
+
+
+def _emit_error(message: str, as_json: bool, **extra: Any) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message, **extra}), err=True)
+    else:
+        click.echo(f"error: {message}", err=True)
+
+
+def _emit(output: Output, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(output.json_data(), indent=2))
+    elif output.text:
+        click.echo(output.text)
+
+
+def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: bool, **kwargs: Any) -> None:
+    """Run one command: connect, call, print; turn every expected failure into a clear message."""
+
+    async def _run() -> Output:
+        if not needs_app:
+            return await fn(**kwargs)
+        app = await Accord.connect(Settings())
+        try:
+            return await fn(app, **kwargs)
+        finally:
+            await app.close()
+
+    try:
+        _emit(asyncio.run(_run()), as_json)
+    except Refused as error:
+        _emit_error(error.message, as_json, kind=error.kind.value, field=error.field)
+        sys.exit(1)
+    except (NotConfigured, MissingBinary) as error:
+        _emit_error(str(error), as_json)
+        sys.exit(2)
+    except OSError as error:
+        _emit_error(f"cannot reach a service: {error}", as_json)
+        sys.exit(1)
+
+
+def command(group: click.Group, name: str | None = None, *, needs_app: bool = True) -> Callable[..., Any]:
+    """Register an async command on a group, with --json and uniform error handling."""
+
+    def decorate(fn: Callable[..., Awaitable[Output]]) -> Callable[..., Any]:
+        @group.command(name or fn.__name__.replace("_", "-"), help=fn.__doc__)
+        @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+        @functools.wraps(fn)
+        def wrapper(as_json: bool, **kwargs: Any) -> None:
+            run_command(fn, as_json, needs_app, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as", "actor", required=True, envvar="ACCORD_AS", metavar="MEMBER", help="The member who acts (or ACCORD_AS)."
+    )(fn)
+
+
+ROLE = click.Choice([r.value for r in Role])
+
+
+@click.group()
+@click.version_option(package_name="accord")
+def main() -> None:
+    """accord: consensus decisions, dispute resolution and audit replay for alliances."""
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+@main.command()
+def dev() -> None:
+    """Run the whole stack here: embedded PostgreSQL and Temporal (unless configured), worker, HTTP API."""
+    from accord.runner import run_dev
+
+    _run_service(run_dev)
+
+
+@main.command()
+def worker() -> None:
+    """Run the worker (migrates the database first); stops cleanly on SIGINT/SIGTERM."""
+    from accord.runner import run_worker_service
+
+    _run_service(run_worker_service)
+
+
+@main.command()
+def api() -> None:
+    """Serve the HTTP API (OpenAPI document at /docs); stops cleanly on SIGINT/SIGTERM."""
+    from accord.runner import run_api_service
+
+    _run_service(run_api_service)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def demo(as_json: bool) -> None:
+    """A short showcase end to end on the embedded stack; ends by itself and says where to look."""
+    from accord.demo import run_demo
+
+    run_command(run_demo, as_json, needs_app=False, settings=Settings())
+
+
+def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
+    from accord.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(service(settings))
+    except (NotConfigured, MissingBinary) as error:
+        _emit_error(str(error), False)
+        sys.exit(2)
+
+
+# --- db --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """The event store: migrations and chain verification."""
+
+
+@command(db, needs_app=False)
+async def migrate() -> Output:
+    """Apply pending migrations (safe to run from several processes at once); needs only the database."""
+    import asyncpg
+
+    from accord.config import database_url
+    from events.migrate import migrate as apply
+
+    conn = await asyncpg.connect(database_url(Settings()))
+    try:
+        applied = await apply(conn)
+    finally:
+        await conn.close()
+    return Output({"applied": applied}, "applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@command(db)
+@click.option("--stream-prefix", default=None, help="Only streams whose id starts with this.")
+async def verify(app: Accord, stream_prefix: str | None) -> Output:
+    """Recompute every hash chain; exit 1 naming the first bad version of each broken stream."""
+    report = await app.verify(stream_prefix)
+    lines = [f"checked {report.events_checked} events in {report.streams_checked} streams"]
+    lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
+    output = Output(report, "\n".join(lines))
+    if report.broken:
+        _emit(output, False)
+        raise Refused(f"{len(report.broken)} broken stream(s)", RefusalKind.CONFLICT)
+    return output
+
+
+# --- alliance --------------------------------------------------------------------------------------
+
+
+@main.group()
+def alliance() -> None:
+    """Found and inspect alliances."""
+
+
+@command(alliance)
+@click.argument("charter_file", type=click.Path(path_type=Path))
+@click.option("--id", "alliance_id", required=True, help="Alliance id (lowercase letters, digits, - and _).")
+@click.option("--founder-id", required=True, help="Member id of the founder, the first coordinator.")
+@click.option("--founder-name", required=True, help="Name of the founding organisation.")
+@click.option("--founder-webhook", default=None, help="URL where the founder's notifications are posted.")
+async def found(
+    app: Accord, charter_file: Path, alliance_id: str, founder_id: str, founder_name: str, founder_webhook: str | None
+) -> Output:
+    """Found an alliance from a TOML charter; prints the founder's API token (shown once)."""
+    command_ = build(
+        FoundAlliance,
+        alliance_id=alliance_id,
+        charter=load_charter(charter_file),
+        founder_id=founder_id,
+        founder_name=founder_name,
+        founder_webhook_url=founder_webhook,
+    )
+    founded = await app.found_alliance(command_)
+    return Output(
+        founded,
+        f"founded alliance {alliance_id!r} ({command_.charter.name}); {founder_id!r} is its first coordinator\n"
+        f"{founder_id}'s API token (shown once, keep it safe): {founded.token.token}\n"
+        + Output.receipts_text(founded.receipts),
+    )
+
+
+@command(alliance)
+@click.argument("alliance_id")
+async def show(app: Accord, alliance_id: str) -> Output:
+    """Show an alliance: charter summary, members and roles."""
+    state = await app.alliance(alliance_id)
+    return Output(state, Output.alliance_text(state))
+
+
+@command(alliance, "list")
+async def list_alliances(app: Accord) -> Output:
+    """List the alliances in the event store."""
+    rows = await app.alliances()
+    text = "\n".join(f"{a.alliance_id:20} {a.name:40} founded {a.founded_at:%Y-%m-%d}  {a.events} events" for a in rows)
+    return Output(rows, text or "no alliances yet")
+
+
+@command(alliance, "amend-charter")
+@click.argument("alliance_id")
+@click.argument("charter_file", type=click.Path(path_type=Path))
+@click.option("--reason", required=True)
+@actor_option
+async def amend_charter(app: Accord, alliance_id: str, charter_file: Path, reason: str, actor: str) -> Output:
+    """Replace the charter (coordinators); running processes keep the charter they pinned."""
+    cmd = build(AmendCharter, actor=actor, charter=load_charter(charter_file), reason=reason)
+    return Output.result(await app.alliance_command(alliance_id, cmd), "charter amended")
+
+
+# --- member ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def member() -> None:
+    """Admit, suspend, reinstate and remove members; set their roles."""
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--name", required=True, help="Name of the member organisation.")
+@click.option("--role", "roles", type=ROLE, multiple=True, default=["member"], show_default=True)
+@click.option("--webhook", default=None, help="URL where this member's notifications are posted.")
+@actor_option
+async def admit(
+    app: Accord, alliance_id: str, member_id: str, name: str, roles: tuple[str, ...], webhook: str | None, actor: str
+) -> Output:
+    """Admit a member (coordinators)."""
+    cmd = build(AdmitMember, actor=actor, member_id=member_id, name=name, roles=list(roles), webhook_url=webhook)
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"admitted {member_id!r}")
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--reason", required=True)
+@actor_option
+async def suspend(app: Accord, alliance_id: str, member_id: str, reason: str, actor: str) -> Output:
+    """Suspend a member (coordinators): a suspended member cannot act until reinstated."""
+    cmd = build(SuspendMember, actor=actor, member_id=member_id, reason=reason)
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"suspended {member_id!r}")
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@actor_option
+async def reinstate(app: Accord, alliance_id: str, member_id: str, actor: str) -> Output:
+    """Reinstate a suspended member (coordinators)."""
+    cmd = build(ReinstateMember, actor=actor, member_id=member_id)
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"reinstated {member_id!r}")
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--reason", required=True)
+@actor_option
+async def remove(app: Accord, alliance_id: str, member_id: str, reason: str, actor: str) -> Output:
+    """Remove a member (coordinators; a member may also leave by removing themselves)."""
+    cmd = build(RemoveMember, actor=actor, member_id=member_id, reason=reason)
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"removed {member_id!r}")
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--role", "roles", type=ROLE, multiple=True, required=True)
+@actor_option
+async def roles(app: Accord, alliance_id: str, member_id: str, roles: tuple[str, ...], actor: str) -> Output:
+    """Set a member's roles (coordinators): coordinator, steering, mediator, member."""
+    cmd = build(SetRoles, actor=actor, member_id=member_id, roles=list(roles))
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"{member_id!r} now has roles {', '.join(roles)}")
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--url", default=None, help="Webhook URL; omit to clear it.")
+@actor_option
+async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None, actor: str) -> Output:
+    """Set or clear where a member's notifications are delivered (the member or a coordinator)."""
+    cmd = build(SetWebhook, actor=actor, member_id=member_id, webhook_url=url)
+    return Output.result(await app.alliance_command(alliance_id, cmd), f"webhook of {member_id!r} set")
+
+
+@command(member, "list")
+@click.argument("alliance_id")
+async def list_members(app: Accord, alliance_id: str) -> Output:
+    """List an alliance's members with their roles and status."""
+    state = await app.alliance(alliance_id)
+    members = list(state.members.values())
+    return Output(members, Output.members_text(members))
+
+
+# --- token -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """HTTP API tokens: each authenticates one member."""
+
+
+@command(token)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--label", default="", help="What the token is for.")
+@actor_option
+async def issue(app: Accord, alliance_id: str, member_id: str, label: str, actor: str) -> Output:
+    """Issue a token for a member (the member or a coordinator); shown once."""
+    issued = await app.issue_token(alliance_id, actor, member_id, label)
+    return Output(issued, f"token for {member_id!r} (shown once): {issued.token}\ntoken id: {issued.token_id}")
+
+
+@command(token, "list")
+@click.argument("alliance_id")
+@click.argument("member_id")
+@actor_option
+async def list_tokens(app: Accord, alliance_id: str, member_id: str, actor: str) -> Output:
+    """List a member's tokens (ids and labels, never the secrets)."""
+    rows = await app.tokens(alliance_id, actor, member_id)
+    text = "\n".join(
+        f"{t.token_id}  {t.label or '-':20} issued {t.issued_at:%Y-%m-%d} by {t.issued_by}"
+        + (f"  REVOKED {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "")
+        for t in rows
+    )
+    return Output(rows, text or "no tokens")
+
+
+@command(token)
+@click.argument("alliance_id")
+@click.argument("token_id", type=click.UUID)
+@actor_option
+async def revoke(app: Accord, alliance_id: str, token_id: Any, actor: str) -> Output:
+    """Revoke a token (its member or a coordinator)."""
+    info = await app.revoke_token(alliance_id, actor, token_id)
+    return Output(info, f"revoked token {token_id}")
+
+
+if __name__ == "__main__":
+    main()

