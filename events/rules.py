@@ -87,6 +87,8 @@ def parse_duration(value: Any) -> Any:
         match = _DURATION.match(value.strip())
         if match and any(match.groups()):
             return timedelta(seconds=sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS)))
+        if not value.strip().upper().startswith("P"):  # else pydantic takes '7 days' but says nothing useful on '7 hours'
+            raise ValueError("must be a duration such as '7d', '36h', '1h30m', '45s' or ISO 8601 'P7D'")
     return value
 
 
