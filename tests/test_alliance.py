@@ -213,7 +213,10 @@ def test_only_active_members_may_act(rivers: AllianceState, command: Any, actor:
         (RemoveMember(actor="wetlands", member_id="anglers", reason="r"), "remove other members"),
         (SetRoles(actor="wetlands", member_id="wetlands", roles=[Role.COORDINATOR]), "change roles"),
         (SetWebhook(actor="wetlands", member_id="anglers", webhook_url=None), "set another member's webhook"),
-        (AmendCharter(actor="wetlands", charter=CHARTER.model_copy(update={"name": "R"}), reason="r"), "amend the charter"),
+        (
+            AmendCharter(actor="wetlands", charter=CHARTER.model_copy(update={"name": "R"}), reason="r"),
+            "amend the charter",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else value.type,
 )
@@ -444,7 +447,9 @@ def test_setting_the_roles_a_member_already_has_is_a_conflict(rivers: AllianceSt
 
 
 def test_a_member_sets_their_own_webhook_and_a_coordinator_clears_it(rivers: AllianceState) -> None:
-    events = decide(rivers, SetWebhook(actor="anglers", member_id="anglers", webhook_url="https://anglers.example/h"), at(50))
+    events = decide(
+        rivers, SetWebhook(actor="anglers", member_id="anglers", webhook_url="https://anglers.example/h"), at(50)
+    )
     assert events == [WebhookChanged(at=at(50), member_id="anglers", webhook_url="https://anglers.example/h")]
     state = evolve(rivers, events[0])
     assert state.members["anglers"].webhook_url == "https://anglers.example/h"
@@ -464,7 +469,10 @@ def test_a_webhook_that_is_not_a_url_is_refused() -> None:
 
 def amended_charter() -> Charter:
     return CHARTER.model_copy(
-        update={"name": "Clean Rivers and Lakes Alliance", "decisions": CHARTER.decisions.model_copy(update={"quorum": 0.5})}
+        update={
+            "name": "Clean Rivers and Lakes Alliance",
+            "decisions": CHARTER.decisions.model_copy(update={"quorum": 0.5}),
+        }
     )
 
 
@@ -492,7 +500,9 @@ def test_an_identical_charter_amendment_is_a_conflict(rivers: AllianceState) -> 
 
 def every_event() -> list[Any]:
     return [
-        AllianceFounded(at=at(0), alliance_id="rivers", charter=CHARTER, founder_id="riverkeepers", founder_name="Keepers"),
+        AllianceFounded(
+            at=at(0), alliance_id="rivers", charter=CHARTER, founder_id="riverkeepers", founder_name="Keepers"
+        ),
         MemberAdmitted(at=at(1), member_id="anglers", name="Anglers", roles=[Role.MEMBER]),
         MemberSuspended(at=at(2), member_id="anglers", reason="dues"),
         MemberReinstated(at=at(3), member_id="anglers"),
