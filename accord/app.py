@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import secrets
 import uuid
@@ -30,11 +31,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from accord.config import Settings, database_url
 from accord.temporal import connect
 from events import alliance
+from events import decision
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
-from events.rules import Refused, RefusalKind, conflict, forbidden, not_found
+from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally, TakeStance
+from events.rules import Refused, RefusalKind, build, conflict, forbidden, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
 from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult, alliance_workflow_id
+from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
 
 T = TypeVar("T")
 
@@ -196,23 +200,148 @@ class Accord:
                 raise not_found(f"no alliance {alliance_id!r}") from None
             raise
 
+    # --- decisions ---------------------------------------------------------------------------------
+
+    async def open_decision(
+        self,
+        alliance_id: str,
+        actor: str,
+        decision_id: str,
+        title: str,
+        points: list[Any],
+        *,
+        body: str = "",
+        response_window: Any = None,
+    ) -> CommandResult:
+        """Open a decision, pinning the charter's rules and the electorate as they are now."""
+        state = await self.alliance(alliance_id)
+        context = DecisionContext(
+            rules=state.charter.decisions,
+            principles=[p.id for p in state.charter.principles],
+            electorate=sorted(m.member_id for m in state.active_members()),
+            coordinators=state.with_role(Role.COORDINATOR),
+            steering=state.with_role(Role.STEERING),
+            parked=sorted(state.parked),
+        )
+        command = build(
+            OpenDecision,
+            actor=actor,
+            decision_id=decision_id,
+            alliance_id=alliance_id,
+            title=title,
+            body=body,
+            points=points,
+            response_window=response_window,
+            context=context,
+        )
+        await self._acting_member(state, actor)
+        opened = decision.decide(None, command, datetime.now().astimezone())[0]
+        return await self._start_with_command(
+            DecisionWorkflow.run,
+            DecisionRun(decision_id=decision_id),
+            decision_workflow_id(decision_id),
+            DecisionWorkflow.execute,
+            command,
+            what=f"decision {decision_id!r}",
+            attributes=[
+                SearchAttributePair(search.KIND, "decision"),
+                SearchAttributePair(search.ALLIANCE, alliance_id),
+                SearchAttributePair(search.STAGE, "open"),
+                SearchAttributePair(search.DEADLINE, opened.deadline),
+            ],
+        )
+
+    async def _acting_member(self, state: AllianceState, actor: str) -> None:
+        member = state.member(actor)
+        if member is None:
+            raise forbidden(f"{actor!r} is not a member of alliance {state.alliance_id!r}")
+        if not member.active:
+            raise forbidden(f"{actor!r} is {member.status} in alliance {state.alliance_id!r} and cannot act")
+
+    async def decision_command(self, decision_id: str, command: DecisionCommand) -> CommandResult:
+        """Send a command to a decision; a suspended or removed member is refused before it is sent."""
+        current = await self.decision(decision_id)
+        await self._acting_member(await self.alliance(current.state.alliance_id), command.actor)
+        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
+        return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+
+    async def decision(self, decision_id: str) -> DecisionView:
+        state: DecisionState = await self._query(
+            DecisionWorkflow.run, decision_workflow_id(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
+        )
+        return DecisionView(
+            state=state,
+            tallies=[decision.tally(state, p) for p in state.active_points],
+            next_due=decision.next_due(state),
+            pending_members=state.pending_members() if state.is_live else [],
+        )
+
+    async def decisions(self, alliance_id: str) -> list[DecisionSummary]:
+        """The alliance's decisions, read from the event store (one query, no workflow calls)."""
+        rows = await self.pool.fetch(
+            """
+            SELECT substr(o.stream_id, 10) AS decision_id, o.data->>'title' AS title,
+                   o.data->>'proposer' AS proposer, o.recorded_at AS opened_at,
+                   (o.data->>'deadline')::timestamptz AS deadline, last.event_type, last.data
+            FROM accord.events o
+            LEFT JOIN LATERAL (
+                SELECT e.event_type, e.data FROM accord.events e
+                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($2)
+                ORDER BY e.stream_version DESC LIMIT 1
+            ) last ON true
+            WHERE o.event_type = 'DecisionOpened' AND o.data->>'alliance_id' = $1
+            ORDER BY o.global_position
+            """,
+            alliance_id,
+            list(DECISION_STAGE_EVENTS),
+        )
+        summaries = []
+        for row in rows:
+            data = json.loads(row["data"]) if row["data"] else {}
+            deadline = data.get("deadline") or data.get("escalation_deadline")
+            summaries.append(
+                DecisionSummary(
+                    decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
+                    opened_at=row["opened_at"], deadline=deadline or row["deadline"],
+                    stage=STAGE_AFTER.get(row["event_type"], "open"), outcome=data.get("outcome"),
+                )
+            )
+        return summaries
+
+    async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
+        """A member's notifications, newest first (the member or a coordinator may read them)."""
+        await self._self_or_coordinator(alliance_id, actor, member_id)
+        rows = await self.pool.fetch(
+            "SELECT notification_id, stream_id, member_id, kind, message, created_at, attempts, delivered_at,"
+            " last_error FROM accord.notifications WHERE alliance_id = $1 AND member_id = $2"
+            " ORDER BY created_at DESC, notification_id LIMIT $3",
+            alliance_id, member_id, limit,
+        )
+        return [NotificationRow(**dict(row)) for row in rows]
+
     # --- reads -----------------------------------------------------------------------------------
 
-    async def alliance(self, alliance_id: str) -> AllianceState:
-        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))
+    async def _query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
+        handle = self.client.get_workflow_handle_for(run, workflow_id)
         try:
-            state = await handle.query(AllianceWorkflow.current)
+            result = await handle.query(query)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
-                raise not_found(f"no alliance {alliance_id!r}") from None
+                raise not_found(f"no {what}") from None
             raise
-        if state is None:
-            raise not_found(f"no alliance {alliance_id!r}")
-        return state
+        if result is None:
+            raise not_found(f"no {what}")
+        return result
+
+    async def alliance(self, alliance_id: str) -> AllianceState:
+        return await self._query(
+            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
+        )
 
     async def alliance_head(self, alliance_id: str) -> StreamHead:
-        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))
-        return await handle.query(AllianceWorkflow.head)
+        return await self._query(
+            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
+        )
 
     async def alliances(self) -> list[AllianceSummary]:
         rows = await self.pool.fetch(
@@ -242,7 +371,7 @@ class Accord:
         )
         return IssuedToken(token_id=token_id, alliance_id=alliance_id, member_id=member_id, label=label, token=token)
 
-    async def _may_manage_tokens(self, alliance_id: str, actor: str, member_id: str) -> AllianceState:
+    async def _self_or_coordinator(self, alliance_id: str, actor: str, member_id: str) -> AllianceState:
         state = await self.alliance(alliance_id)
         acting = state.member(actor)
         if acting is None or not acting.active:
@@ -252,14 +381,14 @@ class Accord:
         return state
 
     async def issue_token(self, alliance_id: str, actor: str, member_id: str, label: str = "") -> IssuedToken:
-        state = await self._may_manage_tokens(alliance_id, actor, member_id)
+        state = await self._self_or_coordinator(alliance_id, actor, member_id)
         target = state.member(member_id)
         if target is None or not target.active:
             raise not_found(f"no active member {member_id!r} in alliance {alliance_id!r}", "member_id")
         return await self._insert_token(alliance_id, member_id, label, actor)
 
     async def tokens(self, alliance_id: str, actor: str, member_id: str) -> list[TokenInfo]:
-        await self._may_manage_tokens(alliance_id, actor, member_id)
+        await self._self_or_coordinator(alliance_id, actor, member_id)
         rows = await self.pool.fetch(
             "SELECT token_id, member_id, label, issued_by, issued_at, revoked_at FROM accord.api_tokens"
             " WHERE alliance_id = $1 AND member_id = $2 ORDER BY issued_at",
@@ -273,7 +402,7 @@ class Accord:
         )
         if row is None:
             raise not_found(f"no token {token_id} in alliance {alliance_id!r}", "token_id")
-        await self._may_manage_tokens(alliance_id, actor, row["member_id"])
+        await self._self_or_coordinator(alliance_id, actor, row["member_id"])
         updated = await self.pool.fetchrow(
             "UPDATE accord.api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1"
             " RETURNING token_id, member_id, label, issued_by, issued_at, revoked_at",
@@ -292,3 +421,38 @@ class Accord:
 
 def receipts_json(receipts: list[Receipt]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in receipts]
+
+
+class DecisionSummary(BaseModel):
+    decision_id: str
+    title: str
+    proposer: str
+    opened_at: datetime
+    deadline: datetime
+    stage: str
+    outcome: str | None
+
+
+class DecisionView(BaseModel):
+    """A decision as `show` presents it: the state, a tally per point, and what is due next."""
+
+    state: DecisionState
+    tallies: list[Tally]
+    next_due: datetime | None
+    pending_members: list[str]
+
+
+class NotificationRow(BaseModel):
+    notification_id: uuid.UUID
+    stream_id: str
+    member_id: str
+    kind: str
+    message: str
+    created_at: datetime
+    attempts: int
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+DECISION_STAGE_EVENTS = ("DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn")
+STAGE_AFTER = {"DecisionStalled": "stalled", "DeadlineExtended": "open", "DecisionClosed": "closed", "DecisionWithdrawn": "withdrawn"}

@@ -37,4 +37,11 @@ async def connect(settings: Settings, *, address: str | None = None, namespace: 
     if namespace is not None:
         config["namespace"] = namespace
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, data_converter=pydantic_data_converter)
+    try:
+        return await Client.connect(**config, data_converter=pydantic_data_converter)
+    except RuntimeError as error:  # what the SDK raises when the server does not answer
+        raise Unreachable(f"Temporal at {config['target_host']}: {error}") from None
+
+
+class Unreachable(ConnectionError):
+    """A configured service does not answer."""

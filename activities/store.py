@@ -2,11 +2,14 @@
 
 It runs as a local activity (cheap: no extra round trip through the Temporal server). Event ids are
 chosen deterministically by the workflow, so a retried attempt whose first try committed is recognised
-by the store and writes nothing.
+by the store and writes nothing. Notification outbox rows are written in the same transaction.
 """
 
 from __future__ import annotations
 
+import uuid
+
+import asyncpg
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -16,10 +19,29 @@ from events.store import ConcurrencyError, EventStore, NewEvent, Receipt
 APPEND_EVENTS = "append_events"
 
 
+class OutboxNotice(BaseModel):
+    event_id: uuid.UUID
+    alliance_id: str
+    member_id: str
+    kind: str
+    message: str
+
+    @property
+    def notification_id(self) -> uuid.UUID:
+        # Deterministic, so a retried append can never write a notification twice.
+        return uuid.uuid5(self.event_id, self.member_id)
+
+
 class AppendRequest(BaseModel):
     stream_id: str
     expected_version: int
     events: list[NewEvent]
+    notifications: list[OutboxNotice] = []
+
+
+class AppendResult(BaseModel):
+    receipts: list[Receipt]
+    notification_ids: list[uuid.UUID]
 
 
 class StoreActivities:
@@ -27,9 +49,26 @@ class StoreActivities:
         self.store = store
 
     @activity.defn(name=APPEND_EVENTS)
-    async def append_events(self, request: AppendRequest) -> list[Receipt]:
+    async def append_events(self, request: AppendRequest) -> AppendResult:
+        async def write_outbox(conn: asyncpg.Connection) -> None:
+            await conn.executemany(
+                "INSERT INTO accord.notifications"
+                " (notification_id, event_id, stream_id, alliance_id, member_id, kind, message)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (notification_id) DO NOTHING",
+                [
+                    (n.notification_id, n.event_id, request.stream_id, n.alliance_id, n.member_id, n.kind, n.message)
+                    for n in request.notifications
+                ],
+            )
+
         try:
-            return await self.store.append(request.stream_id, request.expected_version, request.events)
+            receipts = await self.store.append(
+                request.stream_id,
+                request.expected_version,
+                request.events,
+                extra=write_outbox if request.notifications else None,
+            )
         except ConcurrencyError as error:
             # Retrying cannot help: someone else wrote to this process's stream.
             raise ApplicationError(str(error), type="ConcurrencyError", non_retryable=True) from error
+        return AppendResult(receipts=receipts, notification_ids=[n.notification_id for n in request.notifications])

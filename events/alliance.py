@@ -49,6 +49,17 @@ class Member(Model):
         return role in self.roles
 
 
+class ParkedPoint(Model):
+    """A point a decision parked, kept for more discussion until a new decision takes it up and closes."""
+
+    ref: str  # '<decision id>/<point id>'
+    decision_id: str
+    point_id: str
+    text: str
+    outcome: str
+    parked_at: datetime
+
+
 class AllianceState(Model):
     alliance_id: str
     name: str
@@ -56,6 +67,7 @@ class AllianceState(Model):
     members: dict[str, Member]
     founded_at: datetime
     founder: str
+    parked: dict[str, ParkedPoint] = {}
 
     def member(self, member_id: str) -> Member | None:
         return self.members.get(member_id)
@@ -133,6 +145,19 @@ class AmendCharter(Model):
     reason: Text
 
 
+class DecisionResult(Model):
+    """Sent by a decision when it closes: the points it parked and the parked points it took up."""
+
+    type: Literal["decision_result"] = "decision_result"
+    decision_id: str
+    parked: list[ParkedPoint]
+    taken_up: list[str]
+
+    @property
+    def actor(self) -> str:
+        return f"decision-{self.decision_id}"
+
+
 AllianceCommand = Annotated[
     FoundAlliance | AdmitMember | SuspendMember | ReinstateMember | RemoveMember | SetRoles | SetWebhook | AmendCharter,
     Field(discriminator="type"),
@@ -193,6 +218,18 @@ class CharterAmended(DomainEvent):
     reason: str
 
 
+class PointsParked(DomainEvent):
+    type: Literal["PointsParked"] = "PointsParked"
+    decision_id: str
+    points: list[ParkedPoint]
+
+
+class ParkedPointsTakenUp(DomainEvent):
+    type: Literal["ParkedPointsTakenUp"] = "ParkedPointsTakenUp"
+    decision_id: str
+    refs: list[str]
+
+
 AllianceEvent = Annotated[
     AllianceFounded
     | MemberAdmitted
@@ -201,7 +238,9 @@ AllianceEvent = Annotated[
     | MemberRemoved
     | RolesChanged
     | WebhookChanged
-    | CharterAmended,
+    | CharterAmended
+    | PointsParked
+    | ParkedPointsTakenUp,
     Field(discriminator="type"),
 ]
 alliance_event = TypeAdapter(AllianceEvent)
@@ -326,6 +365,17 @@ def decide(state: AllianceState | None, command: AllianceCommand, now: datetime)
     raise invalid(f"unknown alliance command {type(command).__name__}")
 
 
+def record_decision_result(state: AllianceState, result: DecisionResult, now: datetime) -> list[AllianceEvent]:
+    """Keep the list of parked points: add what a closed decision parked, drop what it took up."""
+    events: list[AllianceEvent] = []
+    taken_up = [ref for ref in result.taken_up if ref in state.parked]
+    if taken_up:
+        events.append(ParkedPointsTakenUp(at=now, decision_id=result.decision_id, refs=taken_up))
+    if result.parked:
+        events.append(PointsParked(at=now, decision_id=result.decision_id, points=result.parked))
+    return events
+
+
 # --- evolve ---------------------------------------------------------------------------------------
 
 
@@ -375,4 +425,8 @@ def evolve(state: AllianceState | None, event: AllianceEvent) -> AllianceState:
             return _with_member(state, event.member_id, webhook_url=event.webhook_url)
         case CharterAmended():
             return state.model_copy(update={"charter": event.charter, "name": event.charter.name})
+        case PointsParked():
+            return state.model_copy(update={"parked": {**state.parked, **{p.ref: p for p in event.points}}})
+        case ParkedPointsTakenUp():
+            return state.model_copy(update={"parked": {k: v for k, v in state.parked.items() if k not in event.refs}})
     raise ValueError(f"unknown alliance event {event.type}")

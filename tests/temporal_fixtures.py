@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
@@ -38,3 +39,29 @@ async def app(temporal_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue:
     """The application layer on a fresh database, with a worker running for it."""
     async with build_worker(temporal_env.client, pool, task_queue):
         yield Accord(client=temporal_env.client, pool=pool, task_queue=task_queue)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers of days pass in milliseconds while tests wait on results."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server", extra="dev"),
+        data_converter=pydantic_data_converter,
+    )
+    async with env:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={key.name: key.indexed_value_type for key in search.ALL},
+            )
+        )
+        yield env
+
+
+@pytest.fixture
+async def skipping_app(
+    time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+) -> AsyncIterator[Accord]:
+    """The application layer on the time-skipping server, with a worker running for it."""
+    async with build_worker(time_skipping_env.client, pool, task_queue):
+        yield Accord(client=time_skipping_env.client, pool=pool, task_queue=task_queue)

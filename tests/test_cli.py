@@ -275,11 +275,6 @@ async def test_with_nothing_configured_commands_say_what_to_set(tmp_path: Path, 
     assert "`accord dev`" in no_temporal.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: accord/cli.py run_command catches OSError only; temporalio's Client.connect raises "
-    "RuntimeError('Failed client connect: ...'), so an unreachable Temporal prints a traceback",
-)
 async def test_an_unreachable_temporal_server_is_reported_without_a_traceback(tmp_path: Path, db_url: str) -> None:
     env = {**clean_environment(tmp_path), "ACCORD_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
 

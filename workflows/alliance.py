@@ -1,8 +1,8 @@
 """The alliance registry workflow (`alliance-<id>`): one long-lived run per alliance.
 
 Commands arrive as Updates; the validator runs the decider, so a command that is not allowed is
-refused before anything is recorded. The run continues-as-new, carrying state and head, well before
-its history or its count of Updates grows large.
+refused before anything is recorded. Closed decisions report their parked points by signal. The run
+continues-as-new, carrying state and head, well before its history or its count of Updates grows large.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from events import alliance
-    from events.alliance import AllianceCommand, AllianceState
+    from events.alliance import AllianceCommand, AllianceState, DecisionResult
     from events.store import Receipt, StreamHead
 
-from workflows.recording import EventStream, decided, empty_head
-
+from workflows.recording import Committer, decided, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
 
@@ -44,11 +44,17 @@ class CommandResult(BaseModel):
 class AllianceWorkflow:
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
-        self.state = run.state
-        self.stream = EventStream(run.head or empty_head(alliance_workflow_id(run.alliance_id)))
+        self.committer: Committer[AllianceState | None] = Committer(
+            head=run.head or empty_head(alliance_workflow_id(run.alliance_id)),
+            state=run.state,
+            evolve=alliance.evolve,
+        )
         self.continue_after = run.continue_after_updates
         self.commands_this_run = 0
-        self.lock = asyncio.Lock()
+
+    @property
+    def state(self) -> AllianceState | None:
+        return self.committer.state
 
     @workflow.run
     async def run(self, run: AllianceRun) -> None:
@@ -59,30 +65,43 @@ class AllianceWorkflow:
         await workflow.wait_condition(
             lambda: workflow.info().is_continue_as_new_suggested() or self.commands_this_run >= self.continue_after
         )
-        await workflow.wait_condition(lambda: not self.lock.locked() and workflow.all_handlers_finished())
+        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self.committer.deliveries_done()
         workflow.continue_as_new(
             AllianceRun(
                 alliance_id=run.alliance_id,
                 state=self.state,
-                head=self.stream.head,
+                head=self.committer.head,
                 continue_after_updates=self.continue_after,
             )
         )
 
     @workflow.update
     async def execute(self, command: AllianceCommand) -> CommandResult:
-        async with self.lock:
-            # Decide again under the lock: an earlier command may have changed the state since validation.
-            events = decided(alliance.decide, self.state, command, workflow.now())
-            receipts = await self.stream.record(events, actor=command.actor)
-            for event in events:
-                self.state = alliance.evolve(self.state, event)
-            self.commands_this_run += 1
-            return CommandResult(receipts=receipts)
+        self.commands_this_run += 1
+        receipts = await self.committer.submit(lambda state, now: alliance.decide(state, command, now), command.actor)
+        return CommandResult(receipts=receipts)
 
     @execute.validator
     def validate(self, command: AllianceCommand) -> None:
         decided(alliance.decide, self.state, command, workflow.now())
+
+    @workflow.signal
+    async def decision_result(self, result: DecisionResult) -> None:
+        """A decision closed: keep the alliance's list of parked points."""
+        await workflow.wait_condition(lambda: self.state is not None)
+        while True:
+            try:
+                await self.committer.submit(
+                    lambda state, now: alliance.record_decision_result(state, result, now), result.actor
+                )
+                return
+            except ApplicationError as error:
+                if error.type == "Refused":
+                    workflow.logger.warning("decision result refused: %s", error.message)
+                    return
+                # The store is unreachable: a signal cannot be refused, so keep trying.
+                await workflow.sleep(timedelta(seconds=30))
 
     @workflow.query
     def current(self) -> AllianceState | None:
@@ -90,4 +109,4 @@ class AllianceWorkflow:
 
     @workflow.query
     def head(self) -> StreamHead:
-        return self.stream.head
+        return self.committer.head

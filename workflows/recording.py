@@ -1,28 +1,43 @@
-"""What every process workflow shares: deciding a command, recording its events, keeping the head.
+"""What every process workflow shares: a group-committing command queue over its event stream.
 
 The order is always decide -> record (local activity, durable in PostgreSQL) -> evolve, so the state a
-workflow acts on never runs ahead of the record. The workflow keeps its stream's head (version and
-hash), which anchors the hash chain in Temporal's history as well as in the database.
+workflow acts on never runs ahead of the record. Commands that arrive together (many members taking
+stances at once) are decided one after another against the provisional state and recorded in ONE
+append: a group commit, which is what keeps recording cheap under load. The workflow keeps its
+stream's head (version and hash), anchoring the hash chain in Temporal's history as well.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.store import APPEND_EVENTS, AppendRequest
+    from activities.notify import DELIVER_NOTIFICATIONS
+    from activities.store import APPEND_EVENTS, AppendRequest, AppendResult, OutboxNotice
     from events.rules import DomainEvent, Refused
     from events.store import GENESIS_HASH, NewEvent, Receipt, StreamHead
 
+S = TypeVar("S")
 T = TypeVar("T")
 
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5))
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), backoff_coefficient=2, maximum_interval=timedelta(minutes=10), maximum_attempts=10
+)
+
+Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
+"""A command bound to its arguments: (state, now) -> events, or raises Refused."""
+
+Notify = Callable[[Any, DomainEvent], Sequence[Any]]
+"""(state before, event) -> notices (objects with member_id, kind, message)."""
 
 
 def refusal(error: Refused) -> ApplicationError:
@@ -42,44 +57,134 @@ def empty_head(stream_id: str) -> StreamHead:
     return StreamHead(stream_id=stream_id, version=0, hash=GENESIS_HASH.hex())
 
 
-def event_payload(event: DomainEvent) -> dict[str, Any]:
-    return event.model_dump(mode="json", exclude={"type"})
+@dataclass
+class _Pending:
+    decide: Decision
+    actor: str
+    cause: str
+    future: asyncio.Future[list[Receipt]]
 
 
-class EventStream:
-    """A workflow's own stream in the event store."""
+@dataclass
+class Committer(Generic[S]):
+    """A workflow's event stream and the queue of commands waiting to be recorded on it."""
 
-    def __init__(self, head: StreamHead):
-        self.head = head
+    head: StreamHead
+    state: S
+    evolve: Callable[[S, Any], S]
+    alliance_id: Callable[[S], str] = lambda state: ""
+    notify: Notify | None = None
+    commits: int = 0
+    """Batches recorded in this run; the run loop waits on it to notice that the state moved."""
+    _pending: list[_Pending] = field(default_factory=list)
+    _flushing: bool = False
+    _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
 
-    async def record(self, events: Sequence[DomainEvent], *, actor: str, cause: str | None = None) -> list[Receipt]:
-        info = workflow.info()
+    async def deliveries_done(self) -> None:
+        """Wait for webhook deliveries; a delivery that finally fails is recorded, not fatal."""
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+
+    async def submit(self, decide: Decision, actor: str) -> list[Receipt]:
+        """Queue a command; returns its receipts once its events are durable (raises if refused)."""
         update = workflow.current_update_info()
-        causation = cause or (f"update:{update.id}" if update else f"workflow:{info.run_id}")
-        new = [
-            NewEvent(
-                event_id=workflow.uuid4(),
-                event_type=event.type,
-                data=event_payload(event),
-                metadata={
-                    "actor": actor,
-                    "workflow_id": info.workflow_id,
-                    "run_id": info.run_id,
-                    "correlation_id": info.workflow_id,
-                    "causation_id": causation,
-                    "schema_version": type(event).schema_version,
-                },
+        cause = f"update:{update.id}" if update else "timer"
+        future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(decide, actor, cause, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.create_task(self._flush())
+        return await future
+
+    @property
+    def idle(self) -> bool:
+        return not self._flushing and not self._pending
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._commit(batch)
+        finally:
+            self._flushing = False
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        now = workflow.now()
+        state = self.state
+        accepted: list[tuple[_Pending, list[NewEvent]]] = []
+        new_events: list[NewEvent] = []
+        notices: list[OutboxNotice] = []
+        for item in batch:
+            try:
+                events = list(item.decide(state, now))
+            except Refused as error:
+                item.future.set_exception(refusal(error))
+                continue
+            mine = []
+            for event in events:
+                new = self._new_event(event, item.actor, item.cause)
+                if self.notify is not None:
+                    notices += [
+                        OutboxNotice(event_id=new.event_id, alliance_id=self.alliance_id(self.evolve(state, event)), member_id=n.member_id, kind=n.kind, message=n.message)
+                        for n in self.notify(state, event)
+                    ]
+                state = self.evolve(state, event)
+                mine.append(new)
+            accepted.append((item, mine))
+            new_events += mine
+        if not new_events:
+            for item, _ in accepted:
+                item.future.set_result([])
+            return
+        try:
+            result = await workflow.execute_local_activity(
+                APPEND_EVENTS,
+                AppendRequest(
+                    stream_id=self.head.stream_id,
+                    expected_version=self.head.version,
+                    events=new_events,
+                    notifications=notices,
+                ),
+                result_type=AppendResult,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=2),
+                retry_policy=APPEND_RETRY,
             )
-            for event in events
-        ]
-        receipts: list[Receipt] = await workflow.execute_local_activity(
-            APPEND_EVENTS,
-            AppendRequest(stream_id=self.head.stream_id, expected_version=self.head.version, events=new),
-            result_type=list[Receipt],
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(minutes=2),
-            retry_policy=APPEND_RETRY,
-        )
+        except ActivityError as error:  # the store is unreachable or refused: nothing changed
+            failure = ApplicationError(f"the event could not be recorded: {error}", type="RecordingFailed")
+            for item, _ in accepted:
+                item.future.set_exception(failure)
+            return
+        receipts = result.receipts
         last = receipts[-1]
         self.head = StreamHead(stream_id=self.head.stream_id, version=last.stream_version, hash=last.hash)
-        return receipts
+        self.state = state
+        self.commits += 1
+        if result.notification_ids:
+            self._deliveries.append(
+                workflow.start_activity(
+                    DELIVER_NOTIFICATIONS,
+                    result.notification_ids,
+                    start_to_close_timeout=timedelta(seconds=60),
+                    retry_policy=DELIVERY_RETRY,
+                )
+            )
+        offset = 0
+        for item, mine in accepted:
+            item.future.set_result(receipts[offset : offset + len(mine)])
+            offset += len(mine)
+
+    def _new_event(self, event: DomainEvent, actor: str, cause: str) -> NewEvent:
+        info = workflow.info()
+        return NewEvent(
+            event_id=workflow.uuid4(),
+            event_type=event.type,
+            data=event.model_dump(mode="json", exclude={"type"}),
+            metadata={
+                "actor": actor,
+                "workflow_id": info.workflow_id,
+                "run_id": info.run_id,
+                "correlation_id": info.workflow_id,
+                "causation_id": cause,
+                "schema_version": type(event).schema_version,
+            },
+        )

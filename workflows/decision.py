@@ -1,0 +1,157 @@
+"""The consensus decision workflow (`decision-<id>`).
+
+Members' commands arrive as Updates (validated by the decider first) and go through the group commit;
+the run loop asks the state what is due next (reminder, deadline, end of the escalation window) and
+sleeps until then or until the state moves. So every timer comes from the recorded state and survives
+worker and server restarts. When the decision ends, the alliance is told which points were parked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from events import decision
+    from events.alliance import DecisionResult, ParkedPoint
+    from events.decision import DecisionCommand, DecisionState, PointOutcome, Stage
+    from events.store import StreamHead
+
+from workflows import search
+from workflows.alliance import AllianceWorkflow, CommandResult, alliance_workflow_id
+from workflows.recording import Committer, decided, empty_head
+
+OPENING_TIMEOUT = timedelta(minutes=10)
+
+
+def decision_workflow_id(decision_id: str) -> str:
+    return f"decision-{decision_id}"
+
+
+class DecisionRun(BaseModel):
+    decision_id: str
+    state: DecisionState | None = None
+    head: StreamHead | None = None
+    continue_after_updates: int = 1000
+
+
+@workflow.defn(name="Decision")
+class DecisionWorkflow:
+    @workflow.init
+    def __init__(self, run: DecisionRun) -> None:
+        self.committer: Committer[DecisionState | None] = Committer(
+            head=run.head or empty_head(decision_workflow_id(run.decision_id)),
+            state=run.state,
+            evolve=decision.evolve,
+            notify=decision.notices,
+            alliance_id=lambda state: state.alliance_id,
+        )
+        self.continue_after = run.continue_after_updates
+        self.commands_this_run = 0
+
+    @property
+    def state(self) -> DecisionState | None:
+        return self.committer.state
+
+    @workflow.run
+    async def run(self, run: DecisionRun) -> DecisionState | None:
+        try:
+            await workflow.wait_condition(lambda: self.state is not None, timeout=OPENING_TIMEOUT)
+        except asyncio.TimeoutError:
+            return None  # started, but the opening command never came: nothing was recorded
+        while self.state is not None and self.state.is_live:
+            if self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new(run)
+            self._publish_stage()
+            await self._wait_for_clock_or_change()
+        self._publish_stage()
+        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self._tell_alliance()
+        await self.committer.deliveries_done()
+        return self.state
+
+    async def _wait_for_clock_or_change(self) -> None:
+        assert self.state is not None
+        due = decision.next_due(self.state)
+        commits = self.committer.commits
+        if due is not None:
+            delay = due - workflow.now()
+            if delay <= timedelta(0):
+                await self._clock_strikes()
+                return
+        try:
+            await workflow.wait_condition(
+                lambda: self.committer.commits != commits,
+                timeout=delay if due is not None else None,
+            )
+        except asyncio.TimeoutError:
+            await self._clock_strikes()
+
+    async def _clock_strikes(self) -> None:
+        receipts = await self.committer.submit(decision.on_time, "accord")
+        if not receipts:  # nothing was due after all; never spin
+            await workflow.sleep(timedelta(seconds=1))
+
+    async def _continue_as_new(self, run: DecisionRun) -> None:
+        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self.committer.deliveries_done()
+        workflow.continue_as_new(
+            DecisionRun(
+                decision_id=run.decision_id, state=self.state, head=self.committer.head,
+                continue_after_updates=self.continue_after,
+            )
+        )
+
+    def _publish_stage(self) -> None:
+        """Keep the search attributes (stage, deadline) in step with the state."""
+        state = self.state
+        assert state is not None
+        deadline = state.escalation_deadline if state.stage == Stage.STALLED else state.deadline
+        updates = [search.STAGE.value_set(state.stage.value), search.DEADLINE.value_set(deadline)]
+        current = workflow.info().typed_search_attributes
+        if current.get(search.STAGE) != state.stage.value or current.get(search.DEADLINE) != deadline:
+            workflow.upsert_search_attributes(updates)
+
+    async def _tell_alliance(self) -> None:
+        state = self.state
+        assert state is not None
+        if state.stage != Stage.CLOSED:
+            return
+        parked = [
+            ParkedPoint(
+                ref=f"{state.decision_id}/{pid}", decision_id=state.decision_id, point_id=pid,
+                text=state.points[pid].text, outcome=outcome.value, parked_at=state.closed_at or workflow.now(),
+            )
+            for pid, outcome in state.outcomes.items()
+            if outcome in (PointOutcome.PARKED, PointOutcome.BLOCKED_ON_PRINCIPLE)
+        ]
+        taken_up = sorted({p.origin for p in state.points.values() if p.origin})
+        if parked or taken_up:
+            alliance = workflow.get_external_workflow_handle_for(
+                AllianceWorkflow.run, alliance_workflow_id(state.alliance_id)
+            )
+            await alliance.signal(
+                AllianceWorkflow.decision_result,
+                DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up),
+            )
+
+    @workflow.update
+    async def execute(self, command: DecisionCommand) -> CommandResult:
+        self.commands_this_run += 1
+        receipts = await self.committer.submit(lambda state, now: decision.decide(state, command, now), command.actor)
+        return CommandResult(receipts=receipts)
+
+    @execute.validator
+    def validate(self, command: DecisionCommand) -> None:
+        decided(decision.decide, self.state, command, workflow.now())
+
+    @workflow.query
+    def current(self) -> DecisionState | None:
+        return self.state
+
+    @workflow.query
+    def head(self) -> StreamHead:
+        return self.committer.head
