@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from accord.app import Accord
 from accord.binaries import MissingBinary
 from accord.config import NotConfigured, Settings
-from accord.render import Output
+from accord.render import Output, decision_text
 from events.alliance import (
     AdmitMember,
     AmendCharter,
@@ -33,6 +34,17 @@ from events.alliance import (
     SuspendMember,
 )
 from events.charter import load_charter
+from events.decision import (
+    AddPoint,
+    AmendPoint,
+    ApplyFallback,
+    CloseDecision,
+    ExtendDeadline,
+    StanceKind,
+    TakeStance,
+    WithdrawDecision,
+    WithdrawPoint,
+)
 from events.rules import Refused, RefusalKind, build
 
 
@@ -137,8 +149,11 @@ def api() -> None:
 def demo(as_json: bool) -> None:
     """A short showcase end to end on the embedded stack; ends by itself and says where to look."""
     from accord.demo import run_demo
+    from accord.logs import configure_logging
 
-    run_command(run_demo, as_json, needs_app=False, settings=Settings())
+    settings = Settings()
+    configure_logging("warning" if "ACCORD_LOG_LEVEL" not in os.environ else settings.log_level)
+    run_command(run_demo, as_json, needs_app=False, settings=settings, json_output=as_json)
 
 
 def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
@@ -226,9 +241,9 @@ async def found(
     )
 
 
-@command(alliance)
+@command(alliance, "show")
 @click.argument("alliance_id")
-async def show(app: Accord, alliance_id: str) -> Output:
+async def show_alliance(app: Accord, alliance_id: str) -> Output:
     """Show an alliance: charter summary, members and roles."""
     state = await app.alliance(alliance_id)
     return Output(state, Output.alliance_text(state))
@@ -240,6 +255,15 @@ async def list_alliances(app: Accord) -> Output:
     rows = await app.alliances()
     text = "\n".join(f"{a.alliance_id:20} {a.name:40} founded {a.founded_at:%Y-%m-%d}  {a.events} events" for a in rows)
     return Output(rows, text or "no alliances yet")
+
+
+@command(alliance)
+@click.argument("alliance_id")
+async def parked(app: Accord, alliance_id: str) -> Output:
+    """The alliance's parked points, kept for more discussion until a new decision takes them up."""
+    points = list((await app.alliance(alliance_id)).parked.values())
+    text = "\n".join(f"{p.ref:24} {p.outcome:22} {p.text}" for p in points)
+    return Output(points, text or "no parked points")
 
 
 @command(alliance, "amend-charter")
@@ -337,6 +361,164 @@ async def list_members(app: Accord, alliance_id: str) -> Output:
     state = await app.alliance(alliance_id)
     members = list(state.members.values())
     return Output(members, Output.members_text(members))
+
+
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--limit", default=50, show_default=True)
+@actor_option
+async def notifications(app: Accord, alliance_id: str, member_id: str, limit: int, actor: str) -> Output:
+    """A member's notifications, newest first, with their delivery (the member or a coordinator)."""
+    rows = await app.notifications(alliance_id, actor, member_id, limit)
+    text = "\n".join(
+        f"{n.created_at:%Y-%m-%d %H:%M} {n.kind:18} {n.message}"
+        + ("" if n.delivered_at else f"  [not delivered{': ' + n.last_error if n.last_error else ''}]")
+        for n in rows
+    )
+    return Output(rows, text or "no notifications")
+
+
+# --- decision --------------------------------------------------------------------------------------
+
+
+@main.group()
+def decision() -> None:
+    """Consensus decisions: open, take stances, amend, escalate, inspect."""
+
+
+STANCE = click.Choice([k.value for k in StanceKind])
+
+
+@command(decision, "open")
+@click.argument("alliance_id")
+@click.argument("decision_id")
+@click.option("--title", required=True)
+@click.option("--body", default="", help="The proposal's text or a link to it.")
+@click.option("--point", "points", multiple=True, help="A point decided on its own (repeat for several).")
+@click.option("--take-up", "take_up", multiple=True, metavar="DECISION/POINT", help="Take up a parked point as a point.")
+@click.option("--window", default=None, help="Response window such as 7d or 36h (within the charter's limits).")
+@actor_option
+async def open_(
+    app: Accord, alliance_id: str, decision_id: str, title: str, body: str,
+    points: tuple[str, ...], take_up: tuple[str, ...], window: str | None, actor: str,
+) -> Output:
+    """Open a decision (any active member); the charter's rules and the electorate are pinned now."""
+    parked = (await app.alliance(alliance_id)).parked if take_up else {}
+    drafts: list[dict[str, Any]] = [{"text": text} for text in points]
+    for ref in take_up:
+        if ref not in parked:
+            raise Refused(f"{ref!r} is not on the parked list of {alliance_id!r} (see `accord alliance parked`)", field="take_up")
+        drafts.append({"text": parked[ref].text, "origin": ref})
+    if not drafts:
+        raise Refused("a decision needs at least one --point or --take-up", field="points")
+    result = await app.open_decision(alliance_id, actor, decision_id, title, drafts, body=body, response_window=window)
+    view = await app.decision(decision_id)
+    return Output.result(result, f"opened decision {decision_id!r}; respond by {view.state.deadline:%Y-%m-%d %H:%M} UTC")
+
+
+@command(decision)
+@click.argument("decision_id")
+@click.argument("point_id")
+@click.argument("stance", type=STANCE)
+@click.option("--reason", default=None, help="Required to object or block.")
+@click.option("--principle", default=None, help="A core principle (id) a block rests on.")
+@actor_option
+async def stance(
+    app: Accord, decision_id: str, point_id: str, stance: str, reason: str | None, principle: str | None, actor: str
+) -> Output:
+    """Take (or change) a stance on a point: agree, concerns, stand_aside, object, block."""
+    cmd = build(TakeStance, actor=actor, point_id=point_id, stance=stance, reason=reason, principle=principle)
+    return Output.result(await app.decision_command(decision_id, cmd), f"{actor} {stance} on {point_id}")
+
+
+@command(decision)
+@click.argument("decision_id")
+@click.argument("point_id")
+@click.option("--text", required=True)
+@actor_option
+async def amend(app: Accord, decision_id: str, point_id: str, text: str, actor: str) -> Output:
+    """Amend a point's text (the proposer): its stances are cleared and their holders notified."""
+    cmd = build(AmendPoint, actor=actor, point_id=point_id, text=text)
+    return Output.result(await app.decision_command(decision_id, cmd), f"amended {point_id}")
+
+
+@command(decision, "add-point")
+@click.argument("decision_id")
+@click.option("--text", required=True)
+@click.option("--origin", default=None, metavar="DECISION/POINT", help="The parked point this one takes up.")
+@actor_option
+async def add_point(app: Accord, decision_id: str, text: str, origin: str | None, actor: str) -> Output:
+    """Add a point (the proposer)."""
+    cmd = build(AddPoint, actor=actor, text=text, origin=origin)
+    return Output.result(await app.decision_command(decision_id, cmd), "point added")
+
+
+@command(decision, "withdraw-point")
+@click.argument("decision_id")
+@click.argument("point_id")
+@actor_option
+async def withdraw_point(app: Accord, decision_id: str, point_id: str, actor: str) -> Output:
+    """Withdraw one point (the proposer)."""
+    cmd = build(WithdrawPoint, actor=actor, point_id=point_id)
+    return Output.result(await app.decision_command(decision_id, cmd), f"withdrew {point_id}")
+
+
+@command(decision)
+@click.argument("decision_id")
+@click.option("--reason", required=True)
+@actor_option
+async def withdraw(app: Accord, decision_id: str, reason: str, actor: str) -> Output:
+    """Withdraw the whole decision (the proposer or a coordinator)."""
+    cmd = build(WithdrawDecision, actor=actor, reason=reason)
+    return Output.result(await app.decision_command(decision_id, cmd), f"withdrew decision {decision_id!r}")
+
+
+@command(decision)
+@click.argument("decision_id")
+@actor_option
+async def extend(app: Accord, decision_id: str, actor: str) -> Output:
+    """Extend a stalled decision's deadline (a coordinator; up to the charter's maximum)."""
+    result = await app.decision_command(decision_id, build(ExtendDeadline, actor=actor))
+    return Output.result(result, f"extended decision {decision_id!r}")
+
+
+@command(decision)
+@click.argument("decision_id")
+@actor_option
+async def fallback(app: Accord, decision_id: str, actor: str) -> Output:
+    """Apply the charter's fallback rule to a stalled decision (a coordinator)."""
+    result = await app.decision_command(decision_id, build(ApplyFallback, actor=actor))
+    view = await app.decision(decision_id)
+    return Output.result(result, f"applied the {view.state.rules.fallback} rule: {view.state.outcome}")
+
+
+@command(decision)
+@click.argument("decision_id")
+@actor_option
+async def close(app: Accord, decision_id: str, actor: str) -> Output:
+    """Close a stalled decision as it stands (a coordinator): points without quorum are parked."""
+    result = await app.decision_command(decision_id, build(CloseDecision, actor=actor))
+    return Output.result(result, f"closed decision {decision_id!r}")
+
+
+@command(decision, "show")
+@click.argument("decision_id")
+async def show_decision(app: Accord, decision_id: str) -> Output:
+    """Show a decision: stage, deadline, and per point the tally, the quorum and the rule that applies now."""
+    view = await app.decision(decision_id)
+    return Output(view, decision_text(view))
+
+
+@command(decision, "list")
+@click.argument("alliance_id")
+async def list_decisions(app: Accord, alliance_id: str) -> Output:
+    """List an alliance's decisions with their stage and outcome."""
+    rows = await app.decisions(alliance_id)
+    text = "\n".join(
+        f"{d.decision_id:20} {d.stage:10} {d.outcome or '':18} {d.title}" for d in rows
+    )
+    return Output(rows, text or "no decisions yet")
 
 
 # --- token -----------------------------------------------------------------------------------------

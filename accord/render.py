@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 
+from accord.app import DecisionView
 from events.alliance import AllianceState, Member
 from events.store import Receipt
 from workflows.alliance import CommandResult
@@ -50,3 +52,42 @@ class Output:
         return "\n".join(lines)
 
 
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC" if value else "-"
+
+
+def decision_text(view: DecisionView) -> str:
+    state = view.state
+    lines = [
+        f"{state.title} ({state.decision_id}) in {state.alliance_id}, proposed by {state.proposer}",
+        f"stage: {state.stage}" + (f", outcome: {state.outcome}" if state.outcome else ""),
+        f"deadline: {_when(state.deadline)}; extensions used: {state.extensions}/{state.rules.max_extensions}",
+    ]
+    if state.escalation_deadline and state.stage == "stalled":
+        lines.append(f"stalled: coordinators may extend, apply the {state.rules.fallback} rule or close "
+                     f"until {_when(state.escalation_deadline)}, then the {state.rules.fallback} rule applies by itself")
+    if view.next_due:
+        lines.append(f"next timer: {_when(view.next_due)}")
+    lines.append(f"electorate ({len(state.context.electorate)}): {', '.join(state.context.electorate)}; "
+                 f"quorum {state.rules.quorum:.0%}, objection tolerance {state.rules.objection_tolerance}")
+    if view.pending_members:
+        lines.append(f"not yet responded on every point: {', '.join(view.pending_members)}")
+    lines.append("points:")
+    tallies = {t.point_id: t for t in view.tallies}
+    for point in state.points.values():
+        outcome = state.outcomes.get(point.point_id)
+        lines.append(f"  {point.point_id}: {point.text}" + (f"  [taken up from {point.origin}]" if point.origin else ""))
+        if point.withdrawn:
+            lines.append("      withdrawn")
+            continue
+        t = tallies.get(point.point_id)
+        if t:
+            counts = ", ".join(f"{k.value} {v}" for k, v in t.counts.items() if v)
+            lines.append(
+                f"      {t.responded}/{t.electorate} responded (quorum {t.quorum_needed}): {counts or 'no stances yet'}"
+                + (f"; principle block: {', '.join(t.principle_blocks)}" if t.principle_blocks else "")
+            )
+            lines.append(f"      {'outcome: ' + outcome if outcome else 'at the deadline now: ' + t.verdict}")
+    return "\n".join(lines)
