@@ -21,10 +21,19 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from accord import __version__
-from accord.app import Accord, Founded, Identity, IssuedToken, TokenInfo
+from accord.app import (
+    Accord,
+    DecisionSummary,
+    DecisionView,
+    Founded,
+    Identity,
+    IssuedToken,
+    NotificationRow,
+    TokenInfo,
+)
 from accord.config import Settings
 from events.alliance import (
     AdmitMember,
@@ -34,6 +43,7 @@ from events.alliance import (
     FoundAlliance,
     Member,
     MemberStatus,
+    ParkedPoint,
     ReinstateMember,
     RemoveMember,
     Role,
@@ -43,7 +53,21 @@ from events.alliance import (
     SuspendMember,
 )
 from events.charter import Charter
-from events.rules import Refused, RefusalKind, Slug, Text, forbidden
+from events.decision import (
+    MAX_POINTS,
+    AddPoint,
+    AmendPoint,
+    ApplyFallback,
+    CloseDecision,
+    DecisionCommand,
+    ExtendDeadline,
+    PointDraft,
+    StanceKind,
+    TakeStance,
+    WithdrawDecision,
+    WithdrawPoint,
+)
+from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden
 from events.store import StreamHead
 from workflows.alliance import CommandResult
 
@@ -102,6 +126,34 @@ class TokenRequest(Body):
     label: str = ""
 
 
+class OpenDecisionRequest(Body):
+    decision_id: Slug
+    title: Text
+    body: str = ""
+    points: list[PointDraft] = Field(min_length=1, max_length=MAX_POINTS)
+    response_window: Duration | None = None
+    """'7d', '36h', ...; the charter's default window when absent, and it must lie within the charter's bounds."""
+
+
+class StanceRequest(Body):
+    point_id: str
+    stance: StanceKind
+    reason: str | None = None
+    """Required to object or block."""
+    principle: str | None = None
+    """A core principle of the charter that a block cites; such a block is never overridden."""
+
+
+class PointTextRequest(Body):
+    text: Text
+
+
+class NewPointRequest(Body):
+    text: Text
+    origin: str | None = None
+    """A parked point this one takes up: '<decision>/<point>'."""
+
+
 class Problem(BaseModel):
     detail: str
 
@@ -134,13 +186,22 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticated_member(alliance_id: str, accord: AccordDep, credentials: Credentials) -> Identity:
-    """The member the bearer token stands for; it must belong to the alliance in the path."""
+async def authenticated(accord: AccordDep, credentials: Credentials) -> Identity:
+    """The member the bearer token stands for."""
     if credentials is None:
         raise unauthorized("missing credentials: send `Authorization: Bearer <token>`")
     identity = await accord.authenticate(credentials.credentials)
     if identity is None:
         raise unauthorized("unknown or revoked token")
+    return identity
+
+
+Caller = Annotated[Identity, Depends(authenticated)]
+"""For routes without the alliance in the path (decisions): the route checks the alliance itself."""
+
+
+async def authenticated_member(alliance_id: str, identity: Caller) -> Identity:
+    """The member the bearer token stands for; it must belong to the alliance in the path."""
     if identity.alliance_id != alliance_id:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -185,8 +246,8 @@ async def refused_response(request: Request, error: Exception) -> JSONResponse:
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "missing, unknown or revoked token"},
     403: {"model": Problem, "description": "the token's member may not do this, or belongs to another alliance"},
-    404: {"model": Problem, "description": "no such alliance, member or token"},
-    409: {"model": Problem, "description": "the alliance or member is not in a state that allows this"},
+    404: {"model": Problem, "description": "no such alliance, member, token, decision or point"},
+    409: {"model": Problem, "description": "the alliance, member or decision is not in a state that allows this"},
 }
 
 # --- routes: service ------------------------------------------------------------------------------
@@ -350,6 +411,120 @@ async def revoke_token(token_id: uuid.UUID, actor: Actor, accord: AccordDep) -> 
     return await accord.revoke_token(actor.alliance_id, actor.member_id, token_id)
 
 
+# --- routes: decisions ----------------------------------------------------------------------------
+
+
+@alliances.post(
+    "/decisions",
+    tags=["decisions"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Open a decision (active members); the charter's rules and the electorate are pinned now",
+)
+async def open_decision(body: OpenDecisionRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    result = await accord.open_decision(
+        actor.alliance_id,
+        actor.member_id,
+        body.decision_id,
+        body.title,
+        body.points,
+        body=body.body,
+        response_window=body.response_window,
+    )
+    log.info("decision opened", alliance=actor.alliance_id, actor=actor.member_id, decision=body.decision_id)
+    return result
+
+
+@alliances.get("/decisions", tags=["decisions"], summary="The alliance's decisions and the stage each is in")
+async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionSummary]:
+    await _visible_state(accord, actor)
+    return await accord.decisions(actor.alliance_id)
+
+
+@alliances.get(
+    "/parked", tags=["decisions"], summary="Points that decisions parked, kept until a new decision takes them up"
+)
+async def parked(actor: Actor, accord: AccordDep) -> list[ParkedPoint]:
+    return list((await _visible_state(accord, actor)).parked.values())
+
+
+@alliances.get(
+    "/members/{member_id}/notifications",
+    tags=["members"],
+    summary="A member's notifications, newest first (the member or coordinators)",
+)
+async def notifications(member_id: str, actor: Actor, accord: AccordDep) -> list[NotificationRow]:
+    return await accord.notifications(actor.alliance_id, actor.member_id, member_id)
+
+
+decision_routes = APIRouter(prefix="/decisions/{decision_id}", tags=["decisions"], responses=ERRORS)
+
+
+@decision_routes.get("", summary="A decision: its state, a tally per point, what is due next and who has not responded")
+async def decision(decision_id: str, caller: Caller, accord: AccordDep) -> DecisionView:
+    view = await accord.decision(decision_id)
+    if view.state.alliance_id != caller.alliance_id:
+        raise forbidden(f"decision {decision_id!r} is not a decision of alliance {caller.alliance_id!r}")
+    await _visible_state(accord, caller)
+    return view
+
+
+async def _decide(accord: Accord, caller: Identity, decision_id: str, command: DecisionCommand) -> CommandResult:
+    # The application layer refuses a decision of another alliance than the token's, before sending anything.
+    result = await accord.decision_command(decision_id, command, alliance_id=caller.alliance_id)
+    log.info("command recorded", decision=decision_id, actor=caller.member_id, command=command.type)
+    return result
+
+
+@decision_routes.post("/stances", summary="Take a stance on a point (the electorate); a reason to object or block")
+async def take_stance(decision_id: str, body: StanceRequest, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, TakeStance(actor=caller.member_id, **dict(body)))
+
+
+@decision_routes.put(
+    "/points/{point_id}", summary="Amend a point (the proposer, while open); stances on it are cleared"
+)
+async def amend_point(
+    decision_id: str, point_id: str, body: PointTextRequest, caller: Caller, accord: AccordDep
+) -> CommandResult:
+    command = AmendPoint(actor=caller.member_id, point_id=point_id, text=body.text)
+    return await _decide(accord, caller, decision_id, command)
+
+
+@decision_routes.post(
+    "/points", status_code=status.HTTP_201_CREATED, summary="Add a point (the proposer, while open)"
+)
+async def add_point(decision_id: str, body: NewPointRequest, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, AddPoint(actor=caller.member_id, **dict(body)))
+
+
+@decision_routes.delete("/points/{point_id}", summary="Withdraw a point (the proposer, while open)")
+async def withdraw_point(decision_id: str, point_id: str, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, WithdrawPoint(actor=caller.member_id, point_id=point_id))
+
+
+@decision_routes.post("/withdraw", summary="Withdraw the decision (the proposer or coordinators)")
+async def withdraw_decision(
+    decision_id: str, body: ReasonRequest, caller: Caller, accord: AccordDep
+) -> CommandResult:
+    command = WithdrawDecision(actor=caller.member_id, reason=body.reason)
+    return await _decide(accord, caller, decision_id, command)
+
+
+@decision_routes.post("/extend", summary="Extend a stalled decision's deadline (coordinators)")
+async def extend(decision_id: str, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, ExtendDeadline(actor=caller.member_id))
+
+
+@decision_routes.post("/fallback", summary="Resolve a stalled decision by the charter's fallback rule (coordinators)")
+async def fallback(decision_id: str, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, ApplyFallback(actor=caller.member_id))
+
+
+@decision_routes.post("/close", summary="Close a stalled decision as it stands (coordinators)")
+async def close(decision_id: str, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _decide(accord, caller, decision_id, CloseDecision(actor=caller.member_id))
+
+
 # --- the application and its server ---------------------------------------------------------------
 
 
@@ -362,7 +537,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.state.accord = accord
     app.state.settings = settings
     app.add_exception_handler(Refused, refused_response)
-    for router in (service, founding, alliances):
+    for router in (service, founding, alliances, decision_routes):
         app.include_router(router)
     return app
 

@@ -258,10 +258,21 @@ class Accord:
         if not member.active:
             raise forbidden(f"{actor!r} is {member.status} in alliance {state.alliance_id!r} and cannot act")
 
-    async def decision_command(self, decision_id: str, command: DecisionCommand) -> CommandResult:
-        """Send a command to a decision; a suspended or removed member is refused before it is sent."""
+    async def decision_command(
+        self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None
+    ) -> CommandResult:
+        """Send a command to a decision; a suspended or removed member is refused before it is sent.
+
+        `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
+        within an alliance, so a decision of another alliance is refused.
+        """
         current = await self.decision(decision_id)
+        if alliance_id is not None and current.state.alliance_id != alliance_id:
+            raise forbidden(f"decision {decision_id!r} is not a decision of alliance {alliance_id!r}")
         await self._acting_member(await self.alliance(current.state.alliance_id), command.actor)
+        if not current.state.is_live:
+            # An ended decision's workflow has completed and takes no Update: let the decider say why.
+            decision.decide(current.state, command, datetime.now().astimezone())
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
         return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
 

@@ -21,9 +21,10 @@ import httpx
 import pytest
 
 import accord
-from accord.api import create_app, serve
+from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
+from api_support import bearer, client_for, event_count, validation_error
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
@@ -44,10 +45,6 @@ class Alliance:
 
     def path(self, tail: str = "") -> str:
         return f"/alliances/{self.alliance_id}{tail}"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def new_alliance_id() -> str:
@@ -89,19 +86,10 @@ async def member_token(app: Accord, alliance: Alliance) -> str:
     return issued.token
 
 
-def client_for(app: Accord, settings: Settings) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(app, settings))
-    return httpx.AsyncClient(transport=transport, base_url="http://accord.test")
-
-
 @pytest.fixture
 async def client(app: Accord) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(app, Settings(admin_token=ADMIN_TOKEN)) as api:
         yield api
-
-
-async def event_count(pool: asyncpg.Pool) -> int:
-    return await pool.fetchval("SELECT count(*) FROM accord.events")
 
 
 @asynccontextmanager
@@ -110,12 +98,6 @@ async def nothing_recorded(store: EventStore, pool: asyncpg.Pool, alliance: Alli
     yield
     assert await store.head(alliance.stream_id) == head
     assert await event_count(pool) == count
-
-
-def validation_error(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 422, response.text
-    [error] = response.json()["detail"]
-    return error
 
 
 # --- service --------------------------------------------------------------------------------------
