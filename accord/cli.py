@@ -74,17 +74,32 @@ def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: 
         finally:
             await app.close()
 
+    code = 0
     try:
         _emit(asyncio.run(_run()), as_json)
     except Refused as error:
         _emit_error(error.message, as_json, kind=error.kind.value, field=error.field)
-        sys.exit(1)
+        code = 1
     except (NotConfigured, MissingBinary) as error:
         _emit_error(str(error), as_json)
-        sys.exit(2)
+        code = 2
     except OSError as error:
         _emit_error(f"cannot reach a service: {error}", as_json)
-        sys.exit(1)
+        code = 1
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without interpreter finalisation once the output is flushed.
+
+    The Temporal client's native threads can still hold stderr while the interpreter shuts down,
+    which aborts the process under load ("could not acquire lock ... at interpreter shutdown") and
+    turns a clean exit code into a crash. A one-shot command has nothing left to clean up here: its
+    database pool is closed and its output written.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def command(group: click.Group, name: str | None = None, *, needs_app: bool = True) -> Callable[..., Any]:

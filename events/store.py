@@ -196,7 +196,7 @@ _VERIFY_SQL = """
 SELECT stream_id, stream_version, event_id, event_type, data::text AS data,
        metadata::text AS metadata, recorded_at, prev_hash, hash
 FROM accord.events
-WHERE $1::text IS NULL OR starts_with(stream_id, $1)
+WHERE ($1::text IS NULL OR starts_with(stream_id, $1)) AND ($2::text[] IS NULL OR stream_id = ANY($2))
 ORDER BY stream_id, stream_version
 """
 
@@ -294,8 +294,11 @@ class EventStore:
             transaction_id=last.transaction_id, global_position=last.global_position
         )
 
-    async def verify(self, *, stream_prefix: str | None = None) -> VerifyReport:
-        """Recompute the hash chain of every stream (or those starting with ``stream_prefix``).
+    async def verify(
+        self, *, stream_prefix: str | None = None, streams: Sequence[str] | None = None
+    ) -> VerifyReport:
+        """Recompute the hash chain of every stream (or those starting with ``stream_prefix``, or
+        exactly ``streams``).
 
         Streams through the table with a server-side cursor; memory stays flat however many
         events there are. Reports, for each broken stream, the first version that does not hold.
@@ -304,7 +307,7 @@ class EventStore:
         """
         checker = _ChainChecker()
         async with self._pool.acquire() as conn:
-            async for row in _stream_rows(conn, stream_prefix):
+            async for row in _stream_rows(conn, stream_prefix, streams):
                 checker.check(row)
         return checker.report()
 
@@ -534,11 +537,12 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
 
 
 async def _stream_rows(
-    conn: asyncpg.Connection, stream_prefix: str | None
+    conn: asyncpg.Connection, stream_prefix: str | None, streams: Sequence[str] | None
 ) -> AsyncIterator[asyncpg.Record]:
     # Cursors need a transaction; REPEATABLE READ gives the whole walk one consistent snapshot.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in conn.cursor(_VERIFY_SQL, stream_prefix, prefetch=_VERIFY_BATCH):
+        selected = list(streams) if streams is not None else None
+        async for row in conn.cursor(_VERIFY_SQL, stream_prefix, selected, prefetch=_VERIFY_BATCH):
             yield row
 
 
