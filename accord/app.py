@@ -314,7 +314,8 @@ class Accord:
                 DecisionSummary(
                     decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
                     opened_at=row["opened_at"], deadline=deadline or row["deadline"],
-                    stage=STAGE_AFTER.get(row["event_type"], "open"), outcome=data.get("outcome"),
+                    stage=STAGE_AFTER.get(row["event_type"], "open"),
+                    outcome=data.get("outcome") or ("withdrawn" if row["event_type"] == "DecisionWithdrawn" else None),
                 )
             )
         return summaries

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 from accord.app import Accord
 from accord.binaries import MissingBinary
 from accord.config import NotConfigured, Settings
-from accord.render import Output, decision_text
+from accord.render import Output, decision_text, replay_text
 from events.alliance import (
     AdmitMember,
     AmendCharter,
@@ -33,7 +34,8 @@ from events.alliance import (
     SetWebhook,
     SuspendMember,
 )
-from events.charter import load_charter
+from events.charter import load_charter, load_rules
+from events.store import VerifyReport
 from events.decision import (
     AddPoint,
     AmendPoint,
@@ -211,7 +213,10 @@ async def migrate() -> Output:
 @click.option("--stream-prefix", default=None, help="Only streams whose id starts with this.")
 async def verify(app: Accord, stream_prefix: str | None) -> Output:
     """Recompute every hash chain; exit 1 naming the first bad version of each broken stream."""
-    report = await app.verify(stream_prefix)
+    return _verified(await app.verify(stream_prefix))
+
+
+def _verified(report: VerifyReport) -> Output:
     lines = [f"checked {report.events_checked} events in {report.streams_checked} streams"]
     lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
     output = Output(report, "\n".join(lines))
@@ -534,6 +539,108 @@ async def list_decisions(app: Accord, alliance_id: str) -> Output:
         f"{d.decision_id:20} {d.stage:10} {d.outcome or '':18} {d.title}" for d in rows
     )
     return Output(rows, text or "no decisions yet")
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Replay, check, verify and export the record; check receipts; test rule changes on the past."""
+
+
+@command(audit, "replay")
+@click.argument("stream")
+@click.option("--at", "at", type=int, default=None, help="Stop at this version of the stream.")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
+              default=None, help="Stop at this moment (UTC unless an offset is given).")
+async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any) -> Output:
+    """Rebuild a process (alliance-<id>, decision-<id>) from the record, at a version or a moment."""
+    from accord.audit import replay
+
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=timezone.utc)
+    replayed = await replay(app.store, stream, at=at, as_of=as_of)
+    return Output(replayed, replay_text(replayed))
+
+
+@command(audit, "check")
+@click.argument("stream")
+async def audit_check(app: Accord, stream: str) -> Output:
+    """Compare the record with the live workflow: state, head, and a replay of its Temporal history."""
+    from accord.audit import check
+
+    report = await check(app, stream)
+    text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
+    output = Output(report, text)
+    if not report.ok:
+        _emit(output, False)
+        raise Refused(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed", RefusalKind.CONFLICT)
+    return output
+
+
+@command(audit, "verify")
+@click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
+@click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
+async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) -> Output:
+    """Recompute the hash chains; exit 1 naming the first bad version of each broken stream."""
+    from accord.audit import alliance_streams
+
+    streams = await alliance_streams(app, alliance_id) if alliance_id else None
+    if alliance_id and not streams:
+        raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
+    return _verified(await app.store.verify(streams=streams))
+
+
+@command(audit, "export")
+@click.argument("stream", required=False)
+@click.option("--alliance", "alliance_id", default=None, help="Every process of this alliance.")
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "md", "html"]), default="md", show_default=True)
+async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str) -> Output:
+    """A self-contained report: timeline, outcome, rules pinned and applied, head hash."""
+    from accord.audit import alliance_streams, export
+
+    if bool(stream) == bool(alliance_id):
+        raise Refused("give either a STREAM or --alliance", field="stream")
+    streams = [stream] if stream else await alliance_streams(app, alliance_id or "")
+    if not streams:
+        raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
+    document = await export(app.store, streams, fmt, datetime.now(timezone.utc))
+    return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
+
+
+@command(audit, "receipt")
+@click.argument("stream")
+@click.argument("version", type=int)
+@click.argument("hash_hex", metavar="HASH")
+async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -> Output:
+    """Is this receipt (stream, version, hash) still in the record? Exit 1 if not."""
+    from accord.audit import check_receipt
+
+    result = await check_receipt(app.store, stream, version, hash_hex)
+    output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
+    if not result.in_record:
+        _emit(output, False)
+        raise Refused(f"receipt {stream} v{version} is not in the record", RefusalKind.CONFLICT)
+    return output
+
+
+@command(audit, "whatif")
+@click.argument("decision_id")
+@click.option("--rules", "rules_file", required=True, type=click.Path(path_type=Path),
+              help="A TOML file with a [decisions] table (a charter will do).")
+async def audit_whatif(app: Accord, decision_id: str, rules_file: Path) -> Output:
+    """How a closed decision would have ended under other decision rules; nothing is written."""
+    from accord.audit import whatif
+
+    result = await whatif(app.store, decision_id, load_rules(rules_file))
+    lines = [f"{decision_id}: {result.actual_outcome} -> would be {result.would_be_outcome} (assuming {result.assumption})"]
+    lines += [
+        f"  {p.point_id}: {p.actual} -> {p.would_be}{'  (changed)' if p.changed else ''}  "
+        f"[{p.tally.responded}/{p.tally.electorate} responded, quorum {p.tally.quorum_needed}]"
+        for p in result.points
+    ]
+    return Output(result, "\n".join(lines))
 
 
 # --- token -----------------------------------------------------------------------------------------

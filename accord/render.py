@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from accord.app import DecisionView
+from accord.audit import Replayed, event_summary
 from events.alliance import AllianceState, Member
 from events.store import Receipt
 from workflows.alliance import CommandResult
@@ -90,4 +92,15 @@ def decision_text(view: DecisionView) -> str:
                 + (f"; principle block: {', '.join(t.principle_blocks)}" if t.principle_blocks else "")
             )
             lines.append(f"      {'outcome: ' + outcome if outcome else 'at the deadline now: ' + t.verdict}")
+    return "\n".join(lines)
+
+
+def replay_text(replayed: Replayed) -> str:
+    lines = [f"{replayed.stream_id} at version {replayed.version} (hash {replayed.head_hash})", "timeline:"]
+    for e in replayed.timeline:
+        lines.append(
+            f"  v{e.version:<4} #{e.global_position:<7} {e.recorded_at:%Y-%m-%d %H:%M:%S} {e.actor or '-':14} "
+            f"{e.event_type:20} {e.hash[:12]}  {event_summary(e.data)}"
+        )
+    lines += ["state:", json.dumps(TypeAdapter(Any).dump_python(replayed.state, mode="json"), indent=2, ensure_ascii=False)]
     return "\n".join(lines)

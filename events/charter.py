@@ -120,4 +120,21 @@ def load_charter(path: Path) -> Charter:
     return parse_charter(raw, source=str(path))
 
 
+def load_rules(path: Path) -> DecisionRules:
+    """Decision rules from a TOML file's [decisions] table (a whole charter file will do)."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise invalid(f"rules file {path} does not exist", field="rules") from None
+    except tomllib.TOMLDecodeError as error:
+        raise invalid(f"{path} is not valid TOML: {error}", field="rules") from None
+    if not isinstance(raw.get("decisions"), dict):
+        raise invalid(f"{path} has no [decisions] table", field="rules")
+    try:
+        return DecisionRules.model_validate(raw["decisions"])
+    except ValidationError as error:
+        message, field = model_summary(error)
+        raise invalid(f"{path}: decisions.{message}", field=f"rules.{field}") from None
+
+
 __all__ = ["Charter", "DecisionRules", "DisputeProcedure", "Principle", "Refused", "load_charter", "parse_charter"]

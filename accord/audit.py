@@ -1,0 +1,351 @@
+"""Audit: rebuild any process from the event store, check it against the live workflow, receipts.
+
+Replay folds the stored events through the same pure `evolve` functions the workflows use, so a
+difference between the replayed state and the live one can only come from an altered record or a
+code change; `check` shows which.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from accord.app import Accord
+from events.charter import DecisionRules
+from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
+from events.processes import process_of
+from events.rules import conflict, invalid, not_found
+from events.store import EventStore, RecordedEvent
+from workflows.alliance import AllianceWorkflow
+from workflows.decision import DecisionWorkflow
+
+WORKFLOWS: dict[str, Any] = {"alliance": AllianceWorkflow, "decision": DecisionWorkflow}
+
+
+class TimelineEntry(BaseModel):
+    version: int
+    global_position: int
+    recorded_at: datetime
+    event_type: str
+    actor: str | None
+    data: dict[str, Any]
+    hash: str
+
+
+class Replayed(BaseModel):
+    stream_id: str
+    kind: str
+    version: int
+    head_hash: str
+    state: Any
+    timeline: list[TimelineEntry]
+
+
+def fold(stream_id: str, events: list[RecordedEvent]) -> Any:
+    """The state a stream's events imply, through today's types (upcast) and today's evolve."""
+    process = process_of(stream_id)
+    state = None
+    for event in events:
+        typed = process.event(event.event_type, int(event.metadata.get("schema_version", 1)), event.data)
+        state = process.evolve(state, typed)
+    return state
+
+
+def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(
+            version=e.stream_version, global_position=e.global_position, recorded_at=e.recorded_at,
+            event_type=e.event_type, actor=e.metadata.get("actor"), data=e.data, hash=e.hash.hex(),
+        )
+        for e in events
+    ]
+
+
+async def replay(store: EventStore, stream_id: str, *, at: int | None = None, as_of: datetime | None = None) -> Replayed:
+    """A stream's state and timeline at a version or a moment (default: now)."""
+    process = process_of(stream_id)
+    if at is not None and at < 1:
+        raise invalid("--at must be a version of 1 or more", "at")
+    events = await store.read_stream(stream_id, to_version=at, as_of=as_of)
+    if not events:
+        when = f" at version {at}" if at else (f" as of {as_of:%Y-%m-%d %H:%M:%S}" if as_of else "")
+        raise not_found(f"stream {stream_id!r} has no events{when}", "stream")
+    return Replayed(
+        stream_id=stream_id, kind=process.kind, version=events[-1].stream_version,
+        head_hash=events[-1].hash.hex(), state=fold(stream_id, events), timeline=timeline(events),
+    )
+
+
+def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+    """Field-by-field differences between two JSON values, as readable lines."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        lines = []
+        for key in sorted(set(expected) | set(actual), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                lines.append(f"{where}: in the record, missing in the workflow")
+            elif key not in expected:
+                lines.append(f"{where}: in the workflow, missing in the record")
+            else:
+                lines += differences(expected[key], actual[key], where)
+        return lines
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [line for i, (e, a) in enumerate(zip(expected, actual)) for line in differences(e, a, f"{path}[{i}]")]
+    return [] if expected == actual else [f"{path or 'state'}: record says {expected!r}, workflow says {actual!r}"]
+
+
+class Check(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class CheckReport(BaseModel):
+    stream_id: str
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+async def check(app: Accord, stream_id: str) -> CheckReport:
+    """(1) replayed state == live state, (2) store head == workflow's head, (3) history replays."""
+    process = process_of(stream_id)
+    workflow = WORKFLOWS[process.kind]
+    events = await app.store.read_stream(stream_id)
+    if not events:
+        raise not_found(f"stream {stream_id!r} has no events", "stream")
+    replayed = fold(stream_id, events)
+    live = await app._query(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
+    live_head = await app._query(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
+    diff = differences(replayed.model_dump(mode="json"), live.model_dump(mode="json"))
+    state_check = Check(
+        name="state", ok=not diff,
+        detail="the replayed state equals the workflow's state" if not diff else "\n".join(diff),
+    )
+    store_head = await app.store.head(stream_id)
+    same_head = (store_head.version, store_head.hash) == (live_head.version, live_head.hash)
+    head_check = Check(
+        name="head", ok=same_head,
+        detail=(f"version {store_head.version}, hash {store_head.hash}" if same_head else
+                f"the store's head is version {store_head.version} hash {store_head.hash[:16]}..., the workflow "
+                f"holds version {live_head.version} hash {live_head.hash[:16]}...: the record was cut or rewritten"),
+    )
+    return CheckReport(stream_id=stream_id, checks=[state_check, head_check, await replay_history(app, stream_id, workflow)])
+
+
+async def replay_history(app: Accord, workflow_id: str, workflow: Any) -> Check:
+    """Replay the workflow's Temporal history against the code deployed now."""
+    history = await app.client.get_workflow_handle(workflow_id).fetch_history()
+    replayer = Replayer(workflows=[workflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    if result.replay_failure is None:
+        return Check(name="replay", ok=True, detail=f"{len(history.events)} history events replay against this code")
+    return Check(
+        name="replay", ok=False,
+        detail=f"the history does not replay against this code: {result.replay_failure}",
+    )
+
+
+class ReceiptCheck(BaseModel):
+    stream_id: str
+    version: int
+    hash: str
+    in_record: bool
+    detail: str
+
+
+async def check_receipt(store: EventStore, stream_id: str, version: int, hash_hex: str) -> ReceiptCheck:
+    """Is this receipt (stream, version, hash) still in the record?"""
+    events = await store.read_stream(stream_id, from_version=version, to_version=version)
+    if not events:
+        detail = f"{stream_id!r} has no version {version}: the event was removed or never recorded"
+        return ReceiptCheck(stream_id=stream_id, version=version, hash=hash_hex, in_record=False, detail=detail)
+    stored = events[0].hash.hex()
+    same = stored == hash_hex.lower()
+    detail = "the event is in the record with this hash" if same else f"the record holds hash {stored} at this version"
+    return ReceiptCheck(stream_id=stream_id, version=version, hash=hash_hex, in_record=same, detail=detail)
+
+
+async def alliance_streams(app: Accord, alliance_id: str) -> list[str]:
+    """Every stream of an alliance: its own and those of its processes."""
+    rows = await app.pool.fetch(
+        "SELECT DISTINCT stream_id FROM accord.events WHERE stream_version = 1 AND"
+        " (stream_id = $1 OR data->>'alliance_id' = $2) ORDER BY stream_id",
+        f"alliance-{alliance_id}", alliance_id,
+    )
+    return [r["stream_id"] for r in rows]
+
+
+# --- what-if --------------------------------------------------------------------------------------
+
+STAGE_EVENTS = {"DecisionStalled", "DeadlineExtended", "DecisionEscalated", "DecisionClosed", "ReminderSent"}
+
+
+class WhatIfPoint(BaseModel):
+    point_id: str
+    text: str
+    actual: str
+    would_be: str
+    tally: Tally
+
+    @property
+    def changed(self) -> bool:
+        return self.actual != self.would_be
+
+
+class WhatIf(BaseModel):
+    decision_id: str
+    actual_outcome: str
+    would_be_outcome: str
+    rules: DecisionRules
+    points: list[WhatIfPoint]
+    assumption: str = (
+        "the stances as they stood when the decision closed; a point lacking quorum is resolved by the "
+        "fallback rule of the rules given, as if nobody had acted within the escalation window"
+    )
+
+
+async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> WhatIf:
+    """How a closed decision would have ended under other decision rules. Nothing is written."""
+    stream_id = f"decision-{decision_id}"
+    events = await store.read_stream(stream_id)
+    if not events:
+        raise not_found(f"no decision {decision_id!r}", "decision")
+    actual = fold(stream_id, events)
+    if actual.stage != Stage.CLOSED:
+        raise conflict(f"decision {decision_id!r} is {actual.stage}; what-if compares the outcome of a closed decision")
+    # The same stances, the other rules: fold everything but the clock's verdicts.
+    kept = [e for e in events if e.event_type not in STAGE_EVENTS]
+    state = fold(stream_id, kept)
+    state = state.model_copy(update={"context": state.context.model_copy(update={"rules": rules})})
+    outcomes = {}
+    points = []
+    for point in state.active_points:
+        t = tally(state, point)
+        would = fallback_outcome(rules, rules.fallback, t)
+        outcomes[point.point_id] = would
+        points.append(
+            WhatIfPoint(point_id=point.point_id, text=point.text, actual=actual.outcomes[point.point_id], would_be=would, tally=t)
+        )
+    withdrawn = {pid: PointOutcome.WITHDRAWN for pid, p in state.points.items() if p.withdrawn}
+    lapsed = rules.fallback == "lapse" and any(evaluate(rules, p.tally) is None for p in points)
+    return WhatIf(
+        decision_id=decision_id,
+        actual_outcome=actual.outcome,
+        would_be_outcome=decision_outcome({**outcomes, **withdrawn}, lapsed=lapsed),
+        rules=rules,
+        points=points,
+    )
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("json", "jsonl", "md", "html")
+
+
+class StreamReport(BaseModel):
+    """One process, self-contained: what happened, the rules pinned and applied, the outcome, the head."""
+
+    stream_id: str
+    kind: str
+    head_version: int
+    head_hash: str
+    rules: Any
+    outcome: Any
+    state: Any
+    timeline: list[TimelineEntry]
+
+
+class AuditExport(BaseModel):
+    generated_at: datetime
+    reports: list[StreamReport]
+
+
+def stream_report(replayed: Replayed) -> StreamReport:
+    state = replayed.state
+    if replayed.kind == "decision":
+        rules: Any = state.context.rules
+        outcome: Any = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
+                        "points": state.outcomes}
+    else:
+        rules, outcome = state.charter, None
+    return StreamReport(
+        stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
+        head_hash=replayed.head_hash, rules=rules, outcome=outcome, state=state, timeline=replayed.timeline,
+    )
+
+
+async def export(store: EventStore, stream_ids: list[str], fmt: str, now: datetime) -> str:
+    if fmt not in EXPORT_FORMATS:
+        raise invalid(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", "format")
+    reports = [stream_report(await replay(store, s)) for s in stream_ids]
+    document = AuditExport(generated_at=now, reports=reports)
+    if fmt == "json":
+        return document.model_dump_json(indent=2)
+    if fmt == "jsonl":
+        return "\n".join(
+            json.dumps({"stream_id": r.stream_id, **entry.model_dump(mode="json")}, ensure_ascii=False)
+            for r in reports for entry in r.timeline
+        )
+    markdown = render_markdown(document)
+    return markdown if fmt == "md" else render_html(document)
+
+
+def event_summary(data: dict[str, Any]) -> str:
+    """An event's data in one line, with pinned charters and contexts named rather than spelled out."""
+    shown = {k: ("(pinned)" if k in ("charter", "context") else v) for k, v in data.items() if k != "at"}
+    return json.dumps(shown, ensure_ascii=False, default=str)
+
+
+def render_markdown(document: AuditExport) -> str:
+    lines = ["# accord audit report", "", f"Generated {document.generated_at:%Y-%m-%d %H:%M:%S} UTC.", ""]
+    for report in document.reports:
+        lines += [
+            f"## {report.stream_id}",
+            "",
+            f"- head: version {report.head_version}, hash `{report.head_hash}`",
+            f"  (check it later with `accord audit receipt {report.stream_id} {report.head_version} {report.head_hash}`)",
+        ]
+        if report.outcome:
+            lines.append(f"- outcome: {json.dumps(jsonable(report.outcome), ensure_ascii=False)}")
+        lines += [f"- rules: `{json.dumps(jsonable(report.rules), ensure_ascii=False)}`", "", "| v | recorded (UTC) | actor | event | data |", "|---|---|---|---|---|"]
+        for e in report.timeline:
+            data = event_summary(e.data).replace("|", "\\|")
+            lines.append(f"| {e.version} | {e.recorded_at:%Y-%m-%d %H:%M:%S} | {e.actor or ''} | {e.event_type} | {data} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_html(document: AuditExport) -> str:
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>accord audit report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;font-size:90%}code{word-break:break-all}</style>",
+        f"</head><body><h1>accord audit report</h1><p>Generated {document.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p>",
+    ]
+    for report in document.reports:
+        parts.append(f"<h2>{escape(report.stream_id)}</h2><p>head: version {report.head_version}, hash <code>{report.head_hash}</code></p>")
+        if report.outcome:
+            parts.append(f"<p>outcome: <code>{escape(json.dumps(jsonable(report.outcome)))}</code></p>")
+        parts.append(f"<p>rules: <code>{escape(json.dumps(jsonable(report.rules)))}</code></p>")
+        parts.append("<table><tr><th>v</th><th>recorded (UTC)</th><th>actor</th><th>event</th><th>data</th><th>hash</th></tr>")
+        for e in report.timeline:
+            parts.append(
+                f"<tr><td>{e.version}</td><td>{e.recorded_at:%Y-%m-%d %H:%M:%S}</td><td>{escape(e.actor or '')}</td>"
+                f"<td>{escape(e.event_type)}</td><td>{escape(event_summary(e.data))}</td><td><code>{e.hash[:16]}…</code></td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def jsonable(value: Any) -> Any:
+    return TypeAdapter(Any).dump_python(value, mode="json")
