@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import (
     Client,
     WorkflowUpdateFailedError,
@@ -31,14 +31,17 @@ from temporalio.service import RPCError, RPCStatusCode
 from accord.config import Settings, database_url
 from accord.temporal import connect
 from events import alliance
-from events import decision
+from events import decision, dispute
+from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally, TakeStance
-from events.rules import Refused, RefusalKind, build, conflict, forbidden, not_found
+from events.processes import process_of
+from events.rules import Refused, RefusalKind, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
 from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult, alliance_workflow_id
 from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
+from workflows.dispute import DisputeRun, DisputeWorkflow, dispute_workflow_id
 
 T = TypeVar("T")
 
@@ -68,8 +71,12 @@ class Founded(BaseModel):
 
 
 class Identity(BaseModel):
+    """Who a bearer token stands for: a member of an alliance, or an auditor of it (read-only)."""
+
     alliance_id: str
     member_id: str
+    """The member's id; for an auditor, 'auditor:<label>'."""
+    auditor: bool = False
 
 
 class AllianceSummary(BaseModel):
@@ -77,6 +84,10 @@ class AllianceSummary(BaseModel):
     name: str
     founded_at: datetime
     events: int
+
+
+AUDITOR_PREFIX = "auditor:"
+"""The member_id of an auditor token: 'auditor:<label>' (member ids are slugs, so never look like it)."""
 
 
 def _token_hash(token: str) -> bytes:
@@ -331,6 +342,87 @@ class Accord:
         )
         return [NotificationRow(**dict(row)) for row in rows]
 
+    # --- disputes ----------------------------------------------------------------------------------
+
+    async def raise_dispute(
+        self,
+        alliance_id: str,
+        actor: str,
+        dispute_id: str,
+        respondents: list[str],
+        subject: str,
+        description: str,
+        severity: str = "normal",
+    ) -> CommandResult:
+        """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
+        state = await self.alliance(alliance_id)
+        await self._acting_member(state, actor)
+        context = DisputeContext(
+            procedure=state.charter.disputes,
+            decision_rules=state.charter.decisions,
+            principles=[p.id for p in state.charter.principles],
+            mediators=state.with_role(Role.MEDIATOR),
+            members=sorted(m.member_id for m in state.active_members()),
+            coordinators=state.with_role(Role.COORDINATOR),
+            steering=state.with_role(Role.STEERING),
+        )
+        command = build(
+            RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
+            subject=subject, description=description, severity=severity, context=context,
+        )
+        raised = dispute.decide(None, command, datetime.now().astimezone())[0]
+        return await self._start_with_command(
+            DisputeWorkflow.run,
+            DisputeRun(dispute_id=dispute_id),
+            dispute_workflow_id(dispute_id),
+            DisputeWorkflow.execute,
+            command,
+            what=f"dispute {dispute_id!r}",
+            attributes=[
+                SearchAttributePair(search.KIND, "dispute"),
+                SearchAttributePair(search.ALLIANCE, alliance_id),
+                SearchAttributePair(search.STAGE, "negotiation"),
+                SearchAttributePair(search.SEVERITY, command.severity.value),
+                SearchAttributePair(search.DEADLINE, raised.deadline),
+            ],
+        )
+
+    async def _dispute_state(self, dispute_id: str) -> DisputeState:
+        return await self._query(
+            DisputeWorkflow.run, dispute_workflow_id(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
+        )
+
+    async def dispute_command(self, dispute_id: str, command: DisputeCommand) -> CommandResult:
+        """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
+        state = await self._dispute_state(dispute_id)
+        await self._acting_member(await self.alliance(state.alliance_id), command.actor)
+        if not state.is_live:
+            raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
+        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, dispute_workflow_id(dispute_id))
+        return await self._update(lambda: handle.execute_update(DisputeWorkflow.execute, command))
+
+    async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
+        """The dispute for someone allowed to read it; its existence and stage for other members (or,
+        where the charter keeps even that confidential, nothing)."""
+        state = await self._dispute_state(dispute_id)
+        if state.may_read(reader):
+            return DisputeView(state=state, next_due=dispute.next_due(state), must_act=state.must_act())
+        return outline_for(state, reader)
+
+    async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
+        rows = await self.pool.fetch(
+            "SELECT substr(stream_id, 9) AS dispute_id FROM accord.events"
+            " WHERE event_type = 'DisputeRaised' AND data->>'alliance_id' = $1 ORDER BY global_position",
+            alliance_id,
+        )
+        views: list[DisputeView | Outline] = []
+        for row in rows:
+            try:
+                views.append(await self.dispute(row["dispute_id"], reader))
+            except Refused:
+                continue  # a dispute whose very existence is confidential to this reader
+        return views
+
     # --- reads -----------------------------------------------------------------------------------
 
     async def _query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
@@ -368,18 +460,32 @@ class Accord:
         )
         return [AllianceSummary(**dict(row)) for row in rows]
 
+    async def stream_alliance(self, stream_id: str) -> str:
+        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance its opening event names."""
+        kind = process_of(stream_id).kind  # refuses a stream name accord does not know
+        if kind == "alliance":
+            return stream_id.removeprefix("alliance-")
+        alliance_id = await self.pool.fetchval(
+            "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
+        )
+        if alliance_id is None:
+            raise not_found(f"stream {stream_id!r} has no events", "stream")
+        return alliance_id
+
     async def verify(self, stream_prefix: str | None = None) -> VerifyReport:
         return await self.store.verify(stream_prefix=stream_prefix)
 
     # --- credentials -----------------------------------------------------------------------------
 
-    async def _insert_token(self, alliance_id: str, member_id: str, label: str, issued_by: str) -> IssuedToken:
+    async def _insert_token(
+        self, alliance_id: str, member_id: str, label: str, issued_by: str, *, auditor: bool = False
+    ) -> IssuedToken:
         token = "acc_" + secrets.token_urlsafe(32)
         token_id = uuid.uuid4()
         await self.pool.execute(
-            "INSERT INTO accord.api_tokens (token_id, token_hash, alliance_id, member_id, label, issued_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            token_id, _token_hash(token), alliance_id, member_id, label, issued_by,
+            "INSERT INTO accord.api_tokens (token_id, token_hash, alliance_id, member_id, label, issued_by, auditor)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            token_id, _token_hash(token), alliance_id, member_id, label, issued_by, auditor,
         )
         return IssuedToken(token_id=token_id, alliance_id=alliance_id, member_id=member_id, label=label, token=token)
 
@@ -398,6 +504,27 @@ class Accord:
         if target is None or not target.active:
             raise not_found(f"no active member {member_id!r} in alliance {alliance_id!r}", "member_id")
         return await self._insert_token(alliance_id, member_id, label, actor)
+
+    async def issue_auditor_token(self, alliance_id: str, actor: str, label: str) -> IssuedToken:
+        """A read-only token for an outside auditor of the alliance (coordinators); shown once.
+
+        The auditor is named 'auditor:<label>': list or revoke its tokens under that name.
+        """
+        state = await self.alliance(alliance_id)
+        acting = state.member(actor)
+        if acting is None or not acting.active:
+            raise forbidden(f"{actor!r} is not an active member of alliance {alliance_id!r}")
+        if not acting.has(Role.COORDINATOR):
+            raise forbidden(f"only a coordinator may issue an auditor token; {actor!r} is not one")
+        try:
+            label = TypeAdapter(Slug).validate_python(label)
+        except ValidationError:
+            raise invalid(
+                f"{label!r} is not a valid auditor label: use 1-63 lowercase letters, digits, '-' or '_' "
+                "(e.g. the audit firm and year)",
+                "label",
+            ) from None
+        return await self._insert_token(alliance_id, f"{AUDITOR_PREFIX}{label}", label, actor, auditor=True)
 
     async def tokens(self, alliance_id: str, actor: str, member_id: str) -> list[TokenInfo]:
         await self._self_or_coordinator(alliance_id, actor, member_id)
@@ -423,9 +550,10 @@ class Accord:
         return TokenInfo(**dict(updated))
 
     async def authenticate(self, token: str) -> Identity | None:
-        """The member a bearer token stands for, or None when it is unknown or revoked."""
+        """The member or auditor a bearer token stands for, or None when it is unknown or revoked."""
         row = await self.pool.fetchrow(
-            "SELECT alliance_id, member_id FROM accord.api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT alliance_id, member_id, auditor FROM accord.api_tokens"
+            " WHERE token_hash = $1 AND revoked_at IS NULL",
             _token_hash(token),
         )
         return Identity(**dict(row)) if row else None
@@ -468,3 +596,9 @@ class NotificationRow(BaseModel):
 
 DECISION_STAGE_EVENTS = ("DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn")
 STAGE_AFTER = {"DecisionStalled": "stalled", "DeadlineExtended": "open", "DecisionClosed": "closed", "DecisionWithdrawn": "withdrawn"}
+
+
+class DisputeView(BaseModel):
+    state: DisputeState
+    next_due: datetime | None
+    must_act: list[str]

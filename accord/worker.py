@@ -11,8 +11,9 @@ from activities.store import StoreActivities
 from events.store import EventStore
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
+from workflows.dispute import DisputeWorkflow
 
-WORKFLOWS = [AllianceWorkflow, DecisionWorkflow]
+WORKFLOWS = [AllianceWorkflow, DecisionWorkflow, DisputeWorkflow]
 
 
 def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:

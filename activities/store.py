@@ -71,4 +71,7 @@ class StoreActivities:
         except ConcurrencyError as error:
             # Retrying cannot help: someone else wrote to this process's stream.
             raise ApplicationError(str(error), type="ConcurrencyError", non_retryable=True) from error
+        except ValueError as error:
+            # Nor when an event cannot be recorded at all (e.g. a number JSON cannot carry exactly).
+            raise ApplicationError(f"the events cannot be recorded: {error}", type="InvalidEvent", non_retryable=True) from error
         return AppendResult(receipts=receipts, notification_ids=[n.notification_id for n in request.notifications])

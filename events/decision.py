@@ -137,6 +137,8 @@ class OpenDecision(Model):
     points: list[PointDraft] = Field(min_length=1, max_length=MAX_POINTS)
     response_window: Duration | None = None
     context: DecisionContext
+    appeal_of: str | None = None
+    """The dispute whose ruling this decision decides on appeal; opened by accord, not by a member."""
 
 
 class TakeStance(Model):
@@ -470,7 +472,7 @@ def _all_responded(state: DecisionState, now: datetime, events: list[DecisionEve
 
 def open_decision(command: OpenDecision, now: datetime) -> list[DecisionEvent]:
     context = command.context
-    if command.actor not in context.electorate:
+    if command.appeal_of is None and command.actor not in context.electorate:
         raise forbidden(f"only active members of {command.alliance_id!r} may open a decision; {command.actor!r} is not one")
     window = command.response_window or context.rules.response_window
     if not context.rules.min_response_window <= window <= context.rules.max_response_window:

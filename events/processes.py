@@ -12,7 +12,7 @@ from typing import Any, get_args
 
 from pydantic import TypeAdapter
 
-from events import alliance, decision
+from events import alliance, decision, dispute
 from events.rules import not_found
 from events.upcast import upcast
 
@@ -46,6 +46,7 @@ class Process:
 PROCESSES = {
     "alliance": Process("alliance", alliance.AllianceEvent, alliance.evolve),
     "decision": Process("decision", decision.DecisionEvent, decision.evolve),
+    "dispute": Process("dispute", dispute.DisputeEvent, dispute.evolve),
 }
 
 

@@ -17,7 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.alliance import DecisionResult, ParkedPoint
-    from events.decision import DecisionCommand, DecisionState, PointOutcome, Stage
+    from events.decision import DecisionCommand, DecisionState, OpenDecision, PointOutcome, Stage
     from events.store import StreamHead
 
 from workflows import search
@@ -36,6 +36,10 @@ class DecisionRun(BaseModel):
     state: DecisionState | None = None
     head: StreamHead | None = None
     continue_after_updates: int = 1000
+    open: OpenDecision | None = None
+    """Opened by the workflow itself (an appeal started by a dispute) rather than by a member's Update."""
+    report_to_alliance: bool = True
+    """Tell the alliance which points were parked (not for appeals: a ruling is not a parked proposal)."""
 
 
 @workflow.defn(name="Decision")
@@ -58,6 +62,9 @@ class DecisionWorkflow:
 
     @workflow.run
     async def run(self, run: DecisionRun) -> DecisionState | None:
+        if run.open is not None and self.state is None:
+            opening = run.open
+            await self.committer.submit(lambda state, now: decision.decide(state, opening, now), opening.actor)
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=OPENING_TIMEOUT)
         except asyncio.TimeoutError:
@@ -69,7 +76,8 @@ class DecisionWorkflow:
             await self._wait_for_clock_or_change()
         self._publish_stage()
         await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
-        await self._tell_alliance()
+        if run.report_to_alliance:
+            await self._tell_alliance()
         await self.committer.deliveries_done()
         return self.state
 
@@ -101,7 +109,7 @@ class DecisionWorkflow:
         workflow.continue_as_new(
             DecisionRun(
                 decision_id=run.decision_id, state=self.state, head=self.committer.head,
-                continue_after_updates=self.continue_after,
+                continue_after_updates=self.continue_after, report_to_alliance=run.report_to_alliance,
             )
         )
 

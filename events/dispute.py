@@ -1,0 +1,799 @@
+"""Dispute resolution as a decider: negotiation, mediation, panel, appeal; crisis fast track.
+
+A dispute pins, when it is raised, the charter's dispute procedure, the mediator roster and the pool
+of members a panel may be drawn from, so later changes never alter it. Each step has a window; when it
+passes the dispute climbs a step by itself. Draws (mediator, panel) take their seed and pool from the
+command and record both in the event, so a replay draws exactly the same people.
+
+`decide` handles people's commands, `on_time` the clock (`next_due` says when), `evolve` folds events.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from events.charter import DecisionRules, DisputeProcedure
+from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
+
+
+class Severity(StrEnum):
+    NORMAL = "normal"
+    CRISIS = "crisis"
+
+
+class DisputeStage(StrEnum):
+    NEGOTIATION = "negotiation"
+    MEDIATION = "mediation"
+    PANEL = "panel"
+    PANEL_STALLED = "panel_stalled"
+    APPEAL_WINDOW = "appeal_window"
+    APPEAL = "appeal"
+    SETTLED = "settled"
+    FINAL = "final"
+    REFERRED = "referred"
+    WITHDRAWN = "withdrawn"
+
+
+LIVE_STAGES = {
+    DisputeStage.NEGOTIATION, DisputeStage.MEDIATION, DisputeStage.PANEL, DisputeStage.PANEL_STALLED,
+    DisputeStage.APPEAL_WINDOW, DisputeStage.APPEAL,
+}
+TERMS_STAGES = {DisputeStage.NEGOTIATION, DisputeStage.MEDIATION}
+
+
+class RulingKind(StrEnum):
+    UPHOLD = "uphold"
+    DISMISS = "dismiss"
+    TERMS = "terms"
+
+
+class Ruling(Model):
+    ruling: RulingKind
+    terms: str | None = None
+    reasons: str
+    at: datetime
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.ruling.value, self.terms)
+
+
+class Terms(Model):
+    terms_id: str
+    text: str
+    by: str
+    stage: DisputeStage
+    accepted_by: list[str] = []
+
+
+class InterimMeasure(Model):
+    measure_id: str
+    what: str
+    until: datetime
+    decided_by: str
+    ended: bool = False
+
+
+class DisputeContext(Model):
+    """The alliance when the dispute was raised; pinned into the raising event."""
+
+    procedure: DisputeProcedure
+    decision_rules: DecisionRules
+    principles: list[str]
+    mediators: list[str]
+    members: list[str]
+    coordinators: list[str]
+    steering: list[str]
+
+
+class DisputeState(Model):
+    dispute_id: str
+    alliance_id: str
+    raiser: str
+    respondents: list[str]
+    subject: str
+    description: str
+    severity: Severity
+    context: DisputeContext
+    stage: DisputeStage
+    stage_deadline: datetime | None
+    reminded_for: datetime | None = None
+    raised_at: datetime
+    terms: dict[str, Terms] = {}
+    next_terms: int = 1
+    mediator: str | None = None
+    mediator_objections: dict[str, str] = {}
+    """party -> the mediator they objected to"""
+    panel: list[str] = []
+    rulings: dict[str, Ruling] = {}
+    panel_extended: bool = False
+    ruling: Ruling | None = None
+    appeal_by: str | None = None
+    appeal_decision: str | None = None
+    outcome: str | None = None
+    measures: dict[str, InterimMeasure] = {}
+    closed_at: datetime | None = None
+
+    @property
+    def parties(self) -> list[str]:
+        return [self.raiser, *self.respondents]
+
+    @property
+    def is_live(self) -> bool:
+        return self.stage in LIVE_STAGES
+
+    def window(self, step: str) -> timedelta:
+        windows = self.context.procedure.crisis if self.severity == Severity.CRISIS else self.context.procedure
+        return getattr(windows, f"{step}_window")
+
+    def may_read(self, member: str) -> bool:
+        """Contents are for the parties, the mediator, the panelists and the coordinators."""
+        return member in self.parties or member == self.mediator or member in self.panel or member in self.context.coordinators
+
+    def must_act(self) -> list[str]:
+        """Who is reminded before the current stage's deadline."""
+        if self.stage == DisputeStage.NEGOTIATION:
+            return self.parties
+        if self.stage == DisputeStage.MEDIATION:
+            return [*self.parties, *([self.mediator] if self.mediator else [])]
+        if self.stage == DisputeStage.PANEL:
+            return [p for p in self.panel if p not in self.rulings]
+        if self.stage == DisputeStage.APPEAL_WINDOW:
+            return self.parties
+        return []
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+class RaiseDispute(Model):
+    type: Literal["raise"] = "raise"
+    actor: str
+    dispute_id: Slug
+    alliance_id: str
+    respondents: list[str] = Field(min_length=1)
+    subject: Text
+    description: Text
+    severity: Severity = Severity.NORMAL
+    context: DisputeContext
+
+
+class ProposeTerms(Model):
+    type: Literal["propose"] = "propose"
+    actor: str
+    text: Text
+
+
+class AcceptTerms(Model):
+    type: Literal["accept"] = "accept"
+    actor: str
+    terms_id: str
+
+
+class ObjectToMediator(Model):
+    type: Literal["object_mediator"] = "object_mediator"
+    actor: str
+    reason: Text
+    seed: int = 0
+    """Filled in by the workflow: the seed of the draw of the next mediator."""
+
+
+class AssignMediator(Model):
+    type: Literal["assign_mediator"] = "assign_mediator"
+    actor: str
+    mediator: str
+
+
+class DeclareImpasse(Model):
+    type: Literal["impasse"] = "impasse"
+    actor: str
+    seed: int = 0
+    """Filled in by the workflow: the seed of the panel draw."""
+
+
+class SubmitRuling(Model):
+    type: Literal["rule"] = "rule"
+    actor: str
+    ruling: RulingKind
+    terms: str | None = None
+    reasons: Text
+
+
+class ExtendPanel(Model):
+    type: Literal["extend_panel"] = "extend_panel"
+    actor: str
+
+
+class ReferToAssembly(Model):
+    type: Literal["refer"] = "refer"
+    actor: str
+    reason: Text
+
+
+class LodgeAppeal(Model):
+    type: Literal["appeal"] = "appeal"
+    actor: str
+    reason: Text
+
+
+class WithdrawDispute(Model):
+    type: Literal["withdraw"] = "withdraw"
+    actor: str
+    reason: Text
+
+
+class RecordInterimMeasure(Model):
+    type: Literal["interim"] = "interim"
+    actor: str
+    what: Text
+    until: datetime
+
+
+DisputeCommand = Annotated[
+    RaiseDispute | ProposeTerms | AcceptTerms | ObjectToMediator | AssignMediator | DeclareImpasse | SubmitRuling
+    | ExtendPanel | ReferToAssembly | LodgeAppeal | WithdrawDispute | RecordInterimMeasure,
+    Field(discriminator="type"),
+]
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+class DisputeRaised(DomainEvent):
+    type: Literal["DisputeRaised"] = "DisputeRaised"
+    dispute_id: str
+    alliance_id: str
+    raiser: str
+    respondents: list[str]
+    subject: str
+    description: str
+    severity: Severity
+    context: DisputeContext
+    deadline: datetime
+
+
+class TermsProposed(DomainEvent):
+    type: Literal["TermsProposed"] = "TermsProposed"
+    terms_id: str
+    by: str
+    text: str
+
+
+class TermsAccepted(DomainEvent):
+    type: Literal["TermsAccepted"] = "TermsAccepted"
+    terms_id: str
+    by: str
+
+
+class DisputeSettled(DomainEvent):
+    type: Literal["DisputeSettled"] = "DisputeSettled"
+    terms_id: str
+    stage: DisputeStage
+
+
+class MediationStarted(DomainEvent):
+    type: Literal["MediationStarted"] = "MediationStarted"
+    deadline: datetime
+
+
+class MediatorAssigned(DomainEvent):
+    type: Literal["MediatorAssigned"] = "MediatorAssigned"
+    mediator: str | None
+    how: Literal["drawn", "chosen"]
+    by: str | None = None
+    seed: int | None = None
+    pool: list[str] = []
+
+
+class MediatorObjected(DomainEvent):
+    type: Literal["MediatorObjected"] = "MediatorObjected"
+    by: str
+    mediator: str
+    reason: str
+
+
+class ImpasseDeclared(DomainEvent):
+    type: Literal["ImpasseDeclared"] = "ImpasseDeclared"
+    by: str
+
+
+class PanelDrawn(DomainEvent):
+    type: Literal["PanelDrawn"] = "PanelDrawn"
+    panelists: list[str]
+    seed: int
+    pool: list[str]
+    deadline: datetime
+
+
+class RulingSubmitted(DomainEvent):
+    type: Literal["RulingSubmitted"] = "RulingSubmitted"
+    panelist: str
+    ruling: RulingKind
+    terms: str | None = None
+    reasons: str
+
+
+class PanelDecided(DomainEvent):
+    type: Literal["PanelDecided"] = "PanelDecided"
+    ruling: RulingKind
+    terms: str | None = None
+    reasons: list[str]
+    votes: int
+    appeal_deadline: datetime
+
+
+class PanelStalled(DomainEvent):
+    type: Literal["PanelStalled"] = "PanelStalled"
+    rulings: int
+
+
+class PanelExtended(DomainEvent):
+    type: Literal["PanelExtended"] = "PanelExtended"
+    by: str
+    deadline: datetime
+
+
+class ReferredToAssembly(DomainEvent):
+    type: Literal["ReferredToAssembly"] = "ReferredToAssembly"
+    by: str | None
+    reason: str
+
+
+class AppealLodged(DomainEvent):
+    type: Literal["AppealLodged"] = "AppealLodged"
+    by: str
+    reason: str
+    decision_id: str
+
+
+class AppealDecided(DomainEvent):
+    type: Literal["AppealDecided"] = "AppealDecided"
+    decision_id: str
+    decision_outcome: str
+    upheld: bool
+
+
+class RulingFinal(DomainEvent):
+    type: Literal["RulingFinal"] = "RulingFinal"
+
+
+class DisputeWithdrawn(DomainEvent):
+    type: Literal["DisputeWithdrawn"] = "DisputeWithdrawn"
+    by: str
+    reason: str
+
+
+class InterimMeasureRecorded(DomainEvent):
+    type: Literal["InterimMeasureRecorded"] = "InterimMeasureRecorded"
+    measure_id: str
+    what: str
+    until: datetime
+    decided_by: str
+
+
+class InterimMeasureEnded(DomainEvent):
+    type: Literal["InterimMeasureEnded"] = "InterimMeasureEnded"
+    measure_id: str
+
+
+class DisputeReminderSent(DomainEvent):
+    type: Literal["DisputeReminderSent"] = "DisputeReminderSent"
+    stage: DisputeStage
+    deadline: datetime
+    members: list[str]
+
+
+DisputeEvent = Annotated[
+    DisputeRaised | TermsProposed | TermsAccepted | DisputeSettled | MediationStarted | MediatorAssigned
+    | MediatorObjected | ImpasseDeclared | PanelDrawn | RulingSubmitted | PanelDecided | PanelStalled
+    | PanelExtended | ReferredToAssembly | AppealLodged | AppealDecided | RulingFinal | DisputeWithdrawn
+    | InterimMeasureRecorded | InterimMeasureEnded | DisputeReminderSent,
+    Field(discriminator="type"),
+]
+dispute_event = TypeAdapter(DisputeEvent)
+
+# --- draws ----------------------------------------------------------------------------------------
+
+
+def draw(pool: list[str], count: int, seed: int) -> list[str]:
+    """A reproducible draw: the same seed and pool always give the same people."""
+    candidates = sorted(pool)
+    return sorted(random.Random(seed).sample(candidates, min(count, len(candidates))))
+
+
+def mediator_pool(state: DisputeState) -> list[str]:
+    excluded = set(state.parties) | set(state.mediator_objections.values())
+    return sorted(m for m in state.context.mediators if m not in excluded)
+
+
+def panel_pool(state: DisputeState) -> list[str]:
+    excluded = set(state.parties) | ({state.mediator} if state.mediator else set())
+    return sorted(m for m in state.context.members if m not in excluded)
+
+
+def appeal_decision_id(dispute_id: str) -> str:
+    return f"appeal-{dispute_id}"
+
+
+# --- decide ---------------------------------------------------------------------------------------
+
+
+def _live(state: DisputeState) -> None:
+    if not state.is_live:
+        raise conflict(f"dispute {state.dispute_id!r} is {state.stage}; nothing more can happen in it")
+
+
+def _stage(state: DisputeState, allowed: set[DisputeStage], action: str) -> None:
+    _live(state)
+    if state.stage not in allowed:
+        names = " or ".join(sorted(s.value for s in allowed))
+        raise conflict(f"dispute {state.dispute_id!r} is in {state.stage}; {action} only in {names}")
+
+
+def _party(state: DisputeState, actor: str, action: str) -> None:
+    if actor not in state.parties:
+        raise forbidden(f"only the parties to dispute {state.dispute_id!r} may {action}")
+
+
+def _coordinator(state: DisputeState, actor: str, action: str) -> None:
+    if actor not in state.context.coordinators:
+        raise forbidden(f"only a coordinator may {action}")
+
+
+def raise_dispute(command: RaiseDispute, now: datetime) -> list[DisputeEvent]:
+    members = set(command.context.members)
+    if command.actor not in members:
+        raise forbidden(f"only active members of {command.alliance_id!r} may raise a dispute")
+    respondents = list(dict.fromkeys(command.respondents))
+    if command.actor in respondents:
+        raise invalid("a dispute cannot name its raiser as a respondent", "respondents")
+    unknown = [r for r in respondents if r not in members]
+    if unknown:
+        raise invalid(f"respondents must be active members of {command.alliance_id!r}; not members: {', '.join(unknown)}", "respondents")
+    procedure = command.context.procedure
+    window = procedure.crisis.negotiation_window if command.severity == Severity.CRISIS else procedure.negotiation_window
+    return [
+        DisputeRaised(
+            at=now, dispute_id=command.dispute_id, alliance_id=command.alliance_id, raiser=command.actor,
+            respondents=respondents, subject=command.subject, description=command.description,
+            severity=command.severity, context=command.context, deadline=now + window,
+        )
+    ]
+
+
+def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -> list[DisputeEvent]:
+    if state is None:
+        if not isinstance(command, RaiseDispute):
+            raise not_found("this dispute has not been raised")
+        return raise_dispute(command, now)
+    match command:
+        case RaiseDispute():
+            raise conflict(f"dispute {state.dispute_id!r} was already raised")
+        case ProposeTerms():
+            _stage(state, TERMS_STAGES, "terms can be proposed")
+            if command.actor not in state.parties and command.actor != state.mediator:
+                raise forbidden("only the parties (or, in mediation, the mediator) may propose terms")
+            if command.actor == state.mediator and state.stage != DisputeStage.MEDIATION:
+                raise forbidden("only the parties may propose terms in negotiation")
+            terms_id = f"t{state.next_terms}"
+            proposed = TermsProposed(at=now, terms_id=terms_id, by=command.actor, text=command.text)
+            # A party's own proposal counts as its acceptance.
+            if command.actor in state.parties:
+                return _maybe_settled(state, now, [proposed, TermsAccepted(at=now, terms_id=terms_id, by=command.actor)])
+            return [proposed]
+        case AcceptTerms():
+            _stage(state, TERMS_STAGES, "terms can be accepted")
+            _party(state, command.actor, "accept terms")
+            terms = state.terms.get(command.terms_id)
+            if terms is None or terms.stage != state.stage:
+                raise not_found(f"no terms {command.terms_id!r} proposed in this {state.stage}", "terms_id")
+            if command.actor in terms.accepted_by:
+                raise conflict(f"{command.actor!r} already accepted terms {command.terms_id!r}")
+            return _maybe_settled(state, now, [TermsAccepted(at=now, terms_id=command.terms_id, by=command.actor)])
+        case ObjectToMediator():
+            _stage(state, {DisputeStage.MEDIATION}, "a mediator can be objected to")
+            _party(state, command.actor, "object to the mediator")
+            if state.mediator is None:
+                raise conflict("no mediator is assigned yet")
+            if command.actor in state.mediator_objections:
+                raise conflict(f"{command.actor!r} has already objected to a mediator once; each party may object once")
+            objected = MediatorObjected(at=now, by=command.actor, mediator=state.mediator, reason=command.reason)
+            after = evolve(state, objected)
+            pool = mediator_pool(after)
+            chosen = draw(pool, 1, command.seed)
+            return [objected, MediatorAssigned(at=now, mediator=chosen[0] if chosen else None, how="drawn", seed=command.seed, pool=pool)]
+        case AssignMediator():
+            _stage(state, {DisputeStage.MEDIATION}, "a mediator can be assigned")
+            _coordinator(state, command.actor, "assign a mediator")
+            if command.mediator in state.parties:
+                raise invalid(f"{command.mediator!r} is a party to this dispute and cannot mediate it", "mediator")
+            if command.mediator not in state.context.mediators:
+                raise invalid(
+                    f"{command.mediator!r} is not on the mediator roster ({', '.join(state.context.mediators) or 'empty'})", "mediator"
+                )
+            if command.mediator in state.mediator_objections.values():
+                raise invalid(f"a party has objected to {command.mediator!r}", "mediator")
+            if command.mediator == state.mediator:
+                raise conflict(f"{command.mediator!r} already mediates this dispute")
+            return [MediatorAssigned(at=now, mediator=command.mediator, how="chosen", by=command.actor)]
+        case DeclareImpasse():
+            _stage(state, {DisputeStage.MEDIATION}, "an impasse can be declared")
+            if command.actor != state.mediator:
+                raise forbidden("only the mediator may declare an impasse")
+            return [ImpasseDeclared(at=now, by=command.actor), *_to_panel(state, now, command.seed)]
+        case SubmitRuling():
+            _stage(state, {DisputeStage.PANEL, DisputeStage.PANEL_STALLED}, "rulings can be submitted")
+            if command.actor not in state.panel:
+                raise forbidden(f"only the panelists of dispute {state.dispute_id!r} may rule")
+            if command.ruling == RulingKind.TERMS and not (command.terms or "").strip():
+                raise invalid("a ruling of terms must state the terms", "terms")
+            terms = command.terms.strip() if command.ruling == RulingKind.TERMS and command.terms else None
+            submitted = RulingSubmitted(at=now, panelist=command.actor, ruling=command.ruling, terms=terms, reasons=command.reasons)
+            return [submitted, *_majority(evolve(state, submitted), now)]
+        case ExtendPanel():
+            _stage(state, {DisputeStage.PANEL_STALLED}, "the panel can be extended")
+            if command.actor not in state.context.coordinators and command.actor not in state.context.steering:
+                raise forbidden("only coordinators and steering members may extend the panel")
+            if state.panel_extended:
+                raise conflict("the panel was already extended once; refer the dispute to the assembly")
+            return [PanelExtended(at=now, by=command.actor, deadline=now + state.window("panel"))]
+        case ReferToAssembly():
+            _stage(state, {DisputeStage.PANEL_STALLED}, "the dispute can be referred to the assembly")
+            if command.actor not in state.context.coordinators and command.actor not in state.context.steering:
+                raise forbidden("only coordinators and steering members may refer a dispute to the assembly")
+            return [ReferredToAssembly(at=now, by=command.actor, reason=command.reason)]
+        case LodgeAppeal():
+            _party(state, command.actor, "appeal")
+            _stage(state, {DisputeStage.APPEAL_WINDOW}, "an appeal can be lodged")
+            if state.stage_deadline and now > state.stage_deadline:
+                raise conflict("the appeal window has closed")
+            return [AppealLodged(at=now, by=command.actor, reason=command.reason, decision_id=appeal_decision_id(state.dispute_id))]
+        case WithdrawDispute():
+            _live(state)
+            if command.actor != state.raiser:
+                raise forbidden(f"only the member who raised the dispute ({state.raiser!r}) may withdraw it")
+            if state.stage == DisputeStage.APPEAL:
+                raise conflict("an appeal is being decided; the dispute can no longer be withdrawn")
+            return [DisputeWithdrawn(at=now, by=command.actor, reason=command.reason)]
+        case RecordInterimMeasure():
+            _live(state)
+            if state.severity != Severity.CRISIS:
+                raise conflict("interim measures are for disputes raised as a crisis")
+            _coordinator(state, command.actor, "record interim measures")
+            if command.until <= now:
+                raise invalid("an interim measure must end in the future", "until")
+            return [
+                InterimMeasureRecorded(
+                    at=now, measure_id=f"m{len(state.measures) + 1}", what=command.what, until=command.until,
+                    decided_by=command.actor,
+                )
+            ]
+    raise invalid(f"unknown dispute command {type(command).__name__}")
+
+
+def _maybe_settled(state: DisputeState, now: datetime, events: list[DisputeEvent]) -> list[DisputeEvent]:
+    after = state
+    for event in events:
+        after = evolve(after, event)
+    for terms in after.terms.values():
+        if terms.stage == after.stage and set(after.parties) <= set(terms.accepted_by):
+            return [*events, DisputeSettled(at=now, terms_id=terms.terms_id, stage=after.stage)]
+    return events
+
+
+def _to_panel(state: DisputeState, now: datetime, seed: int) -> list[DisputeEvent]:
+    pool = panel_pool(state)
+    size = min(state.context.procedure.panel_size, len(pool))
+    size -= 0 if size % 2 else 1  # an odd panel always has a majority
+    if size <= 0:
+        return [ReferredToAssembly(at=now, by=None, reason="too few neutral members for a panel")]
+    return [PanelDrawn(at=now, panelists=draw(pool, size, seed), seed=seed, pool=pool, deadline=now + state.window("panel"))]
+
+
+def _majority(state: DisputeState, now: datetime) -> list[DisputeEvent]:
+    votes: dict[tuple[str, str | None], list[Ruling]] = {}
+    for ruling in state.rulings.values():
+        votes.setdefault(ruling.key, []).append(ruling)
+    for (kind, terms), rulings in votes.items():
+        if len(rulings) * 2 > len(state.panel):
+            return [
+                PanelDecided(
+                    at=now, ruling=RulingKind(kind), terms=terms, reasons=[r.reasons for r in rulings], votes=len(rulings),
+                    appeal_deadline=now + state.window("appeal"),
+                )
+            ]
+    return []
+
+
+# --- the clock ------------------------------------------------------------------------------------
+
+
+def _reminder_at(state: DisputeState) -> datetime | None:
+    if state.stage_deadline is None or not state.must_act():
+        return None
+    return state.stage_deadline - state.context.procedure.reminder_lead
+
+
+def next_due(state: DisputeState) -> datetime | None:
+    """The next moment the clock matters: a reminder, a stage deadline, an interim measure's end."""
+    moments = [m.until for m in state.measures.values() if not m.ended]
+    if state.is_live and state.stage_deadline is not None and state.stage != DisputeStage.APPEAL:
+        moments.append(state.stage_deadline)
+        reminder = _reminder_at(state)
+        if reminder is not None and state.reminded_for != state.stage_deadline:
+            moments.append(reminder)
+    return min(moments) if moments else None
+
+
+def on_time(state: DisputeState, now: datetime, seed: int = 0) -> list[DisputeEvent]:
+    """The events due at `now` (none if nothing is)."""
+    events: list[DisputeEvent] = [
+        InterimMeasureEnded(at=now, measure_id=m.measure_id) for m in state.measures.values() if not m.ended and now >= m.until
+    ]
+    deadline = state.stage_deadline
+    if state.is_live and deadline is not None and state.stage != DisputeStage.APPEAL:
+        if now >= deadline:
+            events += _deadline_passed(state, now, seed)
+        else:
+            reminder = _reminder_at(state)
+            if reminder is not None and now >= reminder and state.reminded_for != deadline:
+                events.append(DisputeReminderSent(at=now, stage=state.stage, deadline=deadline, members=state.must_act()))
+    return events
+
+
+def _deadline_passed(state: DisputeState, now: datetime, seed: int) -> list[DisputeEvent]:
+    match state.stage:
+        case DisputeStage.NEGOTIATION:
+            started = MediationStarted(at=now, deadline=now + state.window("mediation"))
+            pool = mediator_pool(state)
+            chosen = draw(pool, 1, seed)
+            return [started, MediatorAssigned(at=now, mediator=chosen[0] if chosen else None, how="drawn", seed=seed, pool=pool)]
+        case DisputeStage.MEDIATION:
+            return _to_panel(state, now, seed)
+        case DisputeStage.PANEL:
+            return [PanelStalled(at=now, rulings=len(state.rulings))]
+        case DisputeStage.APPEAL_WINDOW:
+            return [RulingFinal(at=now)]
+    return []
+
+
+# --- evolve ---------------------------------------------------------------------------------------
+
+
+def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
+    if isinstance(event, DisputeRaised):
+        return DisputeState(
+            dispute_id=event.dispute_id, alliance_id=event.alliance_id, raiser=event.raiser,
+            respondents=event.respondents, subject=event.subject, description=event.description,
+            severity=event.severity, context=event.context, stage=DisputeStage.NEGOTIATION,
+            stage_deadline=event.deadline, raised_at=event.at,
+        )
+    if state is None:
+        raise ValueError(f"{event.type} before DisputeRaised: the stream is corrupt")
+    update: dict[str, object]
+    match event:
+        case TermsProposed():
+            terms = Terms(terms_id=event.terms_id, text=event.text, by=event.by, stage=state.stage)
+            update = {"terms": {**state.terms, terms.terms_id: terms}, "next_terms": state.next_terms + 1}
+        case TermsAccepted():
+            terms = state.terms[event.terms_id]
+            accepted = terms.model_copy(update={"accepted_by": [*terms.accepted_by, event.by]})
+            update = {"terms": {**state.terms, terms.terms_id: accepted}}
+        case DisputeSettled():
+            update = {"stage": DisputeStage.SETTLED, "outcome": f"settled on terms {event.terms_id}", "closed_at": event.at, "stage_deadline": None}
+        case MediationStarted():
+            update = {"stage": DisputeStage.MEDIATION, "stage_deadline": event.deadline}
+        case MediatorAssigned():
+            update = {"mediator": event.mediator}
+        case MediatorObjected():
+            update = {"mediator_objections": {**state.mediator_objections, event.by: event.mediator}, "mediator": None}
+        case ImpasseDeclared():
+            update = {}
+        case PanelDrawn():
+            update = {"stage": DisputeStage.PANEL, "panel": event.panelists, "stage_deadline": event.deadline}
+        case RulingSubmitted():
+            ruling = Ruling(ruling=event.ruling, terms=event.terms, reasons=event.reasons, at=event.at)
+            update = {"rulings": {**state.rulings, event.panelist: ruling}}
+        case PanelDecided():
+            ruling = Ruling(ruling=event.ruling, terms=event.terms, reasons="; ".join(event.reasons), at=event.at)
+            update = {"stage": DisputeStage.APPEAL_WINDOW, "ruling": ruling, "stage_deadline": event.appeal_deadline}
+        case PanelStalled():
+            update = {"stage": DisputeStage.PANEL_STALLED}
+        case PanelExtended():
+            update = {"stage": DisputeStage.PANEL, "panel_extended": True, "stage_deadline": event.deadline}
+        case ReferredToAssembly():
+            update = {"stage": DisputeStage.REFERRED, "outcome": "referred to the assembly", "closed_at": event.at, "stage_deadline": None}
+        case AppealLodged():
+            update = {"stage": DisputeStage.APPEAL, "appeal_by": event.by, "appeal_decision": event.decision_id, "stage_deadline": None}
+        case AppealDecided():
+            verdict = "ruling upheld on appeal" if event.upheld else "ruling overturned on appeal"
+            update = {"stage": DisputeStage.FINAL, "outcome": verdict, "closed_at": event.at}
+        case RulingFinal():
+            update = {"stage": DisputeStage.FINAL, "outcome": "ruling final (no appeal)", "closed_at": event.at, "stage_deadline": None}
+        case DisputeWithdrawn():
+            update = {"stage": DisputeStage.WITHDRAWN, "outcome": "withdrawn", "closed_at": event.at, "stage_deadline": None}
+        case InterimMeasureRecorded():
+            measure = InterimMeasure(measure_id=event.measure_id, what=event.what, until=event.until, decided_by=event.decided_by)
+            update = {"measures": {**state.measures, measure.measure_id: measure}}
+        case InterimMeasureEnded():
+            measure = state.measures[event.measure_id].model_copy(update={"ended": True})
+            update = {"measures": {**state.measures, measure.measure_id: measure}}
+        case DisputeReminderSent():
+            update = {"reminded_for": event.deadline}
+        case _:
+            raise ValueError(f"unknown dispute event {event.type}")
+    return state.model_copy(update=update)
+
+
+# --- confidentiality ------------------------------------------------------------------------------
+
+
+class Outline(Model):
+    """What a member who may not read a dispute learns: that it exists, and its stage."""
+
+    dispute_id: str
+    alliance_id: str
+    stage: DisputeStage
+    confidential: bool = True
+
+
+def outline_for(state: DisputeState, reader: str) -> Outline:
+    """The outline for a reader who may not see the contents; refused outright where the charter
+    keeps even the dispute's existence confidential, or for someone outside the alliance's pinned members."""
+    if state.context.procedure.existence_confidential or reader not in state.context.members:
+        raise not_found(f"no dispute {state.dispute_id!r}")
+    return Outline(dispute_id=state.dispute_id, alliance_id=state.alliance_id, stage=state.stage)
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+
+class DisputeNotice(Model):
+    member_id: str
+    kind: str
+    message: str
+
+
+def notices(state: DisputeState | None, event: DisputeEvent) -> list[DisputeNotice]:
+    """Who is told of an event. Messages name the dispute and its stage, never its contents."""
+    after = evolve(state, event)
+    name = f"dispute {after.dispute_id}"
+    parties = after.parties
+    escalation = sorted(set(after.context.coordinators) | set(after.context.steering))
+
+    def to(members: list[str], kind: str, message: str) -> list[DisputeNotice]:
+        return [DisputeNotice(member_id=m, kind=kind, message=message) for m in dict.fromkeys(members)]
+
+    match event:
+        case DisputeRaised():
+            told = to(after.respondents, "dispute_raised", f"{after.raiser} raised {name} naming you")
+            if after.severity == Severity.CRISIS:
+                told += to(escalation, "crisis_raised", f"{name} was raised as a crisis")
+            return told
+        case TermsProposed():
+            return to([p for p in parties if p != event.by], "terms_proposed", f"terms {event.terms_id} proposed in {name}")
+        case DisputeSettled():
+            return to(parties, "dispute_settled", f"{name} is settled")
+        case MediatorAssigned() if event.mediator:
+            return to([*parties, event.mediator], "mediator_assigned", f"{event.mediator} mediates {name}")
+        case MediatorAssigned():
+            return to(after.context.coordinators, "mediator_needed", f"{name} needs a mediator: none left on the roster")
+        case PanelDrawn():
+            return to([*parties, *event.panelists], "panel_drawn", f"a panel ({', '.join(event.panelists)}) was drawn for {name}")
+        case PanelDecided():
+            return to([*parties, *after.panel], "panel_decided", f"the panel ruled in {name}; appeals until {event.appeal_deadline:%Y-%m-%d %H:%M} UTC")
+        case PanelStalled():
+            return to(escalation, "panel_stalled", f"the panel of {name} reached no majority in time: extend it once or refer to the assembly")
+        case AppealLodged() | AppealDecided() | RulingFinal() | ReferredToAssembly():
+            return to(parties, "dispute_" + event.type.lower(), f"{name}: {after.outcome or after.stage}")
+        case DisputeWithdrawn():
+            return to(parties, "dispute_withdrawn", f"{name} was withdrawn by {event.by}")
+        case InterimMeasureRecorded():
+            return to([*parties, *escalation], "interim_measure", f"an interim measure in {name} runs until {event.until:%Y-%m-%d %H:%M} UTC")
+        case DisputeReminderSent():
+            return to(event.members, "dispute_reminder", f"{name} moves on at {event.deadline:%Y-%m-%d %H:%M} UTC; you have something to do")
+    return []

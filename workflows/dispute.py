@@ -1,0 +1,183 @@
+"""The dispute workflow (`dispute-<id>`): the ladder from negotiation to a final ruling.
+
+Like a decision, it takes people's commands as validated Updates through the group commit, and its
+run loop asks the state what the clock must do next (a reminder, a stage deadline, the end of an
+interim measure). Draws take their seed from `workflow.random()`, which is deterministic on replay,
+and the decider records seed and pool in the event. An appeal runs as a child decision workflow
+among the members who are not parties; its outcome is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+with workflow.unsafe.imports_passed_through():
+    from events import dispute
+    from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
+    from events.dispute import DisputeCommand, DisputeStage, DisputeState, ObjectToMediator, DeclareImpasse
+    from events.store import StreamHead
+
+from workflows import search
+from workflows.alliance import CommandResult
+from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
+from workflows.recording import Committer, decided, empty_head
+
+RAISING_TIMEOUT = timedelta(minutes=10)
+
+
+def dispute_workflow_id(dispute_id: str) -> str:
+    return f"dispute-{dispute_id}"
+
+
+class DisputeRun(BaseModel):
+    dispute_id: str
+    state: DisputeState | None = None
+    head: StreamHead | None = None
+    continue_after_updates: int = 1000
+
+
+def _seed() -> int:
+    return workflow.random().getrandbits(52)  # within JSON's safe integers: it is hashed as RFC 8785 JSON
+
+
+@workflow.defn(name="Dispute")
+class DisputeWorkflow:
+    @workflow.init
+    def __init__(self, run: DisputeRun) -> None:
+        self.committer: Committer[DisputeState | None] = Committer(
+            head=run.head or empty_head(dispute_workflow_id(run.dispute_id)),
+            state=run.state,
+            evolve=dispute.evolve,
+            notify=dispute.notices,
+            alliance_id=lambda state: state.alliance_id,
+        )
+        self.continue_after = run.continue_after_updates
+        self.commands_this_run = 0
+        self.appeal: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> DisputeState | None:
+        return self.committer.state
+
+    @workflow.run
+    async def run(self, run: DisputeRun) -> DisputeState | None:
+        try:
+            await workflow.wait_condition(lambda: self.state is not None, timeout=RAISING_TIMEOUT)
+        except asyncio.TimeoutError:
+            return None  # started, but the raising command never came: nothing was recorded
+        while self.state is not None and (self.state.is_live or dispute.next_due(self.state) is not None):
+            if self.state.stage == DisputeStage.APPEAL and self.appeal is None:
+                self.appeal = asyncio.create_task(self._run_appeal())
+            if self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested():
+                if self.appeal is None:
+                    await self._continue_as_new(run)
+            self._publish_stage()
+            await self._wait_for_clock_or_change()
+        self._publish_stage()
+        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self.committer.deliveries_done()
+        return self.state
+
+    async def _wait_for_clock_or_change(self) -> None:
+        assert self.state is not None
+        due = dispute.next_due(self.state)
+        commits = self.committer.commits
+        delay = due - workflow.now() if due is not None else None
+        if delay is not None and delay <= timedelta(0):
+            await self._clock_strikes()
+            return
+        try:
+            await workflow.wait_condition(lambda: self.committer.commits != commits, timeout=delay)
+        except asyncio.TimeoutError:
+            await self._clock_strikes()
+
+    async def _clock_strikes(self) -> None:
+        seed = _seed()
+        receipts = await self.committer.submit(lambda state, now: dispute.on_time(state, now, seed), "accord")
+        if not receipts:  # nothing was due after all; never spin
+            await workflow.sleep(timedelta(seconds=1))
+
+    async def _run_appeal(self) -> None:
+        """The appeal: a consensus decision among the members who are not parties; its outcome is final."""
+        state = self.state
+        assert state is not None and state.ruling is not None and state.appeal_decision is not None
+        ruling = state.ruling
+        wording = {"uphold": "uphold the complaint", "dismiss": "dismiss the complaint", "terms": f"impose the terms: {ruling.terms}"}
+        opening = OpenDecision(
+            actor="accord",
+            decision_id=state.appeal_decision,
+            alliance_id=state.alliance_id,
+            title=f"Appeal in dispute {state.dispute_id} ({state.subject})",
+            body=f"{state.appeal_by} appealed the panel's ruling. Agreeing upholds the ruling; the outcome is final.",
+            points=[PointDraft(text=f"Uphold the panel's ruling to {wording[ruling.ruling.value]}")],
+            context=DecisionContext(
+                rules=state.context.decision_rules,
+                principles=state.context.principles,
+                electorate=[m for m in state.context.members if m not in state.parties],
+                coordinators=[m for m in state.context.coordinators if m not in state.parties],
+                steering=[m for m in state.context.steering if m not in state.parties],
+            ),
+            appeal_of=state.dispute_id,
+        )
+        result = await workflow.execute_child_workflow(
+            DecisionWorkflow.run,
+            DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
+            id=decision_workflow_id(state.appeal_decision),
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search.KIND, "decision"),
+                    SearchAttributePair(search.ALLIANCE, state.alliance_id),
+                    SearchAttributePair(search.STAGE, "open"),
+                ]
+            ),
+        )
+        outcome = result.outcome if result is not None else DecisionOutcome.NOT_ADOPTED
+        decided_event = dispute.AppealDecided(
+            at=workflow.now(), decision_id=state.appeal_decision, decision_outcome=outcome.value,
+            upheld=outcome == DecisionOutcome.ADOPTED,
+        )
+        await self.committer.submit(lambda _state, _now: [decided_event], "accord")
+
+    async def _continue_as_new(self, run: DisputeRun) -> None:
+        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self.committer.deliveries_done()
+        workflow.continue_as_new(
+            DisputeRun(dispute_id=run.dispute_id, state=self.state, head=self.committer.head, continue_after_updates=self.continue_after)
+        )
+
+    def _publish_stage(self) -> None:
+        state = self.state
+        assert state is not None
+        current = workflow.info().typed_search_attributes
+        updates = []
+        if current.get(search.STAGE) != state.stage.value:
+            updates.append(search.STAGE.value_set(state.stage.value))
+        if state.stage_deadline is not None and current.get(search.DEADLINE) != state.stage_deadline:
+            updates.append(search.DEADLINE.value_set(state.stage_deadline))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    @workflow.update
+    async def execute(self, command: DisputeCommand) -> CommandResult:
+        self.commands_this_run += 1
+        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
+            command = command.model_copy(update={"seed": _seed()})
+        receipts = await self.committer.submit(lambda state, now: dispute.decide(state, command, now), command.actor)
+        return CommandResult(receipts=receipts)
+
+    @execute.validator
+    def validate(self, command: DisputeCommand) -> None:
+        decided(dispute.decide, self.state, command, workflow.now())
+
+    @workflow.query
+    def current(self) -> DisputeState | None:
+        return self.state
+
+    @workflow.query
+    def head(self) -> StreamHead:
+        return self.committer.head
