@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from accord.app import Accord
+from accord.app import Accord, DisputeView
 from accord.config import Settings, running_dev_stack
 from accord.devstack import dev_services
 from accord.render import Output
@@ -23,6 +23,7 @@ from accord.runner import migrated_app
 from accord.worker import build_worker
 from events.alliance import AdmitMember, FoundAlliance, ReinstateMember, Role, SetRoles, SuspendMember
 from events.decision import StanceKind, TakeStance
+from events.dispute import AcceptTerms, DisputeState, ProposeTerms
 from events.charter import Charter, load_charter
 from events.rules import Refused
 
@@ -56,7 +57,21 @@ def demo_charter() -> Charter:
             "extension": timedelta(seconds=5),
         }
     )
-    return charter.model_copy(update={"decisions": rules})
+    seconds = timedelta(seconds=1)
+    disputes = charter.disputes.model_copy(
+        update={
+            "negotiation_window": 4 * seconds,
+            "mediation_window": 30 * seconds,
+            "panel_window": 30 * seconds,
+            "appeal_window": 10 * seconds,
+            "reminder_lead": 2 * seconds,
+            "crisis": charter.disputes.crisis.model_copy(
+                update={"negotiation_window": 2 * seconds, "mediation_window": 10 * seconds,
+                        "panel_window": 10 * seconds, "appeal_window": 5 * seconds}
+            ),
+        }
+    )
+    return charter.model_copy(update={"decisions": rules, "disputes": disputes})
 
 
 class Narrator:
@@ -86,11 +101,12 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             ("riverkeepers", "Riverkeepers", [Role.STEERING]),
             ("faithgroup", "Interfaith Climate Group", [Role.MEDIATOR]),
             ("students", "Students for Rivers", [Role.MEMBER]),
+            ("anglers", "Anglers United", [Role.MEMBER]),
         ]:
             await app.alliance_command(
                 alliance_id, AdmitMember(actor="greenwatch", member_id=member_id, name=name, roles=roles)
             )
-        tell.say("2. Four organisations are admitted: a union, a steering member, a mediator, a student group.")
+        tell.say("2. Five organisations are admitted: a union, a steering member, a mediator, a student group, anglers.")
         try:
             await app.alliance_command(
                 alliance_id, AdmitMember(actor="students", member_id="oilco", name="Oil Co Foundation")
@@ -106,6 +122,7 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
         )
         tell.say("4. Students are suspended and reinstated; Riverkeepers become co-coordinators.")
         await run_decision(app, alliance_id, tell)
+        await run_dispute(app, alliance_id, tell)
         head = await app.alliance_head(alliance_id)
         report = await app.verify()
         tell.say(
@@ -118,6 +135,7 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             f"  accord alliance show {alliance_id}\n"
             f"  accord decision show {alliance_id}-campaign\n"
             f"  accord alliance parked {alliance_id}\n"
+            f"  accord dispute show {alliance_id}-banner --as fisherfolk\n"
             f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
             f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}-campaign';\n"
             f"  Temporal Web UI: {ui_url or '(your Temporal server)'} (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
@@ -170,6 +188,38 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
             break
         await asyncio.sleep(0.25)
     tell.say(f"   Parked for more discussion: {', '.join(parked) or 'nothing'}.")
+
+
+async def run_dispute(app: Accord, alliance_id: str, tell: Narrator) -> None:
+    """A dispute that climbs from negotiation to mediation and settles there."""
+    dispute_id = f"{alliance_id}-banner"
+    await app.raise_dispute(
+        alliance_id, "fisherfolk", dispute_id, ["students"], "Use of the union's banner",
+        "The students carried our union banner at a rally we had not agreed to join.",
+    )
+    tell.say("8. Fisherfolk raise a dispute with the Students over a banner; 4 seconds to negotiate.")
+    await app.dispute_command(dispute_id, ProposeTerms(actor="fisherfolk", text="An apology in the next newsletter"))
+    tell.say("   Fisherfolk propose an apology; the Students do not answer, and negotiation runs out.")
+    state = await _wait_for_stage(app, dispute_id, "mediation")
+    tell.say(f"9. The dispute moves to mediation by itself; {state.mediator} is drawn from the mediator roster.")
+    await app.dispute_command(
+        dispute_id, ProposeTerms(actor=state.mediator or "", text="A joint statement, and the banner returned by Friday")
+    )
+    await app.dispute_command(dispute_id, AcceptTerms(actor="fisherfolk", terms_id="t2"))
+    await app.dispute_command(dispute_id, AcceptTerms(actor="students", terms_id="t2"))
+    state = await _wait_for_stage(app, dispute_id, "settled")
+    tell.say(f"10. The mediator's terms are accepted by both parties: {state.outcome}.")
+    outsider = await app.dispute(dispute_id, "anglers")
+    tell.say(f"   Anglers, not involved, see only that it exists and its stage: {outsider.model_dump(mode='json')}")
+
+
+async def _wait_for_stage(app: Accord, dispute_id: str, stage: str) -> DisputeState:
+    while True:
+        view = await app.dispute(dispute_id, "fisherfolk")
+        assert isinstance(view, DisputeView)
+        if view.state.stage == stage:
+            return view.state
+        await asyncio.sleep(0.5)
 
 
 DEMO_STORY = {
