@@ -65,8 +65,7 @@ class AllianceWorkflow:
         await workflow.wait_condition(
             lambda: workflow.info().is_continue_as_new_suggested() or self.commands_this_run >= self.continue_after
         )
-        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
-        await self.committer.deliveries_done()
+        await self.committer.settled()
         workflow.continue_as_new(
             AllianceRun(
                 alliance_id=run.alliance_id,

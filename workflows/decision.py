@@ -20,9 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from events.decision import DecisionCommand, DecisionState, OpenDecision, PointOutcome, Stage
     from events.store import StreamHead
 
-from workflows import search
 from workflows.alliance import AllianceWorkflow, CommandResult, alliance_workflow_id
-from workflows.recording import Committer, decided, empty_head
+from workflows.recording import Committer, decided, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
@@ -73,39 +72,15 @@ class DecisionWorkflow:
             if self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(run)
             self._publish_stage()
-            await self._wait_for_clock_or_change()
+            await self.committer.wait_for_clock(decision.next_due(self.state), decision.on_time)
         self._publish_stage()
-        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
+        await self.committer.settled()
         if run.report_to_alliance:
             await self._tell_alliance()
-        await self.committer.deliveries_done()
         return self.state
 
-    async def _wait_for_clock_or_change(self) -> None:
-        assert self.state is not None
-        due = decision.next_due(self.state)
-        commits = self.committer.commits
-        if due is not None:
-            delay = due - workflow.now()
-            if delay <= timedelta(0):
-                await self._clock_strikes()
-                return
-        try:
-            await workflow.wait_condition(
-                lambda: self.committer.commits != commits,
-                timeout=delay if due is not None else None,
-            )
-        except asyncio.TimeoutError:
-            await self._clock_strikes()
-
-    async def _clock_strikes(self) -> None:
-        receipts = await self.committer.submit(decision.on_time, "accord")
-        if not receipts:  # nothing was due after all; never spin
-            await workflow.sleep(timedelta(seconds=1))
-
     async def _continue_as_new(self, run: DecisionRun) -> None:
-        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
-        await self.committer.deliveries_done()
+        await self.committer.settled()
         workflow.continue_as_new(
             DecisionRun(
                 decision_id=run.decision_id, state=self.state, head=self.committer.head,
@@ -114,14 +89,9 @@ class DecisionWorkflow:
         )
 
     def _publish_stage(self) -> None:
-        """Keep the search attributes (stage, deadline) in step with the state."""
         state = self.state
         assert state is not None
-        deadline = state.escalation_deadline if state.stage == Stage.STALLED else state.deadline
-        updates = [search.STAGE.value_set(state.stage.value), search.DEADLINE.value_set(deadline)]
-        current = workflow.info().typed_search_attributes
-        if current.get(search.STAGE) != state.stage.value or current.get(search.DEADLINE) != deadline:
-            workflow.upsert_search_attributes(updates)
+        publish_stage(state.stage.value, state.escalation_deadline if state.stage == Stage.STALLED else state.deadline)
 
     async def _tell_alliance(self) -> None:
         state = self.state

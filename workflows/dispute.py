@@ -10,7 +10,7 @@ among the members who are not parties; its outcome is final.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import search
 from workflows.alliance import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.recording import Committer, decided, empty_head
+from workflows.recording import Committer, decided, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
@@ -77,30 +77,13 @@ class DisputeWorkflow:
                 if self.appeal is None:
                     await self._continue_as_new(run)
             self._publish_stage()
-            await self._wait_for_clock_or_change()
+            await self.committer.wait_for_clock(dispute.next_due(self.state), self._strike)
         self._publish_stage()
-        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
-        await self.committer.deliveries_done()
+        await self.committer.settled()
         return self.state
 
-    async def _wait_for_clock_or_change(self) -> None:
-        assert self.state is not None
-        due = dispute.next_due(self.state)
-        commits = self.committer.commits
-        delay = due - workflow.now() if due is not None else None
-        if delay is not None and delay <= timedelta(0):
-            await self._clock_strikes()
-            return
-        try:
-            await workflow.wait_condition(lambda: self.committer.commits != commits, timeout=delay)
-        except asyncio.TimeoutError:
-            await self._clock_strikes()
-
-    async def _clock_strikes(self) -> None:
-        seed = _seed()
-        receipts = await self.committer.submit(lambda state, now: dispute.on_time(state, now, seed), "accord")
-        if not receipts:  # nothing was due after all; never spin
-            await workflow.sleep(timedelta(seconds=1))
+    def _strike(self, state: DisputeState, now: datetime) -> list[dispute.DisputeEvent]:
+        return dispute.on_time(state, now, _seed())
 
     async def _run_appeal(self) -> None:
         """The appeal: a consensus decision among the members who are not parties; its outcome is final."""
@@ -144,23 +127,14 @@ class DisputeWorkflow:
         await self.committer.submit(lambda _state, _now: [decided_event], "accord")
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
-        await workflow.wait_condition(lambda: self.committer.idle and workflow.all_handlers_finished())
-        await self.committer.deliveries_done()
+        await self.committer.settled()
         workflow.continue_as_new(
             DisputeRun(dispute_id=run.dispute_id, state=self.state, head=self.committer.head, continue_after_updates=self.continue_after)
         )
 
     def _publish_stage(self) -> None:
-        state = self.state
-        assert state is not None
-        current = workflow.info().typed_search_attributes
-        updates = []
-        if current.get(search.STAGE) != state.stage.value:
-            updates.append(search.STAGE.value_set(state.stage.value))
-        if state.stage_deadline is not None and current.get(search.DEADLINE) != state.stage_deadline:
-            updates.append(search.DEADLINE.value_set(state.stage_deadline))
-        if updates:
-            workflow.upsert_search_attributes(updates)
+        assert self.state is not None
+        publish_stage(self.state.stage.value, self.state.stage_deadline)
 
     @workflow.update
     async def execute(self, command: DisputeCommand) -> CommandResult:

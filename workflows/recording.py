@@ -84,6 +84,26 @@ class Committer(Generic[S]):
         """Wait for webhook deliveries; a delivery that finally fails is recorded, not fatal."""
         await asyncio.gather(*self._deliveries, return_exceptions=True)
 
+    async def settled(self) -> None:
+        """Wait until nothing is queued or being recorded, every handler is done, and deliveries too:
+        the moment a run may end or continue as new."""
+        await workflow.wait_condition(lambda: self.idle and workflow.all_handlers_finished())
+        await self.deliveries_done()
+
+    async def wait_for_clock(self, due: datetime | None, strike: Decision) -> None:
+        """Sleep until `due` (the state's next timer) or until a commit changes the state; when the
+        time comes, submit the clock's decision. Timers thus always come from the recorded state."""
+        commits = self.commits
+        delay = due - workflow.now() if due is not None else None
+        if delay is None or delay > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self.commits != commits, timeout=delay)
+                return
+            except asyncio.TimeoutError:
+                pass
+        if not await self.submit(strike, "accord"):  # nothing was due after all: never spin
+            await workflow.sleep(timedelta(seconds=1))
+
     async def submit(self, decide: Decision, actor: str) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused)."""
         update = workflow.current_update_info()
@@ -188,3 +208,17 @@ class Committer(Generic[S]):
                 "schema_version": type(event).schema_version,
             },
         )
+
+
+def publish_stage(stage: str, deadline: datetime | None) -> None:
+    """Keep the search attributes (stage, deadline) in step with a process's state."""
+    from workflows import search
+
+    current = workflow.info().typed_search_attributes
+    updates = []
+    if current.get(search.STAGE) != stage:
+        updates.append(search.STAGE.value_set(stage))
+    if deadline is not None and current.get(search.DEADLINE) != deadline:
+        updates.append(search.DEADLINE.value_set(deadline))
+    if updates:
+        workflow.upsert_search_attributes(updates)
