@@ -13,17 +13,31 @@ import contextlib
 import secrets
 import uuid
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import Path as FastAPIPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from accord import __version__
+from accord.audit import (
+    Check,
+    ReceiptCheck,
+    Replayed,
+    WhatIf,
+    alliance_streams,
+    check,
+    check_receipt,
+    export,
+    replay,
+    whatif,
+)
 from accord.app import (
     Accord,
     DecisionSummary,
@@ -52,7 +66,7 @@ from events.alliance import (
     SetWebhook,
     SuspendMember,
 )
-from events.charter import Charter
+from events.charter import Charter, DecisionRules
 from events.decision import (
     MAX_POINTS,
     AddPoint,
@@ -67,8 +81,8 @@ from events.decision import (
     WithdrawDecision,
     WithdrawPoint,
 )
-from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden
-from events.store import StreamHead
+from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
+from events.store import BrokenStream, StreamHead
 from workflows.alliance import CommandResult
 
 log = structlog.get_logger("accord.api")
@@ -186,13 +200,28 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticated(accord: AccordDep, credentials: Credentials) -> Identity:
-    """The member the bearer token stands for."""
+async def identified(accord: AccordDep, credentials: Credentials) -> Identity:
+    """The member or auditor the bearer token stands for."""
     if credentials is None:
         raise unauthorized("missing credentials: send `Authorization: Bearer <token>`")
     identity = await accord.authenticate(credentials.credentials)
     if identity is None:
         raise unauthorized("unknown or revoked token")
+    return identity
+
+
+Reader = Annotated[Identity, Depends(identified)]
+"""For the audit routes, which members and auditors may call: the route checks the alliance itself."""
+
+
+async def authenticated(identity: Reader) -> Identity:
+    """The member the bearer token stands for; an auditor's token is refused outside the audit routes."""
+    if identity.auditor:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this is an auditor's token ({identity.member_id!r}): it is read-only and may call only the audit "
+            f"endpoints (/alliances/{identity.alliance_id}/audit/..., /audit/...)",
+        )
     return identity
 
 
@@ -226,7 +255,7 @@ async def administrator(accord: AccordDep, settings: SettingsDep, credentials: C
     if secrets.compare_digest(credentials.credentials.encode(), settings.admin_token.encode()):
         return
     if await accord.authenticate(credentials.credentials) is not None:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a member token cannot found alliances; use the admin token")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "an alliance's token cannot found alliances; use the admin token")
     raise unauthorized("unknown token: founding an alliance needs the admin token (ACCORD_ADMIN_TOKEN)")
 
 
@@ -525,6 +554,166 @@ async def close(decision_id: str, caller: Caller, accord: AccordDep) -> CommandR
     return await _decide(accord, caller, decision_id, CloseDecision(actor=caller.member_id))
 
 
+# --- routes: audit --------------------------------------------------------------------------------
+#
+# Read-only: members of the alliance and its auditors may call them. What-if is a POST only because it
+# carries the rules to compare with; it writes nothing.
+
+
+class ChainReport(BaseModel):
+    """The hash chains of an alliance's streams, recomputed. A chain cannot show that its newest events
+    were cut off: `check` each stream against its workflow for that."""
+
+    ok: bool
+    streams: list[str]
+    events_checked: int
+    streams_checked: int
+    broken: list[BrokenStream]
+
+
+class CheckResult(BaseModel):
+    """A stream checked against its live workflow: state, head, and a replay of its Temporal history."""
+
+    stream_id: str
+    ok: bool
+    checks: list[Check]
+
+
+ExportFormat = Literal["json", "jsonl", "md", "html"]
+EXPORT_MEDIA_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "md": "text/markdown; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report: json (one document), jsonl (one event per line), md or html",
+        "content": {media_type.split(";")[0]: {} for media_type in EXPORT_MEDIA_TYPES.values()},
+    }
+}
+
+
+async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: str) -> None:
+    if reader.alliance_id != alliance_id:
+        raise forbidden(f"this token belongs to alliance {reader.alliance_id!r}; {what} belongs to {alliance_id!r}")
+    if not reader.auditor:
+        await _visible_state(accord, reader)  # a removed member reads nothing more
+
+
+async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
+    await _may_audit(accord, reader, await accord.stream_alliance(stream_id), f"stream {stream_id!r}")
+
+
+async def alliance_reader(alliance_id: str, reader: Reader, accord: AccordDep) -> Identity:
+    await _may_audit(accord, reader, alliance_id, f"alliance {alliance_id!r}")
+    return reader
+
+
+AllianceReader = Annotated[Identity, Depends(alliance_reader)]
+
+
+async def _streams_of(accord: Accord, alliance_id: str) -> list[str]:
+    streams = await alliance_streams(accord, alliance_id)
+    if not streams:
+        raise not_found(f"no alliance {alliance_id!r} in the record", "alliance_id")
+    return streams
+
+
+async def _exported(accord: Accord, streams: list[str], fmt: str, name: str) -> Response:
+    document = await export(accord.store, streams, fmt, datetime.now(UTC))
+    return Response(
+        document,
+        media_type=EXPORT_MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'inline; filename="{name}.{fmt}"'},
+    )
+
+
+FormatQuery = Annotated[ExportFormat, Query(alias="format", description="json, jsonl, md or html")]
+
+alliance_audit = APIRouter(prefix="/alliances/{alliance_id}/audit", tags=["audit"], responses=ERRORS)
+
+
+@alliance_audit.get("/verify", summary="Recompute the hash chains of every stream of the alliance")
+async def verify_alliance(alliance_id: str, reader: AllianceReader, accord: AccordDep) -> ChainReport:
+    streams = await _streams_of(accord, alliance_id)
+    report = await accord.store.verify(streams=streams)
+    return ChainReport(ok=report.ok, streams=streams, **dict(report))
+
+
+@alliance_audit.get(
+    "/export", summary="A self-contained report of every process of the alliance", response_class=Response,
+    responses=EXPORTED,
+)
+async def export_alliance(
+    alliance_id: str, reader: AllianceReader, accord: AccordDep, fmt: FormatQuery = "json"
+) -> Response:
+    return await _exported(accord, await _streams_of(accord, alliance_id), fmt, f"alliance-{alliance_id}-audit")
+
+
+audit_routes = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
+
+
+@audit_routes.get(
+    "/streams/{stream_id}/replay",
+    summary="A process rebuilt from the record at a version or a moment (default: now), with its timeline",
+)
+async def replay_stream(
+    stream_id: str,
+    reader: Reader,
+    accord: AccordDep,
+    at: Annotated[int | None, Query(ge=1, description="stop at this version of the stream")] = None,
+    as_of: Annotated[datetime | None, Query(description="stop at this moment (UTC unless an offset is given)")] = None,
+) -> Replayed:
+    await _audited_stream(accord, reader, stream_id)
+    if as_of is not None and as_of.utcoffset() is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    return await replay(accord.store, stream_id, at=at, as_of=as_of)
+
+
+@audit_routes.get(
+    "/streams/{stream_id}/check",
+    summary="Compare the record with the live workflow (state, head, history replay); ok=false names what differs",
+)
+async def check_stream(stream_id: str, reader: Reader, accord: AccordDep) -> CheckResult:
+    await _audited_stream(accord, reader, stream_id)
+    report = await check(accord, stream_id)
+    return CheckResult(stream_id=stream_id, ok=report.ok, checks=report.checks)
+
+
+@audit_routes.get(
+    "/streams/{stream_id}/export", summary="A self-contained report of one process", response_class=Response,
+    responses=EXPORTED,
+)
+async def export_stream(stream_id: str, reader: Reader, accord: AccordDep, fmt: FormatQuery = "json") -> Response:
+    await _audited_stream(accord, reader, stream_id)
+    return await _exported(accord, [stream_id], fmt, stream_id)
+
+
+@audit_routes.get(
+    "/receipts/{stream_id}/{version}/{hash}",
+    summary="Is this receipt (stream, version, hash) still in the record? in_record=false says why not",
+)
+async def receipt(
+    stream_id: str,
+    version: Annotated[int, FastAPIPath(ge=1)],
+    hash_hex: Annotated[str, FastAPIPath(alias="hash", pattern="^[0-9a-fA-F]{64}$", description="sha-256, hex")],
+    reader: Reader,
+    accord: AccordDep,
+) -> ReceiptCheck:
+    await _audited_stream(accord, reader, stream_id)
+    return await check_receipt(accord.store, stream_id, version, hash_hex)
+
+
+@audit_routes.post(
+    "/decisions/{decision_id}/whatif",
+    summary="How a closed decision would have ended under other decision rules (the body); nothing is written",
+)
+async def whatif_decision(decision_id: str, rules: DecisionRules, reader: Reader, accord: AccordDep) -> WhatIf:
+    await _audited_stream(accord, reader, f"decision-{decision_id}")
+    return await whatif(accord.store, decision_id, rules)
+
+
 # --- the application and its server ---------------------------------------------------------------
 
 
@@ -537,7 +726,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.state.accord = accord
     app.state.settings = settings
     app.add_exception_handler(Refused, refused_response)
-    for router in (service, founding, alliances, decision_routes):
+    for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
     return app
 

@@ -648,7 +648,7 @@ async def audit_whatif(app: Accord, decision_id: str, rules_file: Path) -> Outpu
 
 @main.group()
 def token() -> None:
-    """HTTP API tokens: each authenticates one member."""
+    """HTTP API tokens: each authenticates one member, or an auditor (read-only)."""
 
 
 @command(token)
@@ -660,6 +660,20 @@ async def issue(app: Accord, alliance_id: str, member_id: str, label: str, actor
     """Issue a token for a member (the member or a coordinator); shown once."""
     issued = await app.issue_token(alliance_id, actor, member_id, label)
     return Output(issued, f"token for {member_id!r} (shown once): {issued.token}\ntoken id: {issued.token_id}")
+
+
+@command(token)
+@click.argument("alliance_id")
+@click.option("--label", required=True, help="Who the auditor is (an id such as audit-firm-2026).")
+@actor_option
+async def auditor(app: Accord, alliance_id: str, label: str, actor: str) -> Output:
+    """Issue a read-only token for an auditor (coordinators): the HTTP audit endpoints and nothing else; shown once."""
+    issued = await app.issue_auditor_token(alliance_id, actor, label)
+    return Output(
+        issued,
+        f"auditor token for {issued.member_id!r} (shown once): {issued.token}\ntoken id: {issued.token_id}\n"
+        f"it may call the audit endpoints of {alliance_id!r} only; list or revoke it as member {issued.member_id!r}",
+    )
 
 
 @command(token, "list")
