@@ -24,8 +24,9 @@ from events.rules import conflict, invalid, not_found
 from events.store import EventStore, RecordedEvent
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
+from workflows.dispute import DisputeWorkflow
 
-WORKFLOWS: dict[str, Any] = {"alliance": AllianceWorkflow, "decision": DecisionWorkflow}
+WORKFLOWS: dict[str, Any] = {"alliance": AllianceWorkflow, "decision": DecisionWorkflow, "dispute": DisputeWorkflow}
 
 
 class TimelineEntry(BaseModel):
@@ -275,6 +276,8 @@ def stream_report(replayed: Replayed) -> StreamReport:
         rules: Any = state.context.rules
         outcome: Any = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
                         "points": state.outcomes}
+    elif replayed.kind == "dispute":
+        rules, outcome = state.context.procedure, {"outcome": state.outcome, "stage": state.stage, "ruling": state.ruling}
     else:
         rules, outcome = state.charter, None
     return StreamReport(
