@@ -1,29 +1,46 @@
-"""Shared set-up for decision tests: an alliance with a known membership, opened decisions."""
+"""Shared set-up for decision tests: an alliance with a known membership, opened decisions, clocks."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
-from temporalio.client import WorkflowExecutionStatus
+import asyncpg
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from accord.app import Accord
+from accord.app import Accord, DecisionView
+from accord.worker import WORKFLOWS
+from activities.notify import NotifyActivities
+from activities.store import StoreActivities
 from events.alliance import AdmitMember, FoundAlliance, Role
-from events.charter import Charter, load_charter
-from events.decision import DecisionState
+from events.charter import Charter, DecisionRules, load_charter
+from events.decision import DecisionState, StanceKind, TakeStance
+from events.store import EventStore
+from workflows.alliance import CommandResult
 from workflows.decision import DecisionWorkflow, decision_workflow_id
+
+T = TypeVar("T")
 
 CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 MEMBERS = ["amber", "birch", "cedar", "dune"]  # with the founder 'gw': an electorate of 5, quorum 3
+ELECTORATE = sorted(["gw", *MEMBERS])
 
 
 def charter(**rules: object) -> Charter:
+    """The example charter with some decision rules changed ('3s', 0.5, ...), validated as a charter is."""
     base = load_charter(CHARTER)
-    return base.model_copy(update={"decisions": base.decisions.model_copy(update=rules)})
+    decisions = DecisionRules.model_validate({**base.decisions.model_dump(), **rules})
+    return base.model_copy(update={"decisions": decisions})
 
 
 async def alliance_with_members(app: Accord, alliance_id: str = "rivers", **rules: object) -> str:
+    """gw founds the alliance (coordinator); amber is steering, birch a mediator, cedar and dune members."""
     await app.found_alliance(
         FoundAlliance(alliance_id=alliance_id, charter=charter(**rules), founder_id="gw", founder_name="GreenWatch")
     )
@@ -34,6 +51,95 @@ async def alliance_with_members(app: Accord, alliance_id: str = "rivers", **rule
             AdmitMember(actor="gw", member_id=member, name=member.title(), roles=roles.get(member, [Role.MEMBER])),
         )
     return alliance_id
+
+
+def unique(prefix: str) -> str:
+    """An id of this test's own: the Temporal servers live for the whole session."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def stance(app: Accord, decision_id: str, member: str, point: str, kind: str, **extra: str) -> CommandResult:
+    return await app.decision_command(
+        decision_id, TakeStance(actor=member, point_id=point, stance=StanceKind(kind), **extra)
+    )
+
+
+async def event_types(store: EventStore, stream: str) -> list[str]:
+    return [e.event_type for e in await store.read_stream(stream)]
+
+
+async def notified(pool: asyncpg.Pool, stream: str, kind: str) -> list[asyncpg.Record]:
+    """The outbox rows of one kind for a process, by member."""
+    return await pool.fetch(
+        "SELECT * FROM accord.notifications WHERE stream_id = $1 AND kind = $2 ORDER BY member_id", stream, kind
+    )
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 10.0) -> T:
+    """Poll `probe` until its value satisfies `until` (workers act asynchronously after a timer fires)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def skip_to(env: WorkflowEnvironment, when: datetime) -> None:
+    """Move the time-skipping server's clock to `when` (firing every timer on the way)."""
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+
+
+async def in_stage(app: Accord, decision_id: str, stage: str, **checks: Any) -> DecisionView:
+    """The decision once it reached `stage` (and, optionally, state fields with the given values)."""
+    return await eventually(
+        lambda: app.decision(decision_id),
+        lambda view: view.state.stage == stage and all(getattr(view.state, k) == v for k, v in checks.items()),
+    )
+
+
+async def end_live_decisions(client: Client, pool: asyncpg.Pool) -> None:
+    """Terminate the decisions a test left running (those in its own database).
+
+    On the time-skipping server a left-over decision whose worker is gone blocks time skipping for
+    every later test: its timers fire and its workflow tasks wait for a worker that never comes.
+    """
+    streams = await pool.fetch("SELECT DISTINCT stream_id FROM accord.events WHERE stream_id LIKE 'decision-%'")
+    for row in streams:
+        handle = client.get_workflow_handle(row["stream_id"])
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate(reason="test finished")
+
+
+async def no_activity_in_flight(client: Client, decision_id: str) -> None:
+    """Wait until the decision has no activity pending (webhook deliveries run as activities).
+
+    On the time-skipping server an activity in flight holds the clock, so a worker stopped in the
+    middle of a delivery leaves time stuck until the activity times out in real time.
+    """
+    handle = client.get_workflow_handle(decision_workflow_id(decision_id))
+    await eventually(handle.describe, lambda d: not d.raw_description.pending_activities)
+
+
+def worker_without_cache(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
+    """accord's worker, but keeping no workflow in memory between tasks (so never sticky).
+
+    A real server moves a stopped worker's sticky tasks back to the shared queue after a timeout; the
+    time-skipping server did not (not within 30 s here), and the waiting task holds its clock still.
+    A worker without a cache is also the harshest restart: every task replays the whole history.
+    """
+    store, notify = StoreActivities(EventStore(pool)), NotifyActivities(pool)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[store.append_events, notify.deliver_notifications],
+        max_cached_workflows=0,
+    )
 
 
 DAY = timedelta(days=1)
