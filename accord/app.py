@@ -304,27 +304,33 @@ class Accord:
             """
             SELECT substr(o.stream_id, 10) AS decision_id, o.data->>'title' AS title,
                    o.data->>'proposer' AS proposer, o.recorded_at AS opened_at,
-                   (o.data->>'deadline')::timestamptz AS deadline, last.event_type, last.data
+                   due.deadline, last.event_type, last.data
             FROM accord.events o
             LEFT JOIN LATERAL (
                 SELECT e.event_type, e.data FROM accord.events e
                 WHERE e.stream_id = o.stream_id AND e.event_type = ANY($2)
                 ORDER BY e.stream_version DESC LIMIT 1
             ) last ON true
+            JOIN LATERAL (
+                SELECT coalesce(e.data->>'escalation_deadline', e.data->>'deadline')::timestamptz AS deadline
+                FROM accord.events e
+                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($3)
+                ORDER BY e.stream_version DESC LIMIT 1
+            ) due ON true
             WHERE o.event_type = 'DecisionOpened' AND o.data->>'alliance_id' = $1
             ORDER BY o.global_position
             """,
             alliance_id,
             list(DECISION_STAGE_EVENTS),
+            list(DECISION_DEADLINE_EVENTS),
         )
         summaries = []
         for row in rows:
             data = json.loads(row["data"]) if row["data"] else {}
-            deadline = data.get("deadline") or data.get("escalation_deadline")
             summaries.append(
                 DecisionSummary(
                     decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
-                    opened_at=row["opened_at"], deadline=deadline or row["deadline"],
+                    opened_at=row["opened_at"], deadline=row["deadline"],
                     stage=STAGE_AFTER.get(row["event_type"], "open"),
                     outcome=data.get("outcome") or ("withdrawn" if row["event_type"] == "DecisionWithdrawn" else None),
                 )
@@ -594,6 +600,8 @@ class NotificationRow(BaseModel):
     last_error: str | None
 
 
+DECISION_DEADLINE_EVENTS = ("DecisionOpened", "PointAmended", "PointAdded", "DeadlineExtended", "DecisionStalled")
+"""The events that set a decision's deadline (or, for a stall, the end of its escalation window)."""
 DECISION_STAGE_EVENTS = ("DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn")
 STAGE_AFTER = {"DecisionStalled": "stalled", "DeadlineExtended": "open", "DecisionClosed": "closed", "DecisionWithdrawn": "withdrawn"}
 

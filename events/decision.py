@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from events.charter import DecisionRules, FallbackRule
-from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, invalid, not_found
+from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
 
 MAX_POINTS = 50
 
@@ -333,7 +333,7 @@ class Tally(Model):
 
 
 def quorum_needed(rules: DecisionRules, electorate: int) -> int:
-    # A small epsilon keeps 0.6 * 5 = 3.0000000000000004 from demanding a fourth member.
+    # A small epsilon keeps float error (0.56 * 25 = 14.000000000000002) from demanding one more member.
     return max(1, math.ceil(rules.quorum * electorate - 1e-9))
 
 
@@ -477,8 +477,8 @@ def open_decision(command: OpenDecision, now: datetime) -> list[DecisionEvent]:
     window = command.response_window or context.rules.response_window
     if not context.rules.min_response_window <= window <= context.rules.max_response_window:
         raise invalid(
-            f"response window must lie between {context.rules.min_response_window} and "
-            f"{context.rules.max_response_window} under the charter",
+            f"response window must lie between {format_duration(context.rules.min_response_window)} and "
+            f"{format_duration(context.rules.max_response_window)} under the charter",
             "response_window",
         )
     for index, draft in enumerate(command.points):

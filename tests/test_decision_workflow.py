@@ -329,12 +329,6 @@ async def test_an_amendment_clears_stances_on_its_point_and_moves_a_close_deadli
     assert (await event_types(store, stream)).count("ReminderSent") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Accord.decisions (accord/app.py) takes the deadline from DecisionOpened or the last of "
-    "DECISION_STAGE_EVENTS (stalled/extended/closed/withdrawn); PointAmended and PointAdded also move the "
-    "deadline (events/decision.py _moved_deadline), so after a late amendment the list shows the old deadline",
-)
 async def test_the_alliances_list_of_decisions_shows_a_deadline_moved_by_an_amendment(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment
 ) -> None:
@@ -351,12 +345,6 @@ async def test_the_alliances_list_of_decisions_shows_a_deadline_moved_by_an_amen
     assert (listed.stage, listed.deadline) == ("open", moved)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DecisionWorkflow._tell_alliance (workflows/decision.py) reports as taken up the origin of "
-    "every point, withdrawn ones included, so withdrawing the point that took a parked point up still "
-    "drops that parked point from the alliance's list although no decision settled it",
-)
 async def test_a_withdrawn_point_leaves_the_parked_point_it_took_up_on_the_list(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment
 ) -> None:

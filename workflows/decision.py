@@ -106,7 +106,7 @@ class DecisionWorkflow:
             for pid, outcome in state.outcomes.items()
             if outcome in (PointOutcome.PARKED, PointOutcome.BLOCKED_ON_PRINCIPLE)
         ]
-        taken_up = sorted({p.origin for p in state.points.values() if p.origin})
+        taken_up = sorted({p.origin for p in state.points.values() if p.origin and not p.withdrawn})
         if parked or taken_up:
             alliance = workflow.get_external_workflow_handle_for(
                 AllianceWorkflow.run, alliance_workflow_id(state.alliance_id)

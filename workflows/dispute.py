@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
@@ -124,7 +125,13 @@ class DisputeWorkflow:
             at=workflow.now(), decision_id=state.appeal_decision, decision_outcome=outcome.value,
             upheld=outcome == DecisionOutcome.ADOPTED,
         )
-        await self.committer.submit(lambda _state, _now: [decided_event], "accord")
+        while True:
+            try:
+                await self.committer.submit(lambda _state, _now: [decided_event], "accord")
+                return
+            except ApplicationError as error:  # the store is unreachable: the outcome must still be kept
+                workflow.logger.warning("recording the appeal's outcome failed, retrying: %s", error)
+                await workflow.sleep(timedelta(seconds=30))
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
         await self.committer.settled()

@@ -33,6 +33,8 @@ DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), backoff_coefficient=2, maximum_interval=timedelta(minutes=10), maximum_attempts=10
 )
 
+CLOCK_RETRY = timedelta(seconds=30)
+
 Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
 """A command bound to its arguments: (state, now) -> events, or raises Refused."""
 
@@ -101,8 +103,15 @@ class Committer(Generic[S]):
                 return
             except asyncio.TimeoutError:
                 pass
-        if not await self.submit(strike, "accord"):  # nothing was due after all: never spin
-            await workflow.sleep(timedelta(seconds=1))
+        try:
+            if await self.submit(strike, "accord"):
+                return
+            await workflow.sleep(timedelta(seconds=1))  # nothing was due after all: never spin
+        except ApplicationError as error:
+            # The store could not take the clock's events (e.g. PostgreSQL is down): the state did not
+            # move, so the same timer is due again; try again shortly rather than fail the process.
+            workflow.logger.warning("recording the clock's events failed, retrying: %s", error)
+            await workflow.sleep(CLOCK_RETRY)
 
     async def submit(self, decide: Decision, actor: str) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused)."""
