@@ -26,6 +26,16 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from accord import __version__
+from accord.app import (
+    Accord,
+    DecisionSummary,
+    DecisionView,
+    Founded,
+    Identity,
+    IssuedToken,
+    NotificationRow,
+    TokenInfo,
+)
 from accord.audit import (
     Check,
     ReceiptCheck,
@@ -37,16 +47,6 @@ from accord.audit import (
     export,
     replay,
     whatif,
-)
-from accord.app import (
-    Accord,
-    DecisionSummary,
-    DecisionView,
-    Founded,
-    Identity,
-    IssuedToken,
-    NotificationRow,
-    TokenInfo,
 )
 from accord.config import Settings
 from events.alliance import (
@@ -81,6 +81,8 @@ from events.decision import (
     WithdrawDecision,
     WithdrawPoint,
 )
+from events.dispute import Outline
+from events.processes import process_of
 from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
 from events.store import BrokenStream, StreamHead
 from workflows.alliance import CommandResult
@@ -557,12 +559,13 @@ async def close(decision_id: str, caller: Caller, accord: AccordDep) -> CommandR
 # --- routes: audit --------------------------------------------------------------------------------
 #
 # Read-only: members of the alliance and its auditors may call them. What-if is a POST only because it
-# carries the rules to compare with; it writes nothing.
+# carries the rules to compare with; it writes nothing. A dispute's record is kept from members who may
+# not read the dispute; auditors, named by the coordinators, read what coordinators read.
 
 
 class ChainReport(BaseModel):
-    """The hash chains of an alliance's streams, recomputed. A chain cannot show that its newest events
-    were cut off: `check` each stream against its workflow for that."""
+    """The hash chains of an alliance's streams (those the caller may read), recomputed. A chain cannot
+    show that its newest events were cut off: `check` each stream against its workflow for that."""
 
     ok: bool
     streams: list[str]
@@ -602,7 +605,46 @@ async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: s
 
 
 async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
-    await _may_audit(accord, reader, await accord.stream_alliance(stream_id), f"stream {stream_id!r}")
+    owner = await accord.stream_alliance(stream_id)
+    if process_of(stream_id).kind == "dispute" and owner != reader.alliance_id:
+        raise _no_stream(stream_id)  # another alliance does not even learn that the dispute exists
+    await _may_audit(accord, reader, owner, f"stream {stream_id!r}")
+    await _may_read_contents(accord, reader, stream_id)
+
+
+def _no_stream(stream_id: str) -> Refused:
+    """The answer for a stream that does not exist, or that the caller may not know of (a dispute)."""
+    return not_found(f"stream {stream_id!r} has no events", "stream")
+
+
+async def _may_read_contents(accord: Accord, reader: Identity, stream_id: str) -> None:
+    """A dispute's record is for those who may read the dispute (parties, mediator, panel, coordinators),
+    and for the auditors the coordinators named. A member who may know that it exists is refused; one
+    who may not (the charter keeps its existence confidential) gets the answer a missing stream gets."""
+    if reader.auditor or process_of(stream_id).kind != "dispute":
+        return
+    dispute_id = stream_id.removeprefix("dispute-")
+    try:
+        seen = await accord.dispute(dispute_id, reader.member_id)
+    except Refused:
+        raise _no_stream(stream_id) from None
+    if isinstance(seen, Outline):
+        raise forbidden(
+            f"the record of dispute {dispute_id!r} is for its parties, mediator, panel and the coordinators; "
+            f"{reader.member_id!r} is none of them"
+        )
+
+
+async def _readable(accord: Accord, reader: Identity, streams: list[str]) -> list[str]:
+    """The streams whose record the reader may see: an auditor all of the alliance's, a member not every dispute."""
+    readable = []
+    for stream_id in streams:
+        try:
+            await _may_read_contents(accord, reader, stream_id)
+        except Refused:
+            continue
+        readable.append(stream_id)
+    return readable
 
 
 async def alliance_reader(alliance_id: str, reader: Reader, accord: AccordDep) -> Identity:
@@ -636,7 +678,7 @@ alliance_audit = APIRouter(prefix="/alliances/{alliance_id}/audit", tags=["audit
 
 @alliance_audit.get("/verify", summary="Recompute the hash chains of every stream of the alliance")
 async def verify_alliance(alliance_id: str, reader: AllianceReader, accord: AccordDep) -> ChainReport:
-    streams = await _streams_of(accord, alliance_id)
+    streams = await _readable(accord, reader, await _streams_of(accord, alliance_id))
     report = await accord.store.verify(streams=streams)
     return ChainReport(ok=report.ok, streams=streams, **dict(report))
 
@@ -648,7 +690,8 @@ async def verify_alliance(alliance_id: str, reader: AllianceReader, accord: Acco
 async def export_alliance(
     alliance_id: str, reader: AllianceReader, accord: AccordDep, fmt: FormatQuery = "json"
 ) -> Response:
-    return await _exported(accord, await _streams_of(accord, alliance_id), fmt, f"alliance-{alliance_id}-audit")
+    streams = await _readable(accord, reader, await _streams_of(accord, alliance_id))
+    return await _exported(accord, streams, fmt, f"alliance-{alliance_id}-audit")
 
 
 audit_routes = APIRouter(prefix="/audit", tags=["audit"], responses=ERRORS)
