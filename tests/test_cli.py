@@ -11,83 +11,28 @@ Subprocesses run concurrently where they do not depend on each other: each one c
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import re
 import shlex
-import sys
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
+from cli_support import ROOT, Cli, clean_environment, cli_against
 from events.alliance import FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
 
-ROOT = Path(__file__).resolve().parent.parent
 CHARTER_FILE = ROOT / "examples" / "charter.toml"
 FOUNDER = "riverkeepers"
 
 
-@dataclass
-class Ran:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def error_json(self) -> Any:
-        return json.loads(self.stderr)
-
-
-@dataclass
-class Cli:
-    env: dict[str, str]
-    cwd: Path
-
-    async def __call__(self, command_line: str) -> Ran:
-        """Run `accord <command_line>`, split as a shell would, the way an operator does."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "accord.cli",
-            *shlex.split(command_line),
-            env=self.env,
-            cwd=self.cwd,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-        assert process.returncode is not None
-        return Ran(process.returncode, stdout.decode(), stderr.decode())
-
-
-def clean_environment(home: Path) -> dict[str, str]:
-    """This environment without any accord or Temporal settings, and a HOME with no dev stack in it."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ACCORD_", "TEMPORAL_")) and k not in {"XDG_CONFIG_HOME", "ACCORD_AS"}
-    }
-    env["HOME"] = str(home)
-    return env
-
-
 @pytest.fixture
 def cli(tmp_path: Path, temporal_env: WorkflowEnvironment, db_url: str, task_queue: str) -> Cli:
-    env = clean_environment(tmp_path)
-    env["TEMPORAL_ADDRESS"] = temporal_env.client.service_client.config.target_host
-    env["ACCORD_DATABASE_URL"] = db_url
-    env["ACCORD_TASK_QUEUE"] = task_queue
-    return Cli(env, ROOT)  # so that examples/charter.toml is found as in the README
+    return cli_against(tmp_path, temporal_env, db_url, task_queue)
 
 
 def new_alliance_id() -> str:
