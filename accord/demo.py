@@ -224,7 +224,7 @@ async def _wait_for_stage(app: Accord, dispute_id: str, stage: str) -> DisputeSt
 
 DEMO_STORY = {
     "ReminderSent": "reminder: {members} have not responded on every point",
-    "DecisionStalled": "deadline: no quorum on {points}; the decision stalls and coordinators and steering are told",
+    "DecisionStalled": "deadline: no quorum on {without_quorum}; the decision stalls and coordinators and steering are told",
     "DecisionEscalated": "nobody acted within the escalation window: the charter's '{rule}' rule applies by itself",
     "DecisionClosed": "closed ({how}): {outcome}",
 }

@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, TypeAdapter
 
 from events.charter import DecisionRules, FallbackRule
+from events.upcast import upcaster
 from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
 
 MAX_POINTS = 50
@@ -262,9 +263,20 @@ class PointWithdrawn(DomainEvent):
 
 
 class DecisionStalled(DomainEvent):
+    """Schema version 2 renamed `points` to `without_quorum`, saying why those points stalled."""
+
+    schema_version: ClassVar[int] = 2
     type: Literal["DecisionStalled"] = "DecisionStalled"
-    points: list[str]
+    without_quorum: list[str]
     escalation_deadline: datetime
+
+
+@upcaster("DecisionStalled", 1)
+def _stalled_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 called the points that lacked quorum `points`."""
+    data = dict(data)
+    data["without_quorum"] = data.pop("points")
+    return data
 
 
 class DeadlineExtended(DomainEvent):
@@ -625,7 +637,7 @@ def on_time(state: DecisionState, now: datetime) -> list[DecisionEvent]:
             per_point = _evaluated(state)
             stalled = [pid for pid, outcome in per_point.items() if outcome is None]
             if stalled:
-                return [DecisionStalled(at=now, points=stalled, escalation_deadline=now + state.rules.escalation_window)]
+                return [DecisionStalled(at=now, without_quorum=stalled, escalation_deadline=now + state.rules.escalation_window)]
             return [_close(state, "deadline", now)]
         if state.reminded_for != state.deadline and now >= reminder_at(state):
             return [ReminderSent(at=now, deadline=state.deadline, members=state.pending_members())]
@@ -678,7 +690,7 @@ def evolve(state: DecisionState | None, event: DecisionEvent) -> DecisionState:
             return _with_point(state, state.points[event.point_id].model_copy(update={"withdrawn": True}))
         case DecisionStalled():
             return state.model_copy(
-                update={"stage": Stage.STALLED, "stalled_points": event.points, "escalation_deadline": event.escalation_deadline}
+                update={"stage": Stage.STALLED, "stalled_points": event.without_quorum, "escalation_deadline": event.escalation_deadline}
             )
         case DeadlineExtended():
             return state.model_copy(
@@ -745,7 +757,7 @@ def notices(state: DecisionState | None, event: DecisionEvent) -> list[Notice]:
         case PointAdded():
             return to(everyone, "point_added", f"point {event.point_id} was added to {title}; respond by {event.deadline:%Y-%m-%d %H:%M} UTC")
         case DecisionStalled():
-            return to(escalation, "decision_stalled", f"{title} stalled: no quorum on {', '.join(event.points)}; act by {event.escalation_deadline:%Y-%m-%d %H:%M} UTC or the {after.rules.fallback} rule applies")
+            return to(escalation, "decision_stalled", f"{title} stalled: no quorum on {', '.join(event.without_quorum)}; act by {event.escalation_deadline:%Y-%m-%d %H:%M} UTC or the {after.rules.fallback} rule applies")
         case DeadlineExtended():
             return to(everyone, "deadline_extended", f"{title} was extended to {event.deadline:%Y-%m-%d %H:%M} UTC")
         case DecisionClosed():

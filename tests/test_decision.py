@@ -674,7 +674,7 @@ def test_a_point_without_quorum_stalls_the_decision() -> None:
 
     events = on_time(state, DEADLINE)
 
-    assert events == [DecisionStalled(at=DEADLINE, points=["p2", "p3"], escalation_deadline=DEADLINE + 3 * DAY)]
+    assert events == [DecisionStalled(at=DEADLINE, without_quorum=["p2", "p3"], escalation_deadline=DEADLINE + 3 * DAY)]
     after = apply(state, events)
     assert (after.stage, after.stalled_points, after.escalation_deadline) == (
         Stage.STALLED, ["p2", "p3"], DEADLINE + 3 * DAY,
@@ -907,7 +907,7 @@ def test_reminder_then_deadline_then_escalation_window() -> None:
     assert next_due(state) == DEADLINE
     assert on_time(state, DEADLINE - timedelta(seconds=1)) == []  # no second reminder
     stall = on_time(state, DEADLINE)
-    assert stall == [DecisionStalled(at=DEADLINE, points=["p1"], escalation_deadline=DEADLINE + 3 * DAY)]
+    assert stall == [DecisionStalled(at=DEADLINE, without_quorum=["p1"], escalation_deadline=DEADLINE + 3 * DAY)]
     state = apply(state, stall)
 
     assert next_due(state) == DEADLINE + 3 * DAY

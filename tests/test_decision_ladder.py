@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from uuid import uuid4
+
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
-from decision_support import alliance_with_members, event_types, eventually, final_state, stance, unique
-from events.store import EventStore
+from accord.audit import replay
+from decision_support import alliance_with_members, charter, event_types, eventually, final_state, stance, unique
+from events import decision
+from events.decision import DecisionContext, OpenDecision, PointDraft
+from events.store import EventStore, NewEvent
 from workflows.decision import decision_workflow_id
 
 
@@ -40,10 +46,45 @@ async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_othe
     events = await event_types(store, stream)
     assert events[-4:] == ["ReminderSent", "DecisionStalled", "DecisionEscalated", "DecisionClosed"]
     stalled, escalated, _ = (await store.read_stream(stream))[-3:]
-    assert stalled.data["points"] == ["p2"]  # p3's principle block settles it at the deadline
+    assert stalled.data["without_quorum"] == ["p2"]  # p3's principle block settles it at the deadline
     assert escalated.data["automatic"] is True and escalated.data["rule"] == "supermajority"
     assert escalated.data["by"] is None
     # The alliance keeps the blocked point on its list of parked points (told by signal, so poll).
     alliance = await eventually(lambda: app.alliance(alliance_id), lambda a: bool(a.parked))
     assert list(alliance.parked) == [f"{decision_id}/p3"]
     assert alliance.parked[f"{decision_id}/p3"].outcome == "blocked_on_principle"
+
+
+async def test_a_stored_v1_stall_replays_into_todays_type(store: EventStore) -> None:
+    """DecisionStalled was recorded at schema version 1 with `points`; replay upcasts the stored row."""
+    opened_at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    opening = decision.decide(
+        None,
+        OpenDecision(
+            actor="gw", decision_id="old", alliance_id="rivers", title="An old decision",
+            points=[PointDraft(text="a point")],
+            context=DecisionContext(
+                rules=charter().decisions, principles=["independence"], electorate=["gw", "amber"],
+                coordinators=["gw"], steering=[],
+            ),
+        ),
+        opened_at,
+    )[0]
+    v1_stall = {"at": "2026-03-08T00:00:00Z", "points": ["p1"], "escalation_deadline": "2026-03-11T00:00:00Z"}
+    await store.append(
+        "decision-old", 0,
+        [
+            NewEvent(event_id=uuid4(), event_type="DecisionOpened", data=opening.model_dump(mode="json", exclude={"type"}),
+                     metadata={"actor": "gw", "schema_version": 1}),
+            NewEvent(event_id=uuid4(), event_type="DecisionStalled", data=v1_stall,
+                     metadata={"actor": "accord", "schema_version": 1}),
+        ],
+    )
+    stored = (await store.read_stream("decision-old"))[-1]
+    assert stored.data == v1_stall  # the record itself is never rewritten
+
+    replayed = await replay(store, "decision-old")
+
+    assert replayed.state.stage == "stalled"
+    assert replayed.state.stalled_points == ["p1"]
+    assert decision.DecisionStalled.schema_version == 2
