@@ -12,7 +12,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, computed_field
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -111,6 +111,7 @@ class CheckReport(BaseModel):
     stream_id: str
     checks: list[Check]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
@@ -294,8 +295,8 @@ async def export(store: EventStore, stream_ids: list[str], fmt: str, now: dateti
     if fmt == "json":
         return document.model_dump_json(indent=2)
     if fmt == "jsonl":
-        return "\n".join(
-            json.dumps({"stream_id": r.stream_id, **entry.model_dump(mode="json")}, ensure_ascii=False)
+        return "".join(
+            json.dumps({"stream_id": r.stream_id, **entry.model_dump(mode="json")}, ensure_ascii=False) + "\n"
             for r in reports for entry in r.timeline
         )
     markdown = render_markdown(document)
@@ -321,7 +322,7 @@ def render_markdown(document: AuditExport) -> str:
             lines.append(f"- outcome: {json.dumps(jsonable(report.outcome), ensure_ascii=False)}")
         lines += [f"- rules: `{json.dumps(jsonable(report.rules), ensure_ascii=False)}`", "", "| v | recorded (UTC) | actor | event | data |", "|---|---|---|---|---|"]
         for e in report.timeline:
-            data = event_summary(e.data).replace("|", "\\|")
+            data = escape(event_summary(e.data)).replace("|", "\\|")
             lines.append(f"| {e.version} | {e.recorded_at:%Y-%m-%d %H:%M:%S} | {e.actor or ''} | {e.event_type} | {data} |")
         lines.append("")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 
@@ -122,6 +122,7 @@ class VerifyReport(BaseModel):
     streams_checked: int
     broken: list[BrokenStream]
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ok(self) -> bool:
         return not self.broken
