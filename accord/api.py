@@ -663,7 +663,8 @@ async def _streams_of(accord: Accord, alliance_id: str) -> list[str]:
 
 
 async def _exported(accord: Accord, streams: list[str], fmt: str, name: str) -> Response:
-    document = await export(accord.store, streams, fmt, datetime.now(UTC))
+    # The streams were filtered to what the reader may see in full (_readable / _may_read_contents).
+    document = await export(accord.store, streams, fmt, datetime.now(UTC), everything=True)
     return Response(
         document,
         media_type=EXPORT_MEDIA_TYPES[fmt],
@@ -770,6 +771,10 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(Refused, refused_response)
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
+        app.include_router(router)
+    from accord.api_disputes import routers as dispute_routers  # here: that module builds on this one
+
+    for router in dispute_routers:
         app.include_router(router)
     return app
 

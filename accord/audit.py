@@ -273,6 +273,11 @@ class AuditExport(BaseModel):
 
 def stream_report(replayed: Replayed) -> StreamReport:
     state = replayed.state
+    if isinstance(state, dict):  # a dispute's outline: existence, stage and head only
+        return StreamReport(
+            stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
+            head_hash=replayed.head_hash, rules=None, outcome={"stage": state["stage"]}, state=state, timeline=[],
+        )
     if replayed.kind == "decision":
         rules: Any = state.context.rules
         outcome: Any = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
@@ -287,10 +292,29 @@ def stream_report(replayed: Replayed) -> StreamReport:
     )
 
 
-async def export(store: EventStore, stream_ids: list[str], fmt: str, now: datetime) -> str:
+def for_reader(replayed: Replayed, reader: str | None) -> Replayed | None:
+    """What `reader` may see of a replayed process. A dispute's contents are for its parties, mediator,
+    panelists and coordinators; anyone else (or no one named) gets its existence, stage and head hash,
+    or nothing where the charter keeps even its existence confidential."""
+    state = replayed.state
+    if replayed.kind != "dispute" or (reader is not None and state.may_read(reader)):
+        return replayed
+    if state.context.procedure.existence_confidential:
+        return None
+    outline = {"dispute_id": state.dispute_id, "alliance_id": state.alliance_id, "stage": state.stage, "confidential": True}
+    return replayed.model_copy(update={"state": outline, "timeline": []})
+
+
+async def export(
+    store: EventStore, stream_ids: list[str], fmt: str, now: datetime, *, reader: str | None = None, everything: bool = False
+) -> str:
+    """A report of the streams; dispute contents only where `reader` may read them (or `everything`,
+    for a caller who has already established that it may see all, such as an auditor's token)."""
     if fmt not in EXPORT_FORMATS:
         raise invalid(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", "format")
-    reports = [stream_report(await replay(store, s)) for s in stream_ids]
+    replays = [await replay(store, s) for s in stream_ids]
+    seen = replays if everything else [for_reader(r, reader) for r in replays]
+    reports = [stream_report(r) for r in seen if r is not None]
     document = AuditExport(generated_at=now, reports=reports)
     if fmt == "json":
         return document.model_dump_json(indent=2)

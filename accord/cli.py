@@ -554,13 +554,17 @@ def audit() -> None:
 @click.option("--at", "at", type=int, default=None, help="Stop at this version of the stream.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
               default=None, help="Stop at this moment (UTC unless an offset is given).")
-async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any) -> Output:
-    """Rebuild a process (alliance-<id>, decision-<id>) from the record, at a version or a moment."""
-    from accord.audit import replay
+@click.option("--as", "reader", default=None, envvar="ACCORD_AS", metavar="MEMBER",
+              help="The reader: a dispute's contents appear only for its parties, mediator, panel and coordinators.")
+async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, reader: str | None) -> Output:
+    """Rebuild a process (alliance-, decision-, dispute-<id>) from the record, at a version or a moment."""
+    from accord.audit import for_reader, replay
 
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
-    replayed = await replay(app.store, stream, at=at, as_of=as_of)
+    replayed = for_reader(await replay(app.store, stream, at=at, as_of=as_of), reader)
+    if replayed is None:
+        raise Refused(f"stream {stream!r} has no events", RefusalKind.NOT_FOUND, "stream")
     return Output(replayed, replay_text(replayed))
 
 
@@ -596,7 +600,9 @@ async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) 
 @click.argument("stream", required=False)
 @click.option("--alliance", "alliance_id", default=None, help="Every process of this alliance.")
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "md", "html"]), default="md", show_default=True)
-async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str) -> Output:
+@click.option("--as", "reader", default=None, envvar="ACCORD_AS", metavar="MEMBER",
+              help="The reader: a dispute's contents appear only for its parties, mediator, panel and coordinators.")
+async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: str | None) -> Output:
     """A self-contained report: timeline, outcome, rules pinned and applied, head hash."""
     from accord.audit import alliance_streams, export
 
@@ -605,7 +611,7 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
     streams = [stream] if stream else await alliance_streams(app, alliance_id or "")
     if not streams:
         raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
-    document = await export(app.store, streams, fmt, datetime.now(timezone.utc))
+    document = await export(app.store, streams, fmt, datetime.now(timezone.utc), reader=reader)
     return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
 
 
@@ -699,6 +705,10 @@ async def revoke(app: Accord, alliance_id: str, token_id: Any, actor: str) -> Ou
     """Revoke a token (its member or a coordinator)."""
     info = await app.revoke_token(alliance_id, actor, token_id)
     return Output(info, f"revoked token {token_id}")
+
+
+from accord.cli_dispute import dispute  # noqa: E402  (a group of its own module; it needs nothing from here at import)
+main.add_command(dispute)
 
 
 if __name__ == "__main__":

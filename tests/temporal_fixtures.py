@@ -9,6 +9,8 @@ import asyncpg
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
@@ -62,6 +64,21 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def skipping_app(
     time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
 ) -> AsyncIterator[Accord]:
-    """The application layer on the time-skipping server, with a worker running for it."""
+    """The application layer on the time-skipping server, with a worker running for it.
+
+    At the end it terminates the processes the test left running: on the shared time-skipping server
+    a workflow with pending timers and no worker would hold the clock for every later test."""
     async with build_worker(time_skipping_env.client, pool, task_queue):
         yield Accord(client=time_skipping_env.client, pool=pool, task_queue=task_queue)
+        await end_running_processes(time_skipping_env.client, pool)
+
+
+async def end_running_processes(client: Client, pool: asyncpg.Pool) -> None:
+    """Terminate the workflows of every stream in this test's database that are still running."""
+    for row in await pool.fetch("SELECT DISTINCT stream_id FROM accord.events"):
+        handle = client.get_workflow_handle(row["stream_id"])
+        try:
+            if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate(reason="test finished")
+        except RPCError:
+            continue  # already gone
