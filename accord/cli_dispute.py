@@ -1,0 +1,297 @@
+"""`accord dispute ...`: the dispute ladder from the command line.
+
+Every command acts for the member named by `--as` (or ACCORD_AS) and takes `--json`. A dispute's
+contents are for its parties, mediator, panelists and the coordinators: `show` and `list` print only
+its id, alliance and stage to other members, and nothing at all (the error of a dispute that does not
+exist) where the charter keeps a dispute's existence confidential or to someone outside the alliance.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from pydantic import TypeAdapter, ValidationError
+
+from accord.app import Accord, DisputeView
+from accord.dispute_access import read_dispute, send_command
+from accord.render import Output
+from events.dispute import (
+    AcceptTerms,
+    AssignMediator,
+    DeclareImpasse,
+    DisputeCommand,
+    DisputeState,
+    ExtendPanel,
+    LodgeAppeal,
+    ObjectToMediator,
+    Outline,
+    ProposeTerms,
+    RecordInterimMeasure,
+    ReferToAssembly,
+    RulingKind,
+    Severity,
+    SubmitRuling,
+    WithdrawDispute,
+)
+from events.rules import Duration, Refused, build
+
+
+@click.group()
+def dispute() -> None:
+    """Disputes: raise, negotiate, mediate, rule, appeal; contents only for those involved."""
+
+
+def command(name: str) -> Callable[..., Any]:
+    """Register an async command on the dispute group, as `accord.cli.command` does.
+
+    `accord.cli` is looked up when the command runs, not when this module is imported: `accord.cli`
+    imports this module at its end, and under `python -m accord.cli` it runs as `__main__`, so an
+    import of `accord.cli` here would load it a second time and meet this module half-initialised.
+    """
+
+    def decorate(fn: Callable[..., Awaitable[Output]]) -> Callable[..., Any]:
+        @dispute.command(name, help=fn.__doc__)
+        @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+        @functools.wraps(fn)
+        def wrapper(as_json: bool, **kwargs: Any) -> None:
+            from accord.cli import run_command
+
+            run_command(fn, as_json, True, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as", "actor", required=True, envvar="ACCORD_AS", metavar="MEMBER", help="The member who acts (or ACCORD_AS)."
+    )(fn)
+
+
+async def _send(app: Accord, dispute_id: str, command_: DisputeCommand, summary: str) -> Output:
+    return Output.result(await send_command(app, dispute_id, command_), summary)
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if value else "-"
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+@command("raise")
+@click.argument("alliance_id")
+@click.argument("dispute_id")
+@click.option("--respondent", "respondents", multiple=True, required=True, help="A member the dispute is with (repeat for several).")
+@click.option("--subject", required=True, help="What the dispute is about, in a line.")
+@click.option("--description", required=True, help="What happened; read only by those involved.")
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), default="normal", show_default=True,
+              help="crisis: the charter's shorter windows, and coordinators and steering are told at once.")
+@actor_option
+async def raise_(
+    app: Accord, alliance_id: str, dispute_id: str, respondents: tuple[str, ...], subject: str, description: str,
+    severity: str, actor: str,
+) -> Output:
+    """Raise a dispute (an active member) with one or more members; direct negotiation starts now."""
+    result = await app.raise_dispute(alliance_id, actor, dispute_id, list(respondents), subject, description, severity)
+    seen = await read_dispute(app, dispute_id, actor)
+    deadline = seen.state.stage_deadline if isinstance(seen, DisputeView) else None
+    return Output.result(result, f"raised dispute {dispute_id!r} with {', '.join(respondents)}; negotiate until {_when(deadline)}")
+
+
+@command("propose")
+@click.argument("dispute_id")
+@click.option("--text", required=True, help="The terms of a settlement.")
+@actor_option
+async def propose(app: Accord, dispute_id: str, text: str, actor: str) -> Output:
+    """Propose terms (a party, or the mediator in mediation); a party's own proposal counts as its acceptance."""
+    return await _send(app, dispute_id, build(ProposeTerms, actor=actor, text=text), "terms proposed")
+
+
+@command("accept")
+@click.argument("dispute_id")
+@click.argument("terms_id")
+@actor_option
+async def accept(app: Accord, dispute_id: str, terms_id: str, actor: str) -> Output:
+    """Accept terms (a party); the dispute is settled once every party accepted the same terms."""
+    return await _send(app, dispute_id, build(AcceptTerms, actor=actor, terms_id=terms_id), f"{actor} accepted {terms_id}")
+
+
+@command("object-mediator")
+@click.argument("dispute_id")
+@click.option("--reason", required=True)
+@actor_option
+async def object_mediator(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+    """Object to the mediator (a party, once): another mediator is drawn, never the one objected to."""
+    return await _send(app, dispute_id, build(ObjectToMediator, actor=actor, reason=reason), "objection recorded")
+
+
+@command("assign-mediator")
+@click.argument("dispute_id")
+@click.argument("mediator")
+@actor_option
+async def assign_mediator(app: Accord, dispute_id: str, mediator: str, actor: str) -> Output:
+    """Assign a mediator from the roster (a coordinator); never a party, never one a party objected to."""
+    cmd = build(AssignMediator, actor=actor, mediator=mediator)
+    return await _send(app, dispute_id, cmd, f"{mediator} mediates dispute {dispute_id!r}")
+
+
+@command("impasse")
+@click.argument("dispute_id")
+@actor_option
+async def impasse(app: Accord, dispute_id: str, actor: str) -> Output:
+    """Declare an impasse (the mediator): a panel is drawn from the members who are neither parties nor mediator."""
+    return await _send(app, dispute_id, build(DeclareImpasse, actor=actor), "impasse declared")
+
+
+@command("rule")
+@click.argument("dispute_id")
+@click.argument("ruling", type=click.Choice([k.value for k in RulingKind]))
+@click.option("--terms", default=None, help="The terms imposed (a ruling of terms).")
+@click.option("--reasons", required=True)
+@actor_option
+async def rule(app: Accord, dispute_id: str, ruling: str, terms: str | None, reasons: str, actor: str) -> Output:
+    """Submit a ruling (a panelist): uphold, dismiss or terms; a majority of the panel decides."""
+    cmd = build(SubmitRuling, actor=actor, ruling=ruling, terms=terms, reasons=reasons)
+    return await _send(app, dispute_id, cmd, f"{actor} ruled {ruling}")
+
+
+@command("extend-panel")
+@click.argument("dispute_id")
+@actor_option
+async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
+    """Give a panel without a majority one more window (coordinators and steering, once)."""
+    return await _send(app, dispute_id, build(ExtendPanel, actor=actor), "panel extended")
+
+
+@command("refer")
+@click.argument("dispute_id")
+@click.option("--reason", required=True)
+@actor_option
+async def refer(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+    """Refer a dispute whose panel reached no majority to the assembly (coordinators and steering)."""
+    return await _send(app, dispute_id, build(ReferToAssembly, actor=actor, reason=reason), "referred to the assembly")
+
+
+@command("appeal")
+@click.argument("dispute_id")
+@click.option("--reason", required=True)
+@actor_option
+async def appeal(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+    """Appeal the panel's ruling (a party, within the appeal window): the members who are not parties decide, finally."""
+    return await _send(app, dispute_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
+
+
+@command("withdraw")
+@click.argument("dispute_id")
+@click.option("--reason", required=True)
+@actor_option
+async def withdraw(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+    """Withdraw the dispute (the member who raised it); the parties are told."""
+    return await _send(app, dispute_id, build(WithdrawDispute, actor=actor, reason=reason), f"withdrew dispute {dispute_id!r}")
+
+
+@command("interim")
+@click.argument("dispute_id")
+@click.option("--what", required=True, help="The measure, e.g. 'no joint statements on the subject'.")
+@click.option("--until", "until", default=None, metavar="MOMENT", help="When it ends: ISO 8601 (UTC unless an offset is given).")
+@click.option("--for", "for_", default=None, metavar="DURATION", help="Or how long it runs from now: 3d, 36h, ...")
+@actor_option
+async def interim(app: Accord, dispute_id: str, what: str, until: str | None, for_: str | None, actor: str) -> Output:
+    """Record an interim measure in a crisis (a coordinator); it ends by itself when its time is up."""
+    ends = _moment(until, for_)
+    cmd = build(RecordInterimMeasure, actor=actor, what=what, until=ends)
+    return await _send(app, dispute_id, cmd, f"interim measure until {_when(ends)}")
+
+
+def _moment(until: str | None, for_: str | None) -> datetime:
+    if (until is None) == (for_ is None):
+        raise Refused("give either --until MOMENT or --for DURATION", field="until")
+    if for_ is not None:
+        try:
+            return datetime.now(UTC) + TypeAdapter(Duration).validate_python(for_)
+        except ValidationError:
+            raise Refused(f"--for {for_!r} must be a duration such as 3d, 36h or 1h30m", field="until") from None
+    try:
+        moment = datetime.fromisoformat(until or "")
+    except ValueError:
+        raise Refused(f"--until {until!r} must be an ISO 8601 moment such as 2026-05-01T18:00", field="until") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- reads --------------------------------------------------------------------------------------------
+
+
+@command("show")
+@click.argument("dispute_id")
+@actor_option
+async def show(app: Accord, dispute_id: str, actor: str) -> Output:
+    """Show a dispute: in full to its parties, mediator, panelists and the coordinators; its stage to other members."""
+    seen = await read_dispute(app, dispute_id, actor)
+    if isinstance(seen, Outline):
+        return Output(seen, outline_text(seen))
+    return Output(seen, dispute_text(seen))
+
+
+@command("list")
+@click.argument("alliance_id")
+@actor_option
+async def list_(app: Accord, alliance_id: str, actor: str) -> Output:
+    """List an alliance's disputes as MEMBER may see them."""
+    rows = await app.disputes(alliance_id, actor)  # those whose existence is kept from MEMBER are left out
+    lines = []
+    for seen in rows:
+        if isinstance(seen, Outline):
+            lines.append(f"{seen.dispute_id:24} {seen.stage:14} (confidential)")
+        else:
+            state = seen.state
+            lines.append(f"{state.dispute_id:24} {state.stage:14} {state.severity:7} {state.subject}")
+    return Output(rows, "\n".join(lines) or "no disputes you may see")
+
+
+def outline_text(outline: Outline) -> str:
+    return (
+        f"dispute {outline.dispute_id} in {outline.alliance_id}: stage {outline.stage}\n"
+        "its contents are for its parties, mediator, panelists and the coordinators"
+    )
+
+
+def dispute_text(view: DisputeView) -> str:
+    state: DisputeState = view.state
+    lines = [
+        f"{state.subject} ({state.dispute_id}) in {state.alliance_id}: {state.raiser} with {', '.join(state.respondents)}",
+        f"severity: {state.severity}; raised {_when(state.raised_at)}",
+        f"stage: {state.stage}" + (f", deadline {_when(state.stage_deadline)}" if state.stage_deadline and state.is_live else "")
+        + (f"; outcome: {state.outcome}" if state.outcome else ""),
+        f"description: {state.description}",
+    ]
+    if state.mediator or state.mediator_objections:
+        objections = ", ".join(f"{party} objected to {mediator}" for party, mediator in state.mediator_objections.items())
+        lines.append(f"mediator: {state.mediator or 'none'}" + (f" ({objections})" if objections else ""))
+    if state.terms:
+        lines.append("terms:")
+        for terms in state.terms.values():
+            lines.append(f"  {terms.terms_id} by {terms.by} in {terms.stage}: {terms.text}"
+                         f"  [accepted by {', '.join(terms.accepted_by) or 'nobody yet'}]")
+    if state.panel:
+        lines.append(f"panel: {', '.join(state.panel)}" + ("  (extended once)" if state.panel_extended else ""))
+        for panelist, ruling in state.rulings.items():
+            lines.append(f"  {panelist}: {ruling.ruling}" + (f" ({ruling.terms})" if ruling.terms else "") + f": {ruling.reasons}")
+    if state.ruling:
+        lines.append(f"ruling: {state.ruling.ruling}" + (f" ({state.ruling.terms})" if state.ruling.terms else "")
+                     + f": {state.ruling.reasons}")
+    if state.appeal_by:
+        lines.append(f"appealed by {state.appeal_by}: decision {state.appeal_decision}")
+    for measure in state.measures.values():
+        lines.append(f"interim measure {measure.measure_id} until {_when(measure.until)}"
+                     f"{' (ended)' if measure.ended else ''}: {measure.what}")
+    if view.must_act:
+        lines.append(f"to act before the deadline: {', '.join(view.must_act)}")
+    if view.next_due:
+        lines.append(f"next timer: {_when(view.next_due)}")
+    return "\n".join(lines)

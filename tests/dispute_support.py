@@ -1,0 +1,164 @@
+"""Shared set-up for dispute tests: a charter with small windows, an alliance with every role, clocks.
+
+The alliance `rivers-…` (founded by gw):
+
+    gw     coordinator          amber  steering
+    birch  mediator             fern   mediator
+    dune   mediator (and the respondent: a party on the roster, who must never mediate)
+    cedar  the raiser           elm, hazel, ivy  members
+
+so a panel of 3 is drawn from gw, amber, elm, hazel, ivy and whichever of birch/fern does not mediate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from accord.app import Accord, DisputeView
+from events.alliance import AdmitMember, FoundAlliance, Role
+from events.charter import Charter, DisputeProcedure, load_charter
+from events.dispute import DisputeContext, DisputeState
+from events.store import EventStore
+
+T = TypeVar("T")
+
+CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
+RAISER, RESPONDENT, COORDINATOR, STEERING = "cedar", "dune", "gw", "amber"
+ROLES: dict[str, list[Role]] = {
+    "amber": [Role.STEERING],
+    "birch": [Role.MEDIATOR],
+    "fern": [Role.MEDIATOR],
+    "dune": [Role.MEDIATOR],
+    "cedar": [Role.MEMBER],
+    "elm": [Role.MEMBER],
+    "hazel": [Role.MEMBER],
+    "ivy": [Role.MEMBER],
+}
+MEMBERS = sorted(["gw", *ROLES])
+MEDIATORS = ["birch", "dune", "fern"]
+
+
+def dispute_charter(crisis: dict[str, object] | None = None, **procedure: object) -> Charter:
+    """The example charter with some dispute procedure settings changed ('1h', existence_confidential=True,
+    crisis={'negotiation_window': '10m'}), validated as a charter is."""
+    base = load_charter(CHARTER)
+    current = base.disputes.model_dump()
+    raw = {**current, **procedure, "crisis": {**current["crisis"], **(crisis or {})}}
+    return base.model_copy(update={"disputes": DisputeProcedure.model_validate(raw)})
+
+
+def context(charter: Charter | None = None) -> DisputeContext:
+    """The pinned context of a dispute raised in the alliance above (for the pure decider's tests)."""
+    charter = charter or dispute_charter()
+    return DisputeContext(
+        procedure=charter.disputes,
+        decision_rules=charter.decisions,
+        principles=[p.id for p in charter.principles],
+        mediators=MEDIATORS,
+        members=MEMBERS,
+        coordinators=["gw"],
+        steering=["amber"],
+    )
+
+
+def unique(prefix: str) -> str:
+    """An id of this test's own: the Temporal servers live for the whole session."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def alliance_for_disputes(app: Accord, alliance_id: str | None = None, *, founder: str = "gw", **procedure: Any) -> str:
+    """Found the alliance above with `dispute_charter(**procedure)` and admit its members."""
+    alliance_id = alliance_id or unique("rivers")
+    await app.found_alliance(
+        FoundAlliance(
+            alliance_id=alliance_id, charter=dispute_charter(**procedure), founder_id=founder, founder_name="GreenWatch"
+        )
+    )
+    await asyncio.gather(
+        *(
+            app.alliance_command(alliance_id, AdmitMember(actor=founder, member_id=m, name=m.title(), roles=roles))
+            for m, roles in ROLES.items()
+        )
+    )
+    return alliance_id
+
+
+async def raise_between(
+    app: Accord, alliance_id: str, dispute_id: str | None = None, *, severity: str = "normal"
+) -> str:
+    """cedar raises a dispute with dune."""
+    dispute_id = dispute_id or unique("x")
+    await app.raise_dispute(
+        alliance_id, RAISER, dispute_id, [RESPONDENT], "Use of the shared banner",
+        "dune took the banner to a rally we boycotted", severity,
+    )
+    return dispute_id
+
+
+async def state_of(app: Accord, dispute_id: str) -> DisputeState:
+    """The full state, as the coordinator reads it."""
+    view = await app.dispute(dispute_id, COORDINATOR)
+    assert isinstance(view, DisputeView)
+    return view.state
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 10.0) -> T:
+    """Poll `probe` until its value satisfies `until` (workers act asynchronously after a timer fires)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if until(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.05)
+
+
+async def in_stage(app: Accord, dispute_id: str, stage: str, timeout: float = 10.0) -> DisputeState:
+    return await eventually(lambda: state_of(app, dispute_id), lambda s: s.stage == stage, timeout)
+
+
+async def skip_to(env: WorkflowEnvironment, when: datetime) -> None:
+    """Move the time-skipping server's clock to `when`, firing every timer on the way."""
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+
+
+async def event_types(store: EventStore, stream: str) -> list[str]:
+    return [e.event_type for e in await store.read_stream(stream)]
+
+
+async def notified(pool: asyncpg.Pool, stream: str, kind: str) -> list[str]:
+    """The members an outbox row of this kind was written for."""
+    rows = await pool.fetch(
+        "SELECT member_id FROM accord.notifications WHERE stream_id = $1 AND kind = $2 ORDER BY member_id", stream, kind
+    )
+    return [r["member_id"] for r in rows]
+
+
+async def end_live_processes(client: Client, pool: asyncpg.Pool) -> None:
+    """Terminate the disputes and decisions a test left running (those in its own database).
+
+    On the time-skipping server a left-over workflow whose worker is gone blocks time skipping for
+    every later test: its timers fire and its tasks wait for a worker that never comes.
+    """
+    streams = await pool.fetch(
+        "SELECT DISTINCT stream_id FROM accord.events WHERE stream_id LIKE 'dispute-%' OR stream_id LIKE 'decision-%'"
+    )
+    for row in streams:
+        handle = client.get_workflow_handle(row["stream_id"])
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate(reason="test finished")
+
+
+HOUR = timedelta(hours=1)
