@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord, DisputeView
@@ -146,19 +145,3 @@ async def notified(pool: asyncpg.Pool, stream: str, kind: str) -> list[str]:
     return [r["member_id"] for r in rows]
 
 
-async def end_live_processes(client: Client, pool: asyncpg.Pool) -> None:
-    """Terminate the disputes and decisions a test left running (those in its own database).
-
-    On the time-skipping server a left-over workflow whose worker is gone blocks time skipping for
-    every later test: its timers fire and its tasks wait for a worker that never comes.
-    """
-    streams = await pool.fetch(
-        "SELECT DISTINCT stream_id FROM accord.events WHERE stream_id LIKE 'dispute-%' OR stream_id LIKE 'decision-%'"
-    )
-    for row in streams:
-        handle = client.get_workflow_handle(row["stream_id"])
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate(reason="test finished")
-
-
-HOUR = timedelta(hours=1)

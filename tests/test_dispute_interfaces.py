@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from api_support import bearer, client_for, validation_error
@@ -31,7 +30,6 @@ from dispute_support import (
     RAISER,
     RESPONDENT,
     alliance_for_disputes,
-    end_live_processes,
     in_stage,
     skip_to,
     state_of,
@@ -93,12 +91,6 @@ def cli(tmp_path: Path, time_skipping_env: WorkflowEnvironment, db_url: str, tas
 async def client(skipping_app: Accord) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(skipping_app, Settings()) as api:
         yield api
-
-
-@pytest.fixture(autouse=True)
-async def no_process_left_running(time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[None]:
-    yield
-    await end_live_processes(time_skipping_env.client, pool)
 
 
 # --- a dispute with every role filled -------------------------------------------------------------------

@@ -7,7 +7,6 @@ the server skips them in milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -18,7 +17,6 @@ from dispute_support import (
     RAISER,
     RESPONDENT,
     alliance_for_disputes,
-    end_live_processes,
     eventually,
     in_stage,
     notified,
@@ -55,12 +53,6 @@ from workflows import search
 from workflows.dispute import DisputeWorkflow
 
 PARTIES = {RAISER, RESPONDENT}
-
-
-@pytest.fixture(autouse=True)
-async def no_process_left_running(time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[None]:
-    yield
-    await end_live_processes(time_skipping_env.client, pool)
 
 
 async def refused_without_record(app: Accord, store: EventStore, dispute_id: str, command: object) -> Refused:
