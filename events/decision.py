@@ -23,6 +23,8 @@ from events.upcast import upcaster
 from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
 
 MAX_POINTS = 50
+APPEAL_PREFIX = "appeal-"
+"""Decision ids an appeal of a dispute uses ('appeal-<dispute id>'); members cannot take them."""
 
 
 class StanceKind(StrEnum):
@@ -484,6 +486,8 @@ def _all_responded(state: DecisionState, now: datetime, events: list[DecisionEve
 
 def open_decision(command: OpenDecision, now: datetime) -> list[DecisionEvent]:
     context = command.context
+    if command.appeal_of is None and command.decision_id.startswith(APPEAL_PREFIX):
+        raise invalid(f"decision ids starting with {APPEAL_PREFIX!r} are kept for the appeals of disputes", "decision_id")
     if command.appeal_of is None and command.actor not in context.electorate:
         raise forbidden(f"only active members of {command.alliance_id!r} may open a decision; {command.actor!r} is not one")
     window = command.response_window or context.rules.response_window

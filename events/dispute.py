@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from events.charter import DecisionRules, DisputeProcedure
+from events.decision import APPEAL_PREFIX
 from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
 
 
@@ -416,7 +417,7 @@ def panel_pool(state: DisputeState) -> list[str]:
 
 
 def appeal_decision_id(dispute_id: str) -> str:
-    return f"appeal-{dispute_id}"
+    return f"{APPEAL_PREFIX}{dispute_id}"
 
 
 # --- decide ---------------------------------------------------------------------------------------
@@ -702,7 +703,8 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
             ruling = Ruling(ruling=event.ruling, terms=event.terms, reasons="; ".join(event.reasons), at=event.at)
             update = {"stage": DisputeStage.APPEAL_WINDOW, "ruling": ruling, "stage_deadline": event.appeal_deadline}
         case PanelStalled():
-            update = {"stage": DisputeStage.PANEL_STALLED}
+            # No deadline while stalled: coordinators and steering decide when it moves on.
+            update = {"stage": DisputeStage.PANEL_STALLED, "stage_deadline": None}
         case PanelExtended():
             update = {"stage": DisputeStage.PANEL, "panel_extended": True, "stage_deadline": event.deadline}
         case ReferredToAssembly():

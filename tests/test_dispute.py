@@ -392,12 +392,6 @@ def test_a_stalled_panel_is_extended_once_by_coordinators_or_steering_then_refer
     assert (state.stage, state.outcome) == ("referred", "referred to the assembly")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: events/dispute.py next_due() still counts a PANEL_STALLED dispute's passed panel deadline "
-    "(evolve of PanelStalled keeps stage_deadline; next_due excludes only APPEAL), while on_time() records "
-    "nothing for it, so the workflow clock wakes every second until someone acts",
-)
 def test_a_stalled_panel_waits_for_people_without_a_timer_in_the_past() -> None:
     state = paneled()
     state = fold(state, on_time(state, NOW + 29 * DAY))

@@ -47,7 +47,7 @@ from events.dispute import (
     WithdrawDispute,
     draw,
 )
-from events.rules import Refused
+from events.rules import RefusalKind, Refused
 from events.store import EventStore, RecordedEvent
 from workflows import search
 from workflows.dispute import DisputeWorkflow
@@ -329,11 +329,6 @@ async def test_an_interim_measure_outlives_its_dispute_and_still_ends_on_time(
     assert just_after(until, _at(ended))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: events/dispute.py next_due() returns the passed panel deadline of a PANEL_STALLED dispute "
-    "and on_time() records nothing for it, so Committer.wait_for_clock sleeps 1s and tries again, forever",
-)
 async def test_a_stalled_panel_waits_quietly_for_coordinators(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment
 ) -> None:
@@ -355,28 +350,15 @@ async def test_a_stalled_panel_waits_quietly_for_coordinators(
     assert after - before < 10, f"{after - before} history events while waiting for people"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: events/decision.py lets a member open a decision with the id 'appeal-<dispute>' that "
-    "events/dispute.py appeal_decision_id() reserves for the dispute's appeal; workflows/dispute.py _run_appeal "
-    "then cannot start (or record) its child decision, the exception dies with the asyncio task, and the dispute "
-    "stays in stage 'appeal' for good",
-)
-async def test_an_appeal_is_decided_even_if_a_member_took_its_decision_id_first(
+async def test_members_cannot_take_the_decision_id_an_appeal_will_use(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    app, env = skipping_app, time_skipping_env
+    app = skipping_app
     alliance_id = await alliance_for_disputes(app)
     dispute_id = await raise_between(app, alliance_id)
-    await app.open_decision(alliance_id, "elm", f"appeal-{dispute_id}", "Banner rota", [{"text": "A rota for the banner"}])
-    raised = await state_of(app, dispute_id)
-    assert raised.stage_deadline is not None
-    await skip_to(env, raised.stage_deadline)
-    mediation = await in_stage(app, dispute_id, "mediation")
-    await app.dispute_command(dispute_id, DeclareImpasse(actor=mediation.mediator or ""))
-    for panelist in (await state_of(app, dispute_id)).panel[:2]:
-        await app.dispute_command(dispute_id, SubmitRuling(actor=panelist, ruling=RulingKind.UPHOLD, reasons="shared"))
-    await app.dispute_command(dispute_id, LodgeAppeal(actor=RESPONDENT, reason="the panel ignored our vote"))
-    await in_stage(app, dispute_id, "appeal")
-    await env.sleep(timedelta(days=15))  # past the appeal decision's window and its escalation window
-    assert (await state_of(app, dispute_id)).stage == "final"
+
+    with pytest.raises(Refused) as taken:
+        await app.open_decision(alliance_id, "elm", f"appeal-{dispute_id}", "Banner rota", [{"text": "A rota"}])
+
+    assert (taken.value.kind, taken.value.field) == (RefusalKind.INVALID, "decision_id")
+    assert taken.value.message == "decision ids starting with 'appeal-' are kept for the appeals of disputes"

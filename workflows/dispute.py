@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
@@ -108,29 +108,41 @@ class DisputeWorkflow:
             ),
             appeal_of=state.dispute_id,
         )
-        result = await workflow.execute_child_workflow(
-            DecisionWorkflow.run,
-            DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
-            id=decision_workflow_id(state.appeal_decision),
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(search.KIND, "decision"),
-                    SearchAttributePair(search.ALLIANCE, state.alliance_id),
-                    SearchAttributePair(search.STAGE, "open"),
-                ]
-            ),
-        )
+        try:
+            result = await workflow.execute_child_workflow(
+                DecisionWorkflow.run,
+                DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
+                id=decision_workflow_id(state.appeal_decision),
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(search.KIND, "decision"),
+                        SearchAttributePair(search.ALLIANCE, state.alliance_id),
+                        SearchAttributePair(search.STAGE, "open"),
+                    ]
+                ),
+            )
+        except (ChildWorkflowError, WorkflowAlreadyStartedError) as error:
+            # The appeal could not be decided; an appeal must never leave the dispute hanging.
+            referred = dispute.ReferredToAssembly(
+                at=workflow.now(), by=None, reason=f"the appeal decision could not run: {error}"
+            )
+            await self._keep(referred)
+            return
         outcome = result.outcome if result is not None else DecisionOutcome.NOT_ADOPTED
         decided_event = dispute.AppealDecided(
             at=workflow.now(), decision_id=state.appeal_decision, decision_outcome=outcome.value,
             upheld=outcome == DecisionOutcome.ADOPTED,
         )
+        await self._keep(decided_event)
+
+    async def _keep(self, event: dispute.DisputeEvent) -> None:
+        """Record an event the workflow itself decided; retried until the store takes it."""
         while True:
             try:
-                await self.committer.submit(lambda _state, _now: [decided_event], "accord")
+                await self.committer.submit(lambda _state, _now: [event], "accord")
                 return
-            except ApplicationError as error:  # the store is unreachable: the outcome must still be kept
-                workflow.logger.warning("recording the appeal's outcome failed, retrying: %s", error)
+            except ApplicationError as error:
+                workflow.logger.warning("recording %s failed, retrying: %s", event.type, error)
                 await workflow.sleep(timedelta(seconds=30))
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
