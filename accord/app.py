@@ -34,7 +34,7 @@ from events import alliance
 from events import decision, dispute
 from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
-from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally, TakeStance
+from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
 from events.processes import process_of
 from events.rules import Refused, RefusalKind, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
@@ -286,6 +286,44 @@ class Accord:
             decision.decide(current.state, command, datetime.now().astimezone())
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
         return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+
+    async def take_stance(
+        self,
+        decision_id: str,
+        actor: str,
+        point_id: str,
+        stance: str,
+        *,
+        reason: str | None = None,
+        principle: str | None = None,
+        alliance_id: str | None = None,
+    ) -> CommandResult:
+        """Take or change a stance: `decision_command` for its busiest path, checked in the event store.
+
+        The decision's alliance and the actor's membership come from one read of the event store
+        instead of a query to the decision workflow and one to the alliance workflow (each a round
+        trip through Temporal to the worker). The store never lags the workflows: they record before
+        they evolve. A decision that has ended takes no Update; `decision_command` then says why.
+        """
+        command = build(
+            decision.TakeStance, actor=actor, point_id=point_id, stance=stance, reason=reason, principle=principle
+        )
+        row = await self.pool.fetchrow(_ACTING_IN_DECISION_SQL, decision_workflow_id(decision_id), actor)
+        if row is None:
+            raise not_found(f"no decision {decision_id!r}")
+        if alliance_id is not None and row["alliance_id"] != alliance_id:
+            raise forbidden(f"decision {decision_id!r} is not a decision of alliance {alliance_id!r}")
+        if row["status"] is None:
+            raise forbidden(f"{actor!r} is not a member of alliance {row['alliance_id']!r}")
+        if row["status"] != "active":
+            raise forbidden(f"{actor!r} is {row['status']} in alliance {row['alliance_id']!r} and cannot act")
+        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
+        try:
+            return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return await self.decision_command(decision_id, command, alliance_id=alliance_id)
 
     async def decision(self, decision_id: str) -> DecisionView:
         state: DecisionState = await self._query(
@@ -610,3 +648,19 @@ class DisputeView(BaseModel):
     state: DisputeState
     next_due: datetime | None
     must_act: list[str]
+
+_ACTING_IN_DECISION_SQL = """
+SELECT d.alliance_id, (
+    SELECT CASE m.event_type WHEN 'MemberSuspended' THEN 'suspended' WHEN 'MemberRemoved' THEN 'removed'
+                             ELSE 'active' END
+    FROM accord.events m
+    WHERE m.stream_id = 'alliance-' || d.alliance_id
+      AND ((m.event_type IN ('MemberAdmitted', 'MemberSuspended', 'MemberReinstated', 'MemberRemoved')
+            AND m.data->>'member_id' = $2)
+           OR (m.event_type = 'AllianceFounded' AND m.data->>'founder_id' = $2))
+    ORDER BY m.stream_version DESC LIMIT 1
+) AS status
+FROM (SELECT data->>'alliance_id' AS alliance_id FROM accord.events
+      WHERE stream_id = $1 AND stream_version = 1 AND event_type = 'DecisionOpened') AS d
+"""
+"""A decision's alliance, and the actor's membership status in it as its last membership event says."""

@@ -7,7 +7,6 @@ Every command takes `--json`; errors go to stderr with a non-zero exit code (1: 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import sys
@@ -17,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel
 
 from accord.app import Accord
 from accord.binaries import MissingBinary
 from accord.config import NotConfigured, Settings
+from accord.cli_common import actor_option, command, emit, emit_error, run_command
 from accord.render import Output, decision_text, replay_text
 from events.alliance import (
     AdmitMember,
@@ -48,81 +47,6 @@ from events.decision import (
     WithdrawPoint,
 )
 from events.rules import Refused, RefusalKind, build
-
-
-def _emit_error(message: str, as_json: bool, **extra: Any) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": message, **extra}), err=True)
-    else:
-        click.echo(f"error: {message}", err=True)
-
-
-def _emit(output: Output, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(output.json_data(), indent=2))
-    elif output.text:
-        click.echo(output.text)
-
-
-def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: bool, **kwargs: Any) -> None:
-    """Run one command: connect, call, print; turn every expected failure into a clear message."""
-
-    async def _run() -> Output:
-        if not needs_app:
-            return await fn(**kwargs)
-        app = await Accord.connect(Settings())
-        try:
-            return await fn(app, **kwargs)
-        finally:
-            await app.close()
-
-    code = 0
-    try:
-        _emit(asyncio.run(_run()), as_json)
-    except Refused as error:
-        _emit_error(error.message, as_json, kind=error.kind.value, field=error.field)
-        code = 1
-    except (NotConfigured, MissingBinary) as error:
-        _emit_error(str(error), as_json)
-        code = 2
-    except OSError as error:
-        _emit_error(f"cannot reach a service: {error}", as_json)
-        code = 1
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> None:
-    """Exit without interpreter finalisation once the output is flushed.
-
-    The Temporal client's native threads can still hold stderr while the interpreter shuts down,
-    which aborts the process under load ("could not acquire lock ... at interpreter shutdown") and
-    turns a clean exit code into a crash. A one-shot command has nothing left to clean up here: its
-    database pool is closed and its output written.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def command(group: click.Group, name: str | None = None, *, needs_app: bool = True) -> Callable[..., Any]:
-    """Register an async command on a group, with --json and uniform error handling."""
-
-    def decorate(fn: Callable[..., Awaitable[Output]]) -> Callable[..., Any]:
-        @group.command(name or fn.__name__.replace("_", "-"), help=fn.__doc__)
-        @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-        @functools.wraps(fn)
-        def wrapper(as_json: bool, **kwargs: Any) -> None:
-            run_command(fn, as_json, needs_app, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--as", "actor", required=True, envvar="ACCORD_AS", metavar="MEMBER", help="The member who acts (or ACCORD_AS)."
-    )(fn)
 
 
 ROLE = click.Choice([r.value for r in Role])
@@ -181,7 +105,7 @@ def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
     try:
         asyncio.run(service(settings))
     except (NotConfigured, MissingBinary) as error:
-        _emit_error(str(error), False)
+        emit_error(str(error), False)
         sys.exit(2)
 
 
@@ -221,7 +145,7 @@ def _verified(report: VerifyReport) -> Output:
     lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
     output = Output(report, "\n".join(lines))
     if report.broken:
-        _emit(output, False)
+        emit(output, False)
         raise Refused(f"{len(report.broken)} broken stream(s)", RefusalKind.CONFLICT)
     return output
 
@@ -578,7 +502,7 @@ async def audit_check(app: Accord, stream: str) -> Output:
     text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
     output = Output(report, text)
     if not report.ok:
-        _emit(output, False)
+        emit(output, False)
         raise Refused(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed", RefusalKind.CONFLICT)
     return output
 
@@ -626,7 +550,7 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -
     result = await check_receipt(app.store, stream, version, hash_hex)
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
     if not result.in_record:
-        _emit(output, False)
+        emit(output, False)
         raise Refused(f"receipt {stream} v{version} is not in the record", RefusalKind.CONFLICT)
     return output
 

@@ -8,16 +8,14 @@ exist) where the charter keeps a dispute's existence confidential or to someone 
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 from pydantic import TypeAdapter, ValidationError
 
 from accord.app import Accord, DisputeView
 from accord.dispute_access import read_dispute, send_command
+from accord.cli_common import actor_option, command
 from accord.render import Output
 from events.dispute import (
     AcceptTerms,
@@ -45,34 +43,6 @@ def dispute() -> None:
     """Disputes: raise, negotiate, mediate, rule, appeal; contents only for those involved."""
 
 
-def command(name: str) -> Callable[..., Any]:
-    """Register an async command on the dispute group, as `accord.cli.command` does.
-
-    `accord.cli` is looked up when the command runs, not when this module is imported: `accord.cli`
-    imports this module at its end, and under `python -m accord.cli` it runs as `__main__`, so an
-    import of `accord.cli` here would load it a second time and meet this module half-initialised.
-    """
-
-    def decorate(fn: Callable[..., Awaitable[Output]]) -> Callable[..., Any]:
-        @dispute.command(name, help=fn.__doc__)
-        @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-        @functools.wraps(fn)
-        def wrapper(as_json: bool, **kwargs: Any) -> None:
-            from accord.cli import run_command
-
-            run_command(fn, as_json, True, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--as", "actor", required=True, envvar="ACCORD_AS", metavar="MEMBER", help="The member who acts (or ACCORD_AS)."
-    )(fn)
-
-
 async def _send(app: Accord, dispute_id: str, command_: DisputeCommand, summary: str) -> Output:
     return Output.result(await send_command(app, dispute_id, command_), summary)
 
@@ -84,7 +54,7 @@ def _when(value: datetime | None) -> str:
 # --- commands ---------------------------------------------------------------------------------------
 
 
-@command("raise")
+@command(dispute, "raise")
 @click.argument("alliance_id")
 @click.argument("dispute_id")
 @click.option("--respondent", "respondents", multiple=True, required=True, help="A member the dispute is with (repeat for several).")
@@ -104,7 +74,7 @@ async def raise_(
     return Output.result(result, f"raised dispute {dispute_id!r} with {', '.join(respondents)}; negotiate until {_when(deadline)}")
 
 
-@command("propose")
+@command(dispute, "propose")
 @click.argument("dispute_id")
 @click.option("--text", required=True, help="The terms of a settlement.")
 @actor_option
@@ -113,7 +83,7 @@ async def propose(app: Accord, dispute_id: str, text: str, actor: str) -> Output
     return await _send(app, dispute_id, build(ProposeTerms, actor=actor, text=text), "terms proposed")
 
 
-@command("accept")
+@command(dispute, "accept")
 @click.argument("dispute_id")
 @click.argument("terms_id")
 @actor_option
@@ -122,7 +92,7 @@ async def accept(app: Accord, dispute_id: str, terms_id: str, actor: str) -> Out
     return await _send(app, dispute_id, build(AcceptTerms, actor=actor, terms_id=terms_id), f"{actor} accepted {terms_id}")
 
 
-@command("object-mediator")
+@command(dispute, "object-mediator")
 @click.argument("dispute_id")
 @click.option("--reason", required=True)
 @actor_option
@@ -131,7 +101,7 @@ async def object_mediator(app: Accord, dispute_id: str, reason: str, actor: str)
     return await _send(app, dispute_id, build(ObjectToMediator, actor=actor, reason=reason), "objection recorded")
 
 
-@command("assign-mediator")
+@command(dispute, "assign-mediator")
 @click.argument("dispute_id")
 @click.argument("mediator")
 @actor_option
@@ -141,7 +111,7 @@ async def assign_mediator(app: Accord, dispute_id: str, mediator: str, actor: st
     return await _send(app, dispute_id, cmd, f"{mediator} mediates dispute {dispute_id!r}")
 
 
-@command("impasse")
+@command(dispute, "impasse")
 @click.argument("dispute_id")
 @actor_option
 async def impasse(app: Accord, dispute_id: str, actor: str) -> Output:
@@ -149,7 +119,7 @@ async def impasse(app: Accord, dispute_id: str, actor: str) -> Output:
     return await _send(app, dispute_id, build(DeclareImpasse, actor=actor), "impasse declared")
 
 
-@command("rule")
+@command(dispute, "rule")
 @click.argument("dispute_id")
 @click.argument("ruling", type=click.Choice([k.value for k in RulingKind]))
 @click.option("--terms", default=None, help="The terms imposed (a ruling of terms).")
@@ -161,7 +131,7 @@ async def rule(app: Accord, dispute_id: str, ruling: str, terms: str | None, rea
     return await _send(app, dispute_id, cmd, f"{actor} ruled {ruling}")
 
 
-@command("extend-panel")
+@command(dispute, "extend-panel")
 @click.argument("dispute_id")
 @actor_option
 async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
@@ -169,7 +139,7 @@ async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
     return await _send(app, dispute_id, build(ExtendPanel, actor=actor), "panel extended")
 
 
-@command("refer")
+@command(dispute, "refer")
 @click.argument("dispute_id")
 @click.option("--reason", required=True)
 @actor_option
@@ -178,7 +148,7 @@ async def refer(app: Accord, dispute_id: str, reason: str, actor: str) -> Output
     return await _send(app, dispute_id, build(ReferToAssembly, actor=actor, reason=reason), "referred to the assembly")
 
 
-@command("appeal")
+@command(dispute, "appeal")
 @click.argument("dispute_id")
 @click.option("--reason", required=True)
 @actor_option
@@ -187,7 +157,7 @@ async def appeal(app: Accord, dispute_id: str, reason: str, actor: str) -> Outpu
     return await _send(app, dispute_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
 
 
-@command("withdraw")
+@command(dispute, "withdraw")
 @click.argument("dispute_id")
 @click.option("--reason", required=True)
 @actor_option
@@ -196,7 +166,7 @@ async def withdraw(app: Accord, dispute_id: str, reason: str, actor: str) -> Out
     return await _send(app, dispute_id, build(WithdrawDispute, actor=actor, reason=reason), f"withdrew dispute {dispute_id!r}")
 
 
-@command("interim")
+@command(dispute, "interim")
 @click.argument("dispute_id")
 @click.option("--what", required=True, help="The measure, e.g. 'no joint statements on the subject'.")
 @click.option("--until", "until", default=None, metavar="MOMENT", help="When it ends: ISO 8601 (UTC unless an offset is given).")
@@ -227,7 +197,7 @@ def _moment(until: str | None, for_: str | None) -> datetime:
 # --- reads --------------------------------------------------------------------------------------------
 
 
-@command("show")
+@command(dispute, "show")
 @click.argument("dispute_id")
 @actor_option
 async def show(app: Accord, dispute_id: str, actor: str) -> Output:
@@ -238,7 +208,7 @@ async def show(app: Accord, dispute_id: str, actor: str) -> Output:
     return Output(seen, dispute_text(seen))
 
 
-@command("list")
+@command(dispute, "list")
 @click.argument("alliance_id")
 @actor_option
 async def list_(app: Accord, alliance_id: str, actor: str) -> Output:

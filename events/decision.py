@@ -12,7 +12,7 @@ fallback rule. A block that cites a core principle is never overridden.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
