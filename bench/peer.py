@@ -125,11 +125,11 @@ async def _run(store: EventStore, peer: Peer, size: Size, report: Run) -> None:
         Figure("peer", f"{size.writers} writers, 1 event each", "events/s", single["accord"].rate,
                single["peer"].rate, "eventsourcing"),
     ]
-    import eventsourcing
+    from importlib.metadata import version
 
     report.details["peer"] = {
         "size": asdict(size),
-        "eventsourcing_version": getattr(eventsourcing, "__version__", "unknown"),
+        "eventsourcing_version": version("eventsourcing"),
         "batch": {k: asdict(v) for k, v in batch.items()},
         "single": {k: asdict(v) for k, v in single.items()},
     }
