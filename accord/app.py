@@ -274,18 +274,31 @@ class Accord:
     ) -> CommandResult:
         """Send a command to a decision; a suspended or removed member is refused before it is sent.
 
+        The decision's alliance and the actor's membership come from one read of the event store rather
+        than a query to the decision workflow and one to the alliance workflow (each a round trip through
+        Temporal to the worker); the store never lags the workflows, which record before they evolve.
         `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
         within an alliance, so a decision of another alliance is refused.
         """
-        current = await self.decision(decision_id)
-        if alliance_id is not None and current.state.alliance_id != alliance_id:
+        row = await self.pool.fetchrow(_ACTING_IN_DECISION_SQL, decision_workflow_id(decision_id), command.actor)
+        if row is None:
+            raise not_found(f"no decision {decision_id!r}")
+        if alliance_id is not None and row["alliance_id"] != alliance_id:
             raise forbidden(f"decision {decision_id!r} is not a decision of alliance {alliance_id!r}")
-        await self._acting_member(await self.alliance(current.state.alliance_id), command.actor)
-        if not current.state.is_live:
-            # An ended decision's workflow has completed and takes no Update: let the decider say why.
-            decision.decide(current.state, command, datetime.now().astimezone())
+        if row["status"] is None:
+            raise forbidden(f"{command.actor!r} is not a member of alliance {row['alliance_id']!r}")
+        if row["status"] != "active":
+            raise forbidden(f"{command.actor!r} is {row['status']} in alliance {row['alliance_id']!r} and cannot act")
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
-        return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+        try:
+            return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        # An ended decision's workflow has completed and takes no Update: let the decider say why.
+        view = await self.decision(decision_id)
+        decision.decide(view.state, command, datetime.now().astimezone())
+        raise conflict(f"decision {decision_id!r} has ended ({view.state.outcome})")
 
     async def take_stance(
         self,
@@ -298,31 +311,10 @@ class Accord:
         principle: str | None = None,
         alliance_id: str | None = None,
     ) -> CommandResult:
-        """Take or change a stance: `decision_command` for its busiest path, checked in the event store.
-
-        The decision's alliance and the actor's membership come from one read of the event store
-        instead of a query to the decision workflow and one to the alliance workflow (each a round
-        trip through Temporal to the worker). The store never lags the workflows: they record before
-        they evolve. A decision that has ended takes no Update; `decision_command` then says why.
-        """
+        """Take or change a stance (the electorate's busiest command), from loose input."""
         command = build(
             decision.TakeStance, actor=actor, point_id=point_id, stance=stance, reason=reason, principle=principle
         )
-        row = await self.pool.fetchrow(_ACTING_IN_DECISION_SQL, decision_workflow_id(decision_id), actor)
-        if row is None:
-            raise not_found(f"no decision {decision_id!r}")
-        if alliance_id is not None and row["alliance_id"] != alliance_id:
-            raise forbidden(f"decision {decision_id!r} is not a decision of alliance {alliance_id!r}")
-        if row["status"] is None:
-            raise forbidden(f"{actor!r} is not a member of alliance {row['alliance_id']!r}")
-        if row["status"] != "active":
-            raise forbidden(f"{actor!r} is {row['status']} in alliance {row['alliance_id']!r} and cannot act")
-        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
-        try:
-            return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
         return await self.decision_command(decision_id, command, alliance_id=alliance_id)
 
     async def decision(self, decision_id: str) -> DecisionView:
