@@ -16,13 +16,23 @@ from temporalio.exceptions import ApplicationError
 
 DELIVER_NOTIFICATIONS = "deliver_notifications"
 
-WEBHOOK_SQL = """
+_LATEST_WEBHOOK = """
 SELECT coalesce(data->>'webhook_url', data->>'founder_webhook_url') FROM accord.events
 WHERE stream_id = 'alliance-' || $1
-  AND ((event_type IN ('MemberAdmitted', 'WebhookChanged') AND data->>'member_id' = $2)
-       OR (event_type = 'AllianceFounded' AND data->>'founder_id' = $2))
+  AND ((event_type IN ('MemberAdmitted', 'WebhookChanged') AND data->>'member_id' = {member})
+       OR (event_type = 'AllianceFounded' AND data->>'founder_id' = {member}))
 ORDER BY stream_version DESC LIMIT 1
 """
+
+WEBHOOK_SQL = _LATEST_WEBHOOK.format(member="$2")
+"""A member's webhook now, from the alliance's own events."""
+
+WITH_WEBHOOK_SQL = (
+    "SELECT m.member_id FROM unnest($2::text[]) AS m(member_id) WHERE ("
+    + _LATEST_WEBHOOK.format(member="m.member_id")
+    + ") IS NOT NULL"
+)
+"""Which of some members of an alliance have a webhook now (one query for a whole batch)."""
 
 
 class NotifyActivities:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.notify import WITH_WEBHOOK_SQL
 from events.store import ConcurrencyError, EventStore, NewEvent, Receipt
 
 APPEND_EVENTS = "append_events"
@@ -74,4 +75,15 @@ class StoreActivities:
         except ValueError as error:
             # Nor when an event cannot be recorded at all (e.g. a number JSON cannot carry exactly).
             raise ApplicationError(f"the events cannot be recorded: {error}", type="InvalidEvent", non_retryable=True) from error
-        return AppendResult(receipts=receipts, notification_ids=[n.notification_id for n in request.notifications])
+        return AppendResult(receipts=receipts, notification_ids=await self._deliverable(request.notifications))
+
+    async def _deliverable(self, notices: list[OutboxNotice]) -> list[uuid.UUID]:
+        """The notifications worth a delivery activity: those whose member has a webhook. The others
+        wait in the outbox for the member to read them; no activity is scheduled for nothing."""
+        if not notices:
+            return []
+        alliance_id = notices[0].alliance_id
+        members = sorted({n.member_id for n in notices})
+        rows = await self.store.pool.fetch(WITH_WEBHOOK_SQL, alliance_id, members)
+        with_webhook = {r["member_id"] for r in rows}
+        return [n.notification_id for n in notices if n.member_id in with_webhook]
