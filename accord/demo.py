@@ -42,7 +42,8 @@ async def demo_stack(settings: Settings) -> AsyncIterator[tuple[Accord, str | No
         settings = settings.model_copy(update={"database_url": endpoints.database_url})
         async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
             async with build_worker(app.client, app.pool, app.task_queue):
-                yield app, endpoints.ui_url
+                # This stack stops with the demo; its data stays in the data directory for `accord dev`.
+                yield app, None
 
 
 def demo_charter() -> Charter:
@@ -131,14 +132,15 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             f"{'intact' if report.ok else 'BROKEN'}."
         )
         tell.say(
-            "Where to look:\n"
-            f"  accord alliance show {alliance_id}\n"
+            ("Where to look (the demo's own stack has stopped; under `accord dev` these find its data):\n"
+             if ui_url is None else "Where to look:\n")
+            + f"  accord alliance show {alliance_id}\n"
             f"  accord decision show {alliance_id}-campaign\n"
             f"  accord alliance parked {alliance_id}\n"
             f"  accord dispute show {alliance_id}-banner --as fisherfolk\n"
             f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
             f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}-campaign';\n"
-            f"  Temporal Web UI: {ui_url or '(your Temporal server)'} (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
+            f"  Temporal Web UI: {ui_url or 'http://localhost:8233 under accord dev'} (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
         )
     return Output({"alliance_id": alliance_id, "steps": tell.lines}, "")
 
