@@ -102,19 +102,6 @@ async def in_stage(app: Accord, decision_id: str, stage: str, **checks: Any) -> 
     )
 
 
-async def end_live_decisions(client: Client, pool: asyncpg.Pool) -> None:
-    """Terminate the decisions a test left running (those in its own database).
-
-    On the time-skipping server a left-over decision whose worker is gone blocks time skipping for
-    every later test: its timers fire and its workflow tasks wait for a worker that never comes.
-    """
-    streams = await pool.fetch("SELECT DISTINCT stream_id FROM accord.events WHERE stream_id LIKE 'decision-%'")
-    for row in streams:
-        handle = client.get_workflow_handle(row["stream_id"])
-        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            await handle.terminate(reason="test finished")
-
-
 async def no_activity_in_flight(client: Client, decision_id: str) -> None:
     """Wait until the decision has no activity pending (webhook deliveries run as activities).
 

@@ -31,7 +31,8 @@ from temporalio.worker import Replayer
 
 from accord.app import Accord
 from accord.worker import build_worker
-from decision_support import alliance_with_members, end_live_decisions, final_state, stance, unique
+from decision_support import alliance_with_members, final_state, stance, unique
+from temporal_fixtures import end_running_processes
 from events.decision import DecisionCommand, DecisionState
 from workflows.alliance import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
@@ -92,7 +93,7 @@ async def run_a_decision(env: WorkflowEnvironment, pool: asyncpg.Pool) -> tuple[
             await stance(app, decision_id, "amber", "p2", "object", reason="the funder pollutes")
             final = await final_state(env, decision_id)
         finally:
-            await end_live_decisions(env.client, pool)
+            await end_running_processes(env.client, pool)
     return decision_workflow_id(decision_id), final
 
 

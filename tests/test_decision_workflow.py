@@ -25,13 +25,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
+from temporal_fixtures import end_running_processes
 from accord.worker import build_worker
 from decision_support import (
     DAY,
     ELECTORATE,
     alliance_with_members,
     charter,
-    end_live_decisions,
     event_types,
     eventually,
     final_state,
@@ -81,13 +81,6 @@ async def stage_attribute(app: Accord, decision_id: str) -> str | None:
 
 
 # --- the ladder on the time-skipping server ------------------------------------------------------
-
-
-@pytest.fixture
-async def skipping_app(skipping_app: Accord, time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[Accord]:
-    """The time-skipping app, leaving no decision running behind (see end_live_decisions)."""
-    yield skipping_app
-    await end_live_decisions(time_skipping_env.client, pool)
 
 
 async def test_the_reminder_goes_to_exactly_the_members_without_a_stance_on_every_point(
@@ -522,7 +515,7 @@ async def test_timers_survive_a_worker_restart(
     try:
         await restarting_workers(env, app, pool, task_queue, store)
     finally:
-        await end_live_decisions(env.client, pool)
+        await end_running_processes(env.client, pool)
 
 
 async def restarting_workers(
@@ -560,9 +553,9 @@ async def restarting_workers(
 
 @pytest.fixture
 async def app(app: Accord, pool: asyncpg.Pool) -> AsyncIterator[Accord]:
-    """The dev-server app, leaving no decision running behind (a stalled one would escalate unattended)."""
+    """The dev-server app, leaving no process running behind (a stalled one would escalate unattended)."""
     yield app
-    await end_live_decisions(app.client, pool)
+    await end_running_processes(app.client, pool)
 
 
 async def test_fifty_members_answering_at_once_are_each_recorded_once_in_fewer_appends(
