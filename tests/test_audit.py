@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
-from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
@@ -38,7 +37,6 @@ from cli_support import Cli, cli_against
 from decision_support import CHARTER, alliance_with_members, charter, final_state
 from events.alliance import (
     AdmitMember,
-    AllianceCommand,
     AmendCharter,
     FoundAlliance,
     ReinstateMember,
@@ -53,7 +51,8 @@ from events.decision import StanceKind, TakeStance
 from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 from events.rules import RefusalKind, Refused
 from events.store import EventStore
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult
+from workflows.alliance import AllianceWorkflow
+from replay_support import AllianceThatWaitsBeforeRecording
 
 T = TypeVar("T")
 
@@ -207,24 +206,6 @@ async def test_replay_at_a_version_or_a_moment_gives_the_state_and_timeline_then
 # --- check: the record against the live workflow ---------------------------------------------------
 
 
-@workflow.defn(name="Alliance", sandboxed=False)  # the sandbox would re-import this whole test module
-class AllianceThatPausesBeforeRecording(AllianceWorkflow):
-    """AllianceWorkflow after a change a developer might think harmless: a short pause before recording.
-
-    A timer where the history holds the local activity's marker: the history no longer replays."""
-
-    @workflow.run
-    async def run(self, run: AllianceRun) -> None:
-        await AllianceWorkflow.run(self, run)
-
-    @workflow.update
-    async def execute(self, command: AllianceCommand) -> CommandResult:
-        await workflow.sleep(timedelta(milliseconds=10))
-        return await AllianceWorkflow.execute(self, command)
-
-    @execute.validator
-    def validate(self, command: AllianceCommand) -> None:
-        AllianceWorkflow.validate(self, command)
 
 
 async def test_check_passes_after_a_realistic_alliance_history_and_the_replayer_catches_a_code_change(
@@ -249,7 +230,7 @@ async def test_check_passes_after_a_realistic_alliance_history_and_the_replayer_
     assert report.ok
     assert by_name(report)["head"].detail.startswith("version 10, hash ")
 
-    changed = await replay_history(app, stream, AllianceThatPausesBeforeRecording)
+    changed = await replay_history(app, stream, AllianceThatWaitsBeforeRecording)
     assert not changed.ok
     assert changed.detail.startswith("the history does not replay against this code")
     assert "nondetermin" in changed.detail.lower()

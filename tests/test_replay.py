@@ -15,7 +15,6 @@ import json
 import os
 import uuid
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,31 +42,14 @@ from events.alliance import (
 )
 from events.charter import load_charter
 from events.rules import Refused
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult, alliance_workflow_id
+from workflows.alliance import AllianceRun, AllianceWorkflow, alliance_workflow_id
+from replay_support import AllianceThatWaitsBeforeRecording
 
 CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
 RECORDED = Path(__file__).resolve().parent / "histories" / "alliance.json"
 FOUNDER = "riverkeepers"
 
 
-@workflow.defn(name="Alliance", sandboxed=False)  # the sandbox would re-import this whole test module
-class AllianceThatWaitsBeforeRecording(AllianceWorkflow):
-    """AllianceWorkflow with one change a developer might think harmless: a short pause before recording.
-
-    A timer where the history has the local activity's marker: the commands no longer match."""
-
-    @workflow.run
-    async def run(self, run: AllianceRun) -> None:
-        await AllianceWorkflow.run(self, run)
-
-    @workflow.update
-    async def execute(self, command: AllianceCommand) -> CommandResult:
-        await workflow.sleep(timedelta(milliseconds=10))
-        return await AllianceWorkflow.execute(self, command)
-
-    @execute.validator
-    def validate(self, command: AllianceCommand) -> None:
-        AllianceWorkflow.validate(self, command)
 
 
 def replayer(workflow_class: type = AllianceWorkflow) -> Replayer:
