@@ -269,26 +269,32 @@ class Accord:
         if not member.active:
             raise forbidden(f"{actor!r} is {member.status} in alliance {state.alliance_id!r} and cannot act")
 
+    async def _acting_in(self, stream_id: str, actor: str, alliance_id: str | None = None) -> str:
+        """Refuse an actor who is not an active member of the process's alliance (or a caller speaking
+        for another alliance); returns the alliance. One read of the event store, not two workflow
+        queries: the store never lags the workflows, which record before they evolve."""
+        row = await self.pool.fetchrow(_ACTING_IN_PROCESS_SQL, stream_id, actor)
+        kind, _, process_id = stream_id.partition("-")
+        if row is None:
+            raise not_found(f"no {kind} {process_id!r}")
+        owner, status = row["alliance_id"], row["status"]
+        if alliance_id is not None and owner != alliance_id:
+            raise forbidden(f"{kind} {process_id!r} is not a {kind} of alliance {alliance_id!r}")
+        if status is None:
+            raise forbidden(f"{actor!r} is not a member of alliance {owner!r}")
+        if status != "active":
+            raise forbidden(f"{actor!r} is {status} in alliance {owner!r} and cannot act")
+        return owner
+
     async def decision_command(
         self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None
     ) -> CommandResult:
         """Send a command to a decision; a suspended or removed member is refused before it is sent.
 
-        The decision's alliance and the actor's membership come from one read of the event store rather
-        than a query to the decision workflow and one to the alliance workflow (each a round trip through
-        Temporal to the worker); the store never lags the workflows, which record before they evolve.
         `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
         within an alliance, so a decision of another alliance is refused.
         """
-        row = await self.pool.fetchrow(_ACTING_IN_DECISION_SQL, decision_workflow_id(decision_id), command.actor)
-        if row is None:
-            raise not_found(f"no decision {decision_id!r}")
-        if alliance_id is not None and row["alliance_id"] != alliance_id:
-            raise forbidden(f"decision {decision_id!r} is not a decision of alliance {alliance_id!r}")
-        if row["status"] is None:
-            raise forbidden(f"{command.actor!r} is not a member of alliance {row['alliance_id']!r}")
-        if row["status"] != "active":
-            raise forbidden(f"{command.actor!r} is {row['status']} in alliance {row['alliance_id']!r} and cannot act")
+        await self._acting_in(decision_workflow_id(decision_id), command.actor, alliance_id)
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
         try:
             return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
@@ -430,8 +436,8 @@ class Accord:
 
     async def dispute_command(self, dispute_id: str, command: DisputeCommand) -> CommandResult:
         """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
+        await self._acting_in(dispute_workflow_id(dispute_id), command.actor)
         state = await self._dispute_state(dispute_id)
-        await self._acting_member(await self.alliance(state.alliance_id), command.actor)
         if not state.is_live:
             raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
         handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, dispute_workflow_id(dispute_id))
@@ -641,7 +647,7 @@ class DisputeView(BaseModel):
     next_due: datetime | None
     must_act: list[str]
 
-_ACTING_IN_DECISION_SQL = """
+_ACTING_IN_PROCESS_SQL = """
 SELECT d.alliance_id, (
     SELECT CASE m.event_type WHEN 'MemberSuspended' THEN 'suspended' WHEN 'MemberRemoved' THEN 'removed'
                              ELSE 'active' END
@@ -653,6 +659,7 @@ SELECT d.alliance_id, (
     ORDER BY m.stream_version DESC LIMIT 1
 ) AS status
 FROM (SELECT data->>'alliance_id' AS alliance_id FROM accord.events
-      WHERE stream_id = $1 AND stream_version = 1 AND event_type = 'DecisionOpened') AS d
+      WHERE stream_id = $1 AND stream_version = 1 AND data ? 'alliance_id') AS d
 """
-"""A decision's alliance, and the actor's membership status in it as its last membership event says."""
+"""A process's alliance (from its opening event), and the actor's membership status in it as its last
+membership event says (NULL: never a member)."""
