@@ -743,7 +743,11 @@ class Notice(Model):
 
 def notices(state: DecisionState | None, event: DecisionEvent) -> list[Notice]:
     """Who is told of an event, given the state before it (pure: the outbox rows follow from the log)."""
-    after = evolve(state, event)
+    return told(evolve(state, event), event)
+
+
+def told(after: DecisionState, event: DecisionEvent) -> list[Notice]:
+    """Who is told of an event, given the state it leads to."""
     title = f"{after.title!r} ({after.decision_id})"
     everyone = after.context.electorate
     escalation = sorted(set(after.context.coordinators) | set(after.context.steering))

@@ -761,8 +761,13 @@ class DisputeNotice(Model):
 
 
 def notices(state: DisputeState | None, event: DisputeEvent) -> list[DisputeNotice]:
-    """Who is told of an event. Messages name the dispute and its stage, never its contents."""
-    after = evolve(state, event)
+    """Who is told of an event, given the state before it. Messages name the dispute and its stage,
+    never its contents."""
+    return told(evolve(state, event), event)
+
+
+def told(after: DisputeState, event: DisputeEvent) -> list[DisputeNotice]:
+    """Who is told of an event, given the state it leads to."""
     name = f"dispute {after.dispute_id}"
     parties = after.parties
     escalation = sorted(set(after.context.coordinators) | set(after.context.steering))

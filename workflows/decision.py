@@ -49,7 +49,7 @@ class DecisionWorkflow:
             head=run.head or empty_head(decision_workflow_id(run.decision_id)),
             state=run.state,
             evolve=decision.evolve,
-            notify=decision.notices,
+            notify=decision.told,
             alliance_id=lambda state: state.alliance_id,
         )
         self.continue_after = run.continue_after_updates

@@ -54,7 +54,7 @@ class DisputeWorkflow:
             head=run.head or empty_head(dispute_workflow_id(run.dispute_id)),
             state=run.state,
             evolve=dispute.evolve,
-            notify=dispute.notices,
+            notify=dispute.told,
             alliance_id=lambda state: state.alliance_id,
         )
         self.continue_after = run.continue_after_updates

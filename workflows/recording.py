@@ -39,7 +39,7 @@ Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
 """A command bound to its arguments: (state, now) -> events, or raises Refused."""
 
 Notify = Callable[[Any, DomainEvent], Sequence[Any]]
-"""(state before, event) -> notices (objects with member_id, kind, message)."""
+"""(state after the event, event) -> notices (objects with member_id, kind, message)."""
 
 
 def refusal(error: Refused) -> ApplicationError:
@@ -151,12 +151,15 @@ class Committer(Generic[S]):
             mine = []
             for event in events:
                 new = self._new_event(event, item.actor, item.cause)
+                state = self.evolve(state, event)  # once per event: the notices read the state it leads to
                 if self.notify is not None:
                     notices += [
-                        OutboxNotice(event_id=new.event_id, alliance_id=self.alliance_id(self.evolve(state, event)), member_id=n.member_id, kind=n.kind, message=n.message)
+                        OutboxNotice(
+                            event_id=new.event_id, alliance_id=self.alliance_id(state),
+                            member_id=n.member_id, kind=n.kind, message=n.message,
+                        )
                         for n in self.notify(state, event)
                     ]
-                state = self.evolve(state, event)
                 mine.append(new)
             accepted.append((item, mine))
             new_events += mine
