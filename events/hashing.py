@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -67,7 +68,9 @@ __all__ = [
     "GENESIS_HASH",
     "HASH_SIZE",
     "canonical_bytes",
+    "canonical_json",
     "chain_hash",
+    "envelope_bytes",
     "format_recorded_at",
     "load_json",
     "parse_json_int",
@@ -102,18 +105,85 @@ def canonical_bytes(
     Raises ``rfc8785.CanonicalizationError`` (a ``ValueError``) for values JSON cannot carry
     exactly: NaN or infinite floats, integers beyond +/-(2**53 - 1), non-string keys.
     """
-    return rfc8785.dumps(
-        {
-            "stream_id": stream_id,
-            "stream_version": stream_version,
-            # UUID() normalises any accepted spelling to lowercase hyphenated text.
-            "event_id": str(UUID(str(event_id))),
-            "event_type": event_type,
-            "data": data,
-            "metadata": metadata,
-            "recorded_at": format_recorded_at(recorded_at),
-        }
+    return envelope_bytes(
+        stream_id, stream_version, event_id, event_type,
+        canonical_json(data), canonical_json(metadata), format_recorded_at(recorded_at),
+    )  # fmt: skip
+
+
+def envelope_bytes(
+    stream_id: str,
+    stream_version: int,
+    event_id: UUID | str,
+    event_type: str,
+    data_json: str,
+    metadata_json: str,
+    recorded_at_text: str,
+) -> bytes:
+    """:func:`canonical_bytes` from data and metadata already in canonical JSON, and
+    ``recorded_at`` already formatted by :func:`format_recorded_at`.
+
+    RFC 8785 is compositional: the canonical form of an object is its sorted members, each value in
+    its own canonical form. So the event's bytes can be assembled from the canonical text of data and
+    metadata, and the store keeps that same text for the ``jsonb`` columns instead of serialising
+    them a second time. The envelope's keys, sorted, are: data, event_id, event_type, metadata,
+    recorded_at, stream_id, stream_version.
+    """
+    if type(stream_version) is not int or not 0 <= stream_version <= _MAX_SAFE_INTEGER:
+        raise ValueError(f"stream_version must be an integer from 0 to 2**53 - 1, got {stream_version!r}")
+    # UUID() normalises any accepted spelling to lowercase hyphenated text.
+    event_id_text = str(event_id if type(event_id) is UUID else UUID(str(event_id)))
+    text = (
+        f'{{"data":{data_json},"event_id":"{event_id_text}","event_type":{canonical_json(event_type)},'
+        f'"metadata":{metadata_json},"recorded_at":"{recorded_at_text}",'
+        f'"stream_id":{canonical_json(stream_id)},"stream_version":{stream_version}}}'
     )
+    return text.encode("utf-8")
+
+
+# Python's encoder with these settings writes what RFC 8785 writes for strings (the same minimal
+# escapes, control characters as lowercase \u00xx, everything else as itself), integers, booleans,
+# null, arrays and objects whose keys sort the same way by code point as by UTF-16 code unit.
+_PLAIN_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+)
+# Below U+D800 a code point is one UTF-16 code unit of the same value, so both orders agree.
+_UTF16_ORDER_DIFFERS = re.compile("[\ud800-\U0010ffff]")
+
+
+def canonical_json(value: Any) -> str:
+    """RFC 8785 text of one JSON value (``rfc8785.dumps`` decoded), fast where that is exact.
+
+    Values made only of strings, booleans, null, integers within +/-(2**53 - 1), lists and objects
+    whose keys all lie below U+D800 are written by the standard library's encoder, which gives the
+    same text; anything else (a float, a large integer, an astral key, a type JSON lacks) goes to
+    ``rfc8785``, which either writes it the ECMAScript way or refuses it with
+    ``rfc8785.CanonicalizationError``.
+    """
+    if _plain(value):
+        try:
+            text = _PLAIN_ENCODER.encode(value)
+            text.encode("utf-8")  # a lone surrogate cannot be written; rfc8785 says so below
+            return text
+        except UnicodeEncodeError:
+            pass
+    return rfc8785.dumps(value).decode("utf-8")
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    if kind is dict:
+        return all(
+            type(key) is str and not _UTF16_ORDER_DIFFERS.search(key) and _plain(item)
+            for key, item in value.items()
+        )
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
 
 
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
@@ -138,4 +208,8 @@ def parse_json_int(literal: str) -> int | float:
 
 def load_json(text: str) -> Any:
     """Parse jsonb text (``data::text``) into the values that were hashed."""
-    return json.loads(text, parse_int=parse_json_int)
+    return _JSONB_DECODER.decode(text)
+
+
+# Built once: json.loads(text, parse_int=...) would build a new decoder on every call.
+_JSONB_DECODER = json.JSONDecoder(parse_int=parse_json_int)

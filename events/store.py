@@ -24,7 +24,6 @@ to the same stream meet only on the unique index.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +33,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
+from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
 
 __all__ = [
     "BrokenStream",
@@ -365,23 +364,26 @@ def _chain(stream_id: str, head: _Head, events: Sequence[NewEvent]) -> list[_Row
     # Never earlier than the stream's last event, even if database clocks step back (failover),
     # so that "the stream as of T" is always a prefix of the stream.
     recorded_at = max(head.now, head.recorded_at or head.now)
+    recorded_at_text = format_recorded_at(recorded_at)
     rows: list[_Row] = []
     prev_hash = head.hash
     for offset, event in enumerate(events, start=1):
         # JSON mode turns UUIDs, datetimes, enums... into the JSON values that get stored.
         payload = event.model_dump(mode="json", include={"data", "metadata"})
         version = head.version + offset
-        canonical = canonical_bytes(
-            stream_id, version, event.event_id, event.event_type,
-            payload["data"], payload["metadata"], recorded_at,
-        )  # fmt: skip
+        # The canonical text is valid JSON: it is what the jsonb columns receive, and the event's
+        # canonical bytes are assembled from it, so each value is serialised once.
+        data_json, metadata_json = canonical_json(payload["data"]), canonical_json(payload["metadata"])
+        canonical = envelope_bytes(
+            stream_id, version, event.event_id, event.event_type, data_json, metadata_json, recorded_at_text
+        )
         digest = chain_hash(prev_hash, canonical)
         rows.append(
             _Row(
                 version=version,
                 event=event,
-                data_json=_dumps(payload["data"]),
-                metadata_json=_dumps(payload["metadata"]),
+                data_json=data_json,
+                metadata_json=metadata_json,
                 recorded_at=recorded_at,
                 prev_hash=prev_hash,
                 hash=digest,
@@ -389,11 +391,6 @@ def _chain(stream_id: str, head: _Head, events: Sequence[NewEvent]) -> list[_Row
         )
         prev_hash = digest
     return rows
-
-
-def _dumps(value: dict[str, Any]) -> str:
-    # canonical_bytes has already refused what JSON cannot carry exactly (NaN, huge integers).
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 async def _insert(
@@ -418,8 +415,9 @@ async def _insert(
             returned = await conn.fetch(_INSERT_SQL, *args)
             await extra(conn)
     positions = {r["stream_version"]: r["global_position"] for r in returned}
+    # Every value is already typed (by the chain and by asyncpg): no validation to pay for.
     return [
-        Receipt(
+        Receipt.model_construct(
             stream_id=stream_id,
             stream_version=row.version,
             global_position=positions[row.version],
