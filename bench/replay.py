@@ -5,10 +5,12 @@ members, 3 points, the charter's rules) and then StanceTaken events, the streams
 global log as they are when many decisions run at once. Rows are generated inside PostgreSQL
 (INSERT ... SELECT over generate_series; the hashes are placeholders, replay does not check them).
 
-- accord: `EventStore.read_all` page by page, each event turned into today's type through
-  `events.processes` (upcast + the discriminated union) and folded with the process's `evolve`:
-  `accord.audit.fold`, kept per stream across pages.
-- baseline: the same rows, same order, same pages, read with asyncpg and nothing built from them.
+- accord: `accord.audit.fold_log`: `EventStore.read_log` page by page (the columns folding needs:
+  position, stream, version, type, schema version, data as text), each event parsed into today's
+  type through `events.processes` (upcast where the schema version is old, the event class
+  otherwise) and folded with the process's `evolve`, kept per stream across pages.
+- baseline: the same columns of the same rows, same order, same pages, same snapshot condition,
+  read with asyncpg and nothing built from them.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from typing import Any
 
 import asyncpg
 
+from accord.audit import fold_log
 from bench.report import Figure, Run, progress
 from bench.setup import charter
 from bench.stack import Stack
 from events.decision import DecisionContext, OpenDecision, open_decision
-from events.processes import Process, process_of
-from events.store import EventStore, GlobalCheckpoint
+from events.store import EventStore
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,11 @@ ORDER BY v, s
 """
 
 _RAW_READ_SQL = """
-SELECT global_position, stream_id, stream_version, event_id, event_type,
-       data::text AS data, metadata::text AS metadata, recorded_at, transaction_id, prev_hash, hash
+SELECT global_position, transaction_id, stream_id, stream_version, event_type,
+       coalesce((metadata->>'schema_version')::int, 1) AS schema_version, data::text AS data
 FROM accord.events
-WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND (transaction_id, global_position) > ($1::xid8, $2::bigint)
 ORDER BY transaction_id, global_position
 LIMIT $3
 """
@@ -125,23 +128,9 @@ async def generate(pool: asyncpg.Pool, size: Size) -> int:
 
 
 async def fold_all(store: EventStore, page: int) -> tuple[int, int]:
-    """accord.audit.fold over the whole log, kept per stream across pages: (events, streams)."""
-    states: dict[str, Any] = {}
-    processes: dict[str, Process] = {}
-    checkpoint = GlobalCheckpoint()
-    count = 0
-    while True:
-        events, checkpoint = await store.read_all(checkpoint, limit=page)
-        if not events:
-            break
-        for event in events:
-            process = processes.get(event.stream_id)
-            if process is None:
-                process = processes[event.stream_id] = process_of(event.stream_id)
-            typed = process.event(event.event_type, int(event.metadata.get("schema_version", 1)), event.data)
-            states[event.stream_id] = process.evolve(states.get(event.stream_id), typed)
-        count += len(events)
-    return count, len(states)
+    """accord.audit.fold_log over the whole log: (events, streams)."""
+    folded = await fold_log(store, page=page)
+    return folded.events, len(folded.states)
 
 
 async def raw_read(pool: asyncpg.Pool, page: int) -> int:

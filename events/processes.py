@@ -13,6 +13,7 @@ from typing import Any, get_args
 from pydantic import TypeAdapter
 
 from events import alliance, decision, dispute
+from events.hashing import load_json
 from events.rules import not_found
 from events.upcast import upcast
 
@@ -41,6 +42,14 @@ class Process:
         """A stored event as today's type, upcast from the shape it was recorded in."""
         current = upcast(event_type, schema_version, data, self.schema_version(event_type))
         return self._adapter.validate_python({**current, "type": event_type})
+
+    def event_from_json(self, event_type: str, schema_version: int, data_json: str) -> Any:
+        """:meth:`event` from the data's JSON text: parsed straight into today's type when it was
+        recorded in today's shape, through :func:`load_json` and the upcasters otherwise."""
+        cls = self._classes.get(event_type)
+        if cls is not None and cls.schema_version == schema_version:
+            return cls.model_validate_json(data_json)
+        return self.event(event_type, schema_version, load_json(data_json))
 
 
 PROCESSES = {

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -41,6 +41,7 @@ __all__ = [
     "EventStore",
     "GENESIS_HASH",
     "GlobalCheckpoint",
+    "LogRow",
     "NewEvent",
     "Receipt",
     "RecordedEvent",
@@ -76,6 +77,22 @@ class RecordedEvent(BaseModel):
     transaction_id: int
     prev_hash: bytes
     hash: bytes
+
+
+class LogRow(NamedTuple):
+    """One event of the global log as folding needs it, from :meth:`EventStore.read_log`.
+
+    ``data_json`` is the data as jsonb text: parse it with :func:`events.hashing.load_json`, or
+    straight into the event's type (:meth:`events.processes.Process.event_from_json`).
+    """
+
+    global_position: int
+    transaction_id: int
+    stream_id: str
+    stream_version: int
+    event_type: str
+    schema_version: int
+    data_json: str
 
 
 class Receipt(BaseModel):
@@ -184,13 +201,20 @@ ORDER BY stream_version
 """
 
 # See the module docstring: only transactions below the snapshot's xmin are certainly finished.
-_READ_ALL_SQL = f"""
-SELECT {_EVENT_COLUMNS} FROM accord.events
+_AFTER_CHECKPOINT = """
 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
   AND (transaction_id, global_position) > ($1::xid8, $2::bigint)
 ORDER BY transaction_id, global_position
 LIMIT $3
 """
+
+_READ_ALL_SQL = f"SELECT {_EVENT_COLUMNS} FROM accord.events {_AFTER_CHECKPOINT}"
+
+# What folding needs and no more: the schema version is picked out of the metadata by the server.
+_READ_LOG_SQL = f"""
+SELECT global_position, transaction_id, stream_id, stream_version, event_type,
+       coalesce((metadata->>'schema_version')::int, 1) AS schema_version, data::text AS data
+FROM accord.events {_AFTER_CHECKPOINT}"""
 
 _VERIFY_SQL = """
 SELECT stream_id, stream_version, event_id, event_type, data::text AS data,
@@ -291,12 +315,19 @@ class EventStore:
                 _READ_ALL_SQL, after.transaction_id, after.global_position, limit
             )
         events = [_recorded(row) for row in rows]
-        if not events:
-            return events, after
-        last = events[-1]
-        return events, GlobalCheckpoint(
-            transaction_id=last.transaction_id, global_position=last.global_position
-        )
+        return events, _checkpoint_after(events, after)
+
+    async def read_log(
+        self, after: GlobalCheckpoint = GlobalCheckpoint(), *, limit: int = 5000
+    ) -> tuple[list[LogRow], GlobalCheckpoint]:
+        """:meth:`read_all` for rebuilding state at speed: the same events in the same order and
+        pages, each as a :class:`LogRow` (no metadata, hashes or validation; data as JSON text)."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_READ_LOG_SQL, after.transaction_id, after.global_position, limit)
+        log = [LogRow(*row) for row in rows]
+        return log, _checkpoint_after(log, after)
 
     async def verify(
         self, *, stream_prefix: str | None = None, streams: Sequence[str] | None = None
@@ -518,8 +549,16 @@ async def _taken_id_message(
 # --------------------------------------------------------------------------------------------
 
 
+def _checkpoint_after(events: Sequence[RecordedEvent | LogRow], after: GlobalCheckpoint) -> GlobalCheckpoint:
+    if not events:
+        return after
+    last = events[-1]
+    return GlobalCheckpoint(transaction_id=last.transaction_id, global_position=last.global_position)
+
+
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    return RecordedEvent(
+    # The columns are typed by PostgreSQL and asyncpg: validating them again would only cost time.
+    return RecordedEvent.model_construct(
         global_position=row["global_position"],
         stream_id=row["stream_id"],
         stream_version=row["stream_version"],

@@ -8,7 +8,7 @@ from uuid import uuid4
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
-from accord.audit import replay
+from accord.audit import fold_log, replay
 from decision_support import alliance_with_members, charter, event_types, eventually, final_state, stance, unique
 from events import decision
 from events.decision import DecisionContext, OpenDecision, PointDraft
@@ -87,4 +87,7 @@ async def test_a_stored_v1_stall_replays_into_todays_type(store: EventStore) -> 
 
     assert replayed.state.stage == "stalled"
     assert replayed.state.stalled_points == ["p1"]
+    # The bulk fold, which parses current events straight from JSON, upcasts the same way.
+    folded = await eventually(lambda: fold_log(store), lambda f: f.events == 2)
+    assert folded.states == {"decision-old": replayed.state}
     assert decision.DecisionStalled.schema_version == 2

@@ -387,17 +387,23 @@ async def test_read_stream_from_to_and_as_of(store: EventStore) -> None:
         await store.read_stream("dispute-1", as_of=datetime(2025, 1, 1))
 
 
-async def test_read_all_pages_through_the_global_log(store: EventStore) -> None:
+@pytest.fixture(params=["read_all", "read_log"])
+def read(request: pytest.FixtureRequest, store: EventStore) -> Any:
+    """Both readers of the global log keep the same order, pages and checkpoints."""
+    return getattr(store, request.param)
+
+
+async def test_read_all_pages_through_the_global_log(store: EventStore, read: Any) -> None:
     appended: list[Receipt] = []
     for i in range(5):
         appended += await store.append(f"page-{i}", 0, new_events(3))
 
     # Wait until all of it is behind the horizon, then page through it.
-    await eventually(lambda: store.read_all(), lambda r: len(r[0]) == len(appended))
+    await eventually(lambda: read(), lambda r: len(r[0]) == len(appended))
     seen: list[int] = []
     checkpoint = GlobalCheckpoint()
     while True:
-        events, after = await store.read_all(checkpoint, limit=4)
+        events, after = await read(checkpoint, limit=4)
         if not events:
             break
         assert len(events) <= 4
@@ -406,12 +412,12 @@ async def test_read_all_pages_through_the_global_log(store: EventStore) -> None:
             checkpoint.transaction_id, checkpoint.global_position)  # fmt: skip
         checkpoint = after
     assert seen == [r.global_position for r in appended]
-    assert await store.read_all(checkpoint) == ([], checkpoint)
+    assert await read(checkpoint) == ([], checkpoint)
 
 
-async def test_read_all_never_skips_an_event_that_commits_late(store: EventStore) -> None:
+async def test_read_all_never_skips_an_event_that_commits_late(store: EventStore, read: Any) -> None:
     await store.append("tail-0", 0, [new_event()])
-    events, checkpoint = await eventually(lambda: store.read_all(), lambda r: bool(r[0]))
+    events, checkpoint = await eventually(lambda: read(), lambda r: bool(r[0]))
     assert [e.stream_id for e in events] == ["tail-0"]
 
     # A slow append takes its global position, then stays uncommitted...
@@ -427,20 +433,36 @@ async def test_read_all_never_skips_an_event_that_commits_late(store: EventStore
     [fast] = await store.append("tail-fast", 0, [new_event()])
 
     # A reader must not move past the slow one's position yet: it sees nothing.
-    assert await store.read_all(checkpoint) == ([], checkpoint)
+    assert await read(checkpoint) == ([], checkpoint)
 
     release.set()
     [slow_receipt] = await slow
     assert slow_receipt.global_position < fast.global_position  # a position-only reader skips it
 
-    events, after = await eventually(lambda: store.read_all(checkpoint), lambda r: len(r[0]) == 2)
+    events, after = await eventually(lambda: read(checkpoint), lambda r: len(r[0]) == 2)
     assert [e.stream_id for e in events] == ["tail-slow", "tail-fast"]
-    assert await store.read_all(after) == ([], after)
+    assert await read(after) == ([], after)
 
 
-async def test_read_all_refuses_a_limit_below_one(store: EventStore) -> None:
+async def test_read_all_refuses_a_limit_below_one(read: Any) -> None:
     with pytest.raises(ValueError, match="limit must be at least 1"):
-        await store.read_all(limit=0)
+        await read(limit=0)
+
+
+async def test_read_log_gives_what_folding_needs_of_each_event(store: EventStore) -> None:
+    await store.append("log-1", 0, [new_event(n=1)])
+    unversioned = NewEvent(event_id=uuid4(), event_type="Old", data={"x": "é \\ \"q\""}, metadata={"actor": "a"})
+    later = NewEvent(event_id=uuid4(), event_type="New", data={"n": 2}, metadata={"schema_version": 3})
+    await store.append("log-2", 0, [unversioned, later])
+    events, _ = await eventually(lambda: store.read_all(), lambda r: len(r[0]) == 3)
+
+    rows, _ = await store.read_log()
+
+    assert [(r.stream_id, r.stream_version, r.global_position, r.transaction_id, r.event_type) for r in rows] == [
+        (e.stream_id, e.stream_version, e.global_position, e.transaction_id, e.event_type) for e in events
+    ]
+    assert [load_json(r.data_json) for r in rows] == [e.data for e in events]
+    assert [r.schema_version for r in rows] == [1, 1, 3]  # no schema_version in the metadata means 1
 
 
 # --------------------------------------------------------------------------------------------
