@@ -16,10 +16,9 @@ from html import escape
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, computed_field
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from accord.app import Accord
+from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
 from events.processes import Process, process_of
@@ -196,8 +195,7 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
 async def replay_history(app: Accord, workflow_id: str, workflow: Any) -> Check:
     """Replay the workflow's Temporal history against the code deployed now."""
     history = await app.client.get_workflow_handle(workflow_id).fetch_history()
-    replayer = Replayer(workflows=[workflow], data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer(workflow).replay_workflow(history, raise_on_replay_failure=False)
     if result.replay_failure is None:
         return Check(name="replay", ok=True, detail=f"{len(history.events)} history events replay against this code")
     return Check(

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from accord.app import Accord
 from accord.binaries import MissingBinary
-from accord.config import NotConfigured, Settings
+from accord.config import NotConfigured, Settings, settings_error
 from accord.cli_common import actor_option, command, emit, emit_error, run_command
 from accord.render import Output, decision_text, replay_text
 from events.alliance import (
@@ -56,6 +57,12 @@ ROLE = click.Choice([r.value for r in Role])
 @click.version_option(package_name="accord")
 def main() -> None:
     """accord: consensus decisions, dispute resolution and audit replay for alliances."""
+    # Every command reads the ACCORD_* settings: a bad value stops it here, named, before anything runs.
+    try:
+        Settings()
+    except ValidationError as error:
+        emit_error(settings_error(error), "--json" in sys.argv)
+        sys.exit(2)
 
 
 # --- running ---------------------------------------------------------------------------------------

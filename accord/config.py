@@ -13,8 +13,13 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+DEFAULT_WORKER_CACHE = 1000
+"""Workflow runs a worker keeps in memory (Temporal's default). A run that is evicted is replayed from
+its history when it next has work, so size it to the open processes a worker carries."""
 
 
 class Settings(BaseSettings):
@@ -28,6 +33,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8765, ge=0, le=65535)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    worker_cache: int = Field(
+        default=DEFAULT_WORKER_CACHE, ge=0,
+        description="workflow runs a worker keeps in memory (Temporal's max_cached_workflows)",
+    )
     admin_token: str | None = Field(
         default=None, description="bearer token that may found alliances over the HTTP API"
     )
@@ -64,6 +73,14 @@ def running_dev_stack(settings: Settings) -> DevStack | None:
     except (FileNotFoundError, ValueError):
         return None
     return stack if stack.alive() else None
+
+
+def settings_error(error: ValidationError) -> str:
+    """What is wrong with the ACCORD_* environment, variable by variable."""
+    problems = [
+        f"ACCORD_{'_'.join(str(part) for part in e['loc']).upper()}={e['input']!r}: {e['msg']}" for e in error.errors()
+    ]
+    return "invalid setting: " + "; ".join(problems)
 
 
 class NotConfigured(Exception):

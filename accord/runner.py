@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import click
 import structlog
+from temporalio.worker import Worker
 
 from accord.app import Accord
 from accord.config import DevStack, Settings
@@ -44,9 +45,13 @@ async def migrated_app(settings: Settings, *, temporal_address: str | None = Non
         await app.close()
 
 
+def worker_for(app: Accord, settings: Settings) -> Worker:
+    return build_worker(app.client, app.pool, app.task_queue, max_cached_workflows=settings.worker_cache)
+
+
 async def run_worker_service(settings: Settings) -> None:
     stop = stop_on_signals()
-    async with migrated_app(settings) as app, build_worker(app.client, app.pool, app.task_queue):
+    async with migrated_app(settings) as app, worker_for(app, settings):
         log.info("worker running", task_queue=app.task_queue, namespace=app.client.namespace)
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
@@ -76,7 +81,7 @@ async def run_dev(settings: Settings) -> None:
         )
         async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
             with advertised(settings, stack):
-                async with build_worker(app.client, app.pool, app.task_queue):
+                async with worker_for(app, settings):
                     api = asyncio.create_task(serve(app, settings, stop))
                     click.echo(
                         "accord dev is running (Ctrl-C stops it)\n"

@@ -10,7 +10,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from bench.report import Run, progress, table
 from bench.stack import Stack, bench_stack

@@ -9,7 +9,6 @@ databases; nothing is written to the database the URL names.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil

@@ -2,9 +2,9 @@
 
 `accord` is exactly what `accord worker` runs (migrated_app + build_worker); `bare` is a worker with
 the same options running the baselines' workflows. For experiments only, `--cache N` and `--runner
-passthrough|unsandboxed` rebuild accord's worker with another `max_cached_workflows` or workflow
-runner (`passthrough`: the sandbox, with accord's `workflows` package passed through instead of
-re-imported for every workflow run). Prints `ready` once polling; stops on SIGTERM or when stdin
+passthrough|reimport|unsandboxed` build accord's worker with another `max_cached_workflows` or
+workflow runner (`passthrough` is build_worker's own: the sandbox with accord's `workflows` package
+passed through; `reimport` is Temporal's default sandbox, which imports it anew for every run). Prints `ready` once polling; stops on SIGTERM or when stdin
 closes (the benchmark that started it has gone).
 """
 
@@ -23,16 +23,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from accord.config import Settings
 from accord.logs import configure_logging
 from accord.runner import migrated_app, stop_on_signals
-from accord.worker import WORKFLOWS, build_worker
-from activities.notify import NotifyActivities
-from activities.store import StoreActivities
+from accord.worker import build_worker, sandboxed_runner
 from bench.bare import BARE_WORKFLOWS
-from events.store import EventStore
 
 RUNNERS = {
-    "passthrough": lambda: SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows")
-    ),
+    "passthrough": sandboxed_runner,  # what build_worker uses
+    "reimport": SandboxedWorkflowRunner,  # the sandbox importing `workflows` anew for every run
     "unsandboxed": UnsandboxedWorkflowRunner,
 }
 
@@ -54,29 +50,22 @@ async def main(kind: str, cache: int | None, runner: str | None) -> None:
     settings = Settings()
     async with migrated_app(settings) as app:
         if kind == "bare":
+            # The same options as build_worker's, the baselines' module passed through the sandbox
+            # as accord's `workflows` is.
             worker = Worker(
-                app.client, task_queue=app.task_queue, workflows=BARE_WORKFLOWS, max_concurrent_local_activities=200
-            )
-        elif cache is not None or runner is not None:
-            # An experiment: accord's worker as build_worker makes it, with one option changed.
-            options: dict[str, Any] = {}
-            if cache is not None:
-                options["max_cached_workflows"] = cache
-            if runner is not None:
-                options["workflow_runner"] = RUNNERS[runner]()
-            worker = Worker(
-                app.client,
-                task_queue=app.task_queue,
-                workflows=WORKFLOWS,
-                activities=[
-                    StoreActivities(EventStore(app.pool)).append_events,
-                    NotifyActivities(app.pool).deliver_notifications,
-                ],
-                max_concurrent_local_activities=200,
-                **options,
+                app.client, task_queue=app.task_queue, workflows=BARE_WORKFLOWS, max_concurrent_local_activities=200,
+                max_cached_workflows=settings.worker_cache if cache is None else cache,
+                workflow_runner=SandboxedWorkflowRunner(
+                    restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
+                ),
             )
         else:
-            worker = build_worker(app.client, app.pool, app.task_queue)
+            # `accord worker` is build_worker with the settings' cache; --cache and --runner are
+            # experiments with one option changed.
+            options: dict[str, Any] = {"max_cached_workflows": settings.worker_cache if cache is None else cache}
+            if runner is not None:
+                options["workflow_runner"] = RUNNERS[runner]()
+            worker = build_worker(app.client, app.pool, app.task_queue, **options)
         async with worker:
             print("ready", flush=True)
             await stop.wait()

@@ -228,3 +228,15 @@ async def test_an_unreachable_temporal_server_is_reported_without_a_traceback(tm
     assert ran.code == 1
     assert ran.stderr.startswith("error: cannot reach a service: "), ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+async def test_a_bad_setting_is_named_before_anything_runs(tmp_path: Path) -> None:
+    env = {**clean_environment(tmp_path), "ACCORD_WORKER_CACHE": "-5", "ACCORD_DB_POOL_SIZE": "lots"}
+
+    worker, as_json = await asyncio.gather(Cli(env, tmp_path)("worker"), Cli(env, tmp_path)("alliance list --json"))
+
+    assert worker.code == 2 and "Traceback" not in worker.stderr
+    assert worker.stderr.startswith("error: invalid setting: "), worker.stderr
+    assert "ACCORD_DB_POOL_SIZE='lots': Input should be a valid integer" in worker.stderr
+    assert "ACCORD_WORKER_CACHE='-5': Input should be greater than or equal to 0" in worker.stderr
+    assert as_json.code == 2 and "ACCORD_WORKER_CACHE='-5'" in as_json.error_json()["error"]

@@ -27,10 +27,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from accord.app import Accord
-from accord.worker import build_worker
+from accord.worker import build_worker, replayer
 from decision_support import alliance_with_members, final_state, stance, unique
 from temporal_fixtures import end_running_processes
 from events.decision import DecisionCommand, DecisionState
@@ -69,10 +68,6 @@ class DecisionWithoutSearchAttributes(DecisionWorkflow):
 
     def _publish_stage(self) -> None:
         pass
-
-
-def replayer(workflow_class: type = DecisionWorkflow) -> Replayer:
-    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
 
 
 async def run_a_decision(env: WorkflowEnvironment, pool: asyncpg.Pool) -> tuple[str, DecisionState]:

@@ -26,12 +26,11 @@ from dispute_support import (
 )
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from accord.app import Accord, DecisionView
 from accord.audit import fold
+from accord.worker import replayer
 from events.decision import StanceKind, TakeStance
 from events.dispute import (
     AcceptTerms,
@@ -188,8 +187,7 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     assert fold(stream, events).model_dump() == final.model_dump()
     history = await env.client.get_workflow_handle(stream).fetch_history()
     assert any(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in history.events)
-    replayer = Replayer(workflows=[DisputeWorkflow], data_converter=pydantic_data_converter)
-    await replayer.replay_workflow(history)
+    await replayer(DisputeWorkflow).replay_workflow(history)
 
 
 async def _decision_or_none(app: Accord, decision_id: str) -> DecisionView | None:
@@ -231,7 +229,7 @@ async def test_mediation_runs_out_into_a_panel_whose_ruling_becomes_final_when_n
     error = await refused_without_record(app, store, dispute_id, LodgeAppeal(actor=RAISER, reason="we just saw it"))
     assert (error.kind, error.message) == ("conflict", f"dispute {dispute_id!r} is final; nothing more can happen in it")
     history = await env.client.get_workflow_handle(stream).fetch_history()
-    await Replayer(workflows=[DisputeWorkflow], data_converter=pydantic_data_converter).replay_workflow(history)
+    await replayer(DisputeWorkflow).replay_workflow(history)
 
 
 async def test_settlement_in_negotiation_and_in_mediation(

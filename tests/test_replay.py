@@ -23,12 +23,10 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from accord.app import Accord
-from accord.worker import build_worker
+from accord.worker import build_worker, replayer
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -50,10 +48,6 @@ RECORDED = Path(__file__).resolve().parent / "histories" / "alliance.json"
 FOUNDER = "riverkeepers"
 
 
-
-
-def replayer(workflow_class: type = AllianceWorkflow) -> Replayer:
-    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
 
 
 async def run_commands(client: Client, pool: asyncpg.Pool, *, continue_after_updates: int) -> tuple[str, str]:
