@@ -18,8 +18,8 @@ from workflows.dispute import DisputeWorkflow
 
 WORKFLOWS = [AllianceWorkflow, DecisionWorkflow, DisputeWorkflow]
 
-def sandboxed_runner() -> SandboxedWorkflowRunner:
-    """Temporal's sandbox, with accord's `workflows` package passed through.
+def sandboxed_runner(package: str = "workflows") -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, with accord's `workflows` package (or another) passed through.
 
     The sandbox still runs every workflow in a context of its own and checks it for
     non-determinism. Without the passthrough it would also import `workflows` (its pydantic models
@@ -28,7 +28,7 @@ def sandboxed_runner() -> SandboxedWorkflowRunner:
     (docs/performance.md). Like `events`, which the workflows import through
     `imports_passed_through`, the package keeps no state of its own.
     """
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows"))
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(package))
 
 
 def build_worker(

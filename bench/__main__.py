@@ -78,6 +78,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results (default: bench/results.json)")
     parser.add_argument("--replay-events", type=int, default=None, help="events to replay (the full size is 1,000,000)")
     parser.add_argument("--decisions", type=int, default=None, help="open decisions for the scale benchmark (full: 10,000)")
+    parser.add_argument(
+        "--runner", choices=["passthrough", "reimport", "unsandboxed"], default=None,
+        help="experiment: every worker (accord's and the bare one) with this workflow runner "
+        "(default: passthrough, what `accord worker` runs)",
+    )
     parser.add_argument("--worker-cache", type=int, default=None, help="experiment: the scale benchmark's worker with this max_cached_workflows")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
@@ -91,7 +96,7 @@ async def run_all(args: argparse.Namespace) -> Run:
     run = Run(quick=args.size != "full")
     run.details["size"] = args.size
     progress("starting the stack")
-    async with bench_stack() as stack:
+    async with bench_stack(args.runner) as stack:
         run.versions = await stack.versions()
         for name in names:
             progress(f"{name} ...")

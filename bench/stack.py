@@ -44,6 +44,8 @@ class Stack:
     temporal_address: str
     client: Client
     data_dir: Path
+    runner: str | None = None
+    """An experiment: every worker process (accord's and the bare one) with this workflow runner."""
 
     @contextlib.asynccontextmanager
     async def database(self, name: str) -> AsyncIterator[str]:
@@ -90,7 +92,7 @@ def temporal_cli_version() -> str:
 
 
 @contextlib.asynccontextmanager
-async def bench_stack() -> AsyncIterator[Stack]:
+async def bench_stack(runner: str | None = None) -> AsyncIterator[Stack]:
     """Start what is not configured, in a temporary data directory; remove it all afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="accord-bench-"))
     try:
@@ -102,6 +104,7 @@ async def bench_stack() -> AsyncIterator[Stack]:
                 temporal_address=endpoints.temporal_address,
                 client=client,
                 data_dir=data_dir,
+                runner=runner,
             )
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -137,6 +140,8 @@ def worker_process(
         "TEMPORAL_ADDRESS": stack.temporal_address,
         "ACCORD_TASK_QUEUE": task_queue,
     }
+    if stack.runner is not None:
+        extra = (*extra, "--runner", stack.runner)
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.worker", kind, *extra],
         env=env,

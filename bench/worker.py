@@ -15,10 +15,9 @@ import asyncio
 import os
 import sys
 import threading
-from typing import Any
 
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from accord.config import Settings
 from accord.logs import configure_logging
@@ -26,11 +25,18 @@ from accord.runner import migrated_app, stop_on_signals
 from accord.worker import build_worker, sandboxed_runner
 from bench.bare import BARE_WORKFLOWS
 
-RUNNERS = {
-    "passthrough": sandboxed_runner,  # what build_worker uses
-    "reimport": SandboxedWorkflowRunner,  # the sandbox importing `workflows` anew for every run
-    "unsandboxed": UnsandboxedWorkflowRunner,
-}
+def runner(name: str | None, package: str) -> WorkflowRunner:
+    """The workflow runner called `name`, for workflows defined in `package`."""
+    if name in (None, "passthrough"):  # what build_worker uses for accord's `workflows`
+        return sandboxed_runner(package)
+    if name == "reimport":  # the sandbox importing the package anew for every workflow run
+        return SandboxedWorkflowRunner()
+    if name == "unsandboxed":
+        return UnsandboxedWorkflowRunner()
+    raise ValueError(f"unknown runner {name!r}: passthrough, reimport or unsandboxed")
+
+
+RUNNERS = ("passthrough", "reimport", "unsandboxed")
 
 
 def _stop_when_stdin_closes(stop: asyncio.Event) -> None:
@@ -44,7 +50,7 @@ def _stop_when_stdin_closes(stop: asyncio.Event) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-async def main(kind: str, cache: int | None, runner: str | None) -> None:
+async def main(kind: str, cache: int | None, runner_name: str | None) -> None:
     stop = stop_on_signals()
     _stop_when_stdin_closes(stop)
     settings = Settings()
@@ -55,17 +61,16 @@ async def main(kind: str, cache: int | None, runner: str | None) -> None:
             worker = Worker(
                 app.client, task_queue=app.task_queue, workflows=BARE_WORKFLOWS, max_concurrent_local_activities=200,
                 max_cached_workflows=settings.worker_cache if cache is None else cache,
-                workflow_runner=SandboxedWorkflowRunner(
-                    restrictions=SandboxRestrictions.default.with_passthrough_modules("bench")
-                ),
+                workflow_runner=runner(runner_name, "bench"),
             )
         else:
             # `accord worker` is build_worker with the settings' cache; --cache and --runner are
             # experiments with one option changed.
-            options: dict[str, Any] = {"max_cached_workflows": settings.worker_cache if cache is None else cache}
-            if runner is not None:
-                options["workflow_runner"] = RUNNERS[runner]()
-            worker = build_worker(app.client, app.pool, app.task_queue, **options)
+            worker = build_worker(
+                app.client, app.pool, app.task_queue,
+                max_cached_workflows=settings.worker_cache if cache is None else cache,
+                workflow_runner=runner(runner_name, "workflows"),
+            )
         async with worker:
             print("ready", flush=True)
             await stop.wait()
@@ -75,7 +80,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
     parser.add_argument("kind", choices=["accord", "bare"])
     parser.add_argument("--cache", type=int, default=None)
-    parser.add_argument("--runner", choices=sorted(RUNNERS), default=None)
+    parser.add_argument("--runner", choices=RUNNERS, default=None)
     args = parser.parse_args()
     configure_logging("warning", json=True)
     asyncio.run(main(args.kind, args.cache, args.runner))

@@ -35,6 +35,9 @@ DELIVERY_RETRY = RetryPolicy(
 
 CLOCK_RETRY = timedelta(seconds=30)
 
+ONE_TIMER_PER_DUE = "one-timer-per-due"
+"""Patch: a due time keeps one timer across commits (runs recorded before it replay the old way)."""
+
 Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
 """A command bound to its arguments: (state, now) -> events, or raises Refused."""
 
@@ -81,6 +84,8 @@ class Committer(Generic[S]):
     _pending: list[_Pending] = field(default_factory=list)
     _flushing: bool = False
     _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
+    _alarm: asyncio.Future[None] | None = None
+    _alarm_due: datetime | None = None
 
     async def deliveries_done(self) -> None:
         """Wait for webhook deliveries; a delivery that finally fails is recorded, not fatal."""
@@ -90,19 +95,26 @@ class Committer(Generic[S]):
         """Wait until nothing is queued or being recorded, every handler is done, and deliveries too:
         the moment a run may end or continue as new."""
         await workflow.wait_condition(lambda: self.idle and workflow.all_handlers_finished())
+        self.drop_alarm()
         await self.deliveries_done()
 
     async def wait_for_clock(self, due: datetime | None, strike: Decision) -> None:
         """Sleep until `due` (the state's next timer) or until a commit changes the state; when the
         time comes, submit the clock's decision. Timers thus always come from the recorded state."""
         commits = self.commits
-        delay = due - workflow.now() if due is not None else None
-        if delay is None or delay > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self.commits != commits, timeout=delay)
+        if workflow.patched(ONE_TIMER_PER_DUE):
+            if not await self._alarm_rang(due, lambda: self.commits != commits):
                 return
-            except asyncio.TimeoutError:
-                pass
+        else:
+            # As runs recorded before ONE_TIMER_PER_DUE did it: a new timer each time round, so every
+            # commit cancelled the deadline's timer and started it again.
+            delay = due - workflow.now() if due is not None else None
+            if delay is None or delay > timedelta(0):
+                try:
+                    await workflow.wait_condition(lambda: self.commits != commits, timeout=delay)
+                    return
+                except asyncio.TimeoutError:
+                    pass
         try:
             if await self.submit(strike, "accord"):
                 return
@@ -112,6 +124,34 @@ class Committer(Generic[S]):
             # move, so the same timer is due again; try again shortly rather than fail the process.
             workflow.logger.warning("recording the clock's events failed, retrying: %s", error)
             await workflow.sleep(CLOCK_RETRY)
+
+    async def _alarm_rang(self, due: datetime | None, moved: Callable[[], bool]) -> bool:
+        """Wait until `due` or until `moved()`; True if `due` came. One timer serves a due time for as
+        long as it stays the state's next: commits that leave it in place (stances, mostly) neither
+        cancel nor restart it, which would cost the Temporal server two timer tasks per commit."""
+        if due is None:
+            self.drop_alarm()
+            await workflow.wait_condition(moved)
+            return False
+        if due <= workflow.now():
+            self.drop_alarm()
+            return True
+        if self._alarm is None or self._alarm_due != due:
+            self.drop_alarm()
+            self._alarm_due = due
+            self._alarm = asyncio.ensure_future(workflow.sleep(due - workflow.now()))
+        alarm = self._alarm
+        await workflow.wait_condition(lambda: moved() or alarm.done())
+        if not alarm.done():
+            return False
+        self.drop_alarm()
+        return True
+
+    def drop_alarm(self) -> None:
+        """Cancel the timer of a due time that no longer applies (or of a run that is ending)."""
+        if self._alarm is not None and not self._alarm.done():
+            self._alarm.cancel()
+        self._alarm, self._alarm_due = None, None
 
     async def submit(self, decide: Decision, actor: str) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused)."""
