@@ -36,6 +36,12 @@ TEMPORAL_PORT = 7233
 # members answer at once; the application layer also retries when the limit is reached.
 TEMPORAL_DYNAMIC_CONFIG = ("history.maxInFlightUpdates=100", "history.maxTotalUpdates=20000")
 
+# SQLite's defaults (a rollback journal, fsync on every commit) made the dev server the first limit
+# when many timers fire together (docs/performance.md). With a write-ahead log and synchronous=NORMAL
+# a commit survives the server or accord crashing; only the machine losing power can drop the last
+# few, which a development stack can afford. Deployments run Temporal on PostgreSQL (deploy.md).
+TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
 
 def _free(port: int) -> bool:
     with socket.socket() as sock:
@@ -79,6 +85,8 @@ async def dev_temporal(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
     extra: list[str] = []
     for value in TEMPORAL_DYNAMIC_CONFIG:
         extra += ["--dynamic-config-value", value]
+    for pragma in TEMPORAL_SQLITE_PRAGMAS:
+        extra += ["--sqlite-pragma", pragma]
     env = await WorkflowEnvironment.start_local(
         port=port,
         ui=True,
