@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import click
 import structlog
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from accord.app import Accord
 from accord.config import DevStack, Settings
@@ -46,7 +46,11 @@ async def migrated_app(settings: Settings, *, temporal_address: str | None = Non
 
 
 def worker_for(app: Accord, settings: Settings) -> Worker:
-    return build_worker(app.client, app.pool, app.task_queue, max_cached_workflows=settings.worker_cache)
+    return build_worker(
+        app.client, app.pool, app.task_queue,
+        max_cached_workflows=settings.worker_cache,
+        workflow_runner=None if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
+    )
 
 
 async def run_worker_service(settings: Settings) -> None:

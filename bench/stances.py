@@ -8,15 +8,15 @@ server, driven by the same callers from the same client. Paths driven:
 - `baseline`: the no-op Update;
 - `take_stance`: `Accord.take_stance`, the public API for stances (one read of the event store for
   the decision's alliance and the member's status, then the Update);
-- `decision_command`: `Accord.decision_command`, the general public API (a query of the decision,
-  a query of the alliance, then the Update);
+- `decision_command`: `Accord.decision_command`, the general public API (the CLI's and the HTTP
+  API's): the same event-store check, then the Update;
 - `update`: the decision's Update alone, without any check of the application layer.
 
 Throughput is a closed loop (`callers` callers, each calling again when answered), in rounds that
-alternate the paths so drift on a shared machine hits them alike. Latency is an open loop at a
-moderate rate (a share of the slower public path's throughput), the same rate for every path. For each path the
-CPU spent per stance by each part of the stack (client, worker, Temporal, PostgreSQL) is recorded:
-on 2 shared cores that, not waiting, is what bounds throughput.
+alternate the paths so drift on a shared machine hits them alike. Latency is an open loop at a light
+and a moderate rate (shares of the slower public path's throughput), the same rates for every path.
+For each path the CPU spent per stance by each part of the stack (client, worker, Temporal,
+PostgreSQL) is recorded: on 2 shared cores that, not waiting, is what bounds throughput.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class Size:
     duration: float = 6.0
     """Measured seconds per path and round."""
     rounds: int = 2
-    latency_share: float = 0.4
-    """Moderate load for the latency runs: this share of the slower public path's throughput."""
+    latency_shares: tuple[float, ...] = (0.1, 0.4)
+    """Loads for the latency runs, as shares of the slower public path's throughput: light (stances
+    mostly arrive alone, so each pays a whole commit) and moderate (they begin to share commits)."""
     latency_duration: float = 6.0
 
 
@@ -147,13 +148,16 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
                 throughput[name].append(await closed_loop(call, size.callers, size.warmup, size.duration, meter))
                 await asyncio.sleep(0.5)
 
-        # Moderate for every path: a share of the slowest public path's throughput.
-        rate = max(1.0, size.latency_share * min(_rate(throughput["take_stance"]), _rate(throughput["decision_command"])))
-        latency: dict[str, LoadResult] = {}
-        for name, call in paths.items():
-            progress(f"stances: latency at {rate:.0f}/s, {name}")
-            latency[name] = await open_loop(call, rate, min(size.warmup, 1.0), size.latency_duration)
-            await asyncio.sleep(0.5)
+        # The same rates for every path: shares of the slower public path's throughput.
+        slower = min(_rate(throughput["take_stance"]), _rate(throughput["decision_command"]))
+        rates = [max(1.0, share * slower) for share in size.latency_shares]
+        latency: dict[float, dict[str, LoadResult]] = {}
+        for rate in rates:
+            latency[rate] = {}
+            for name, call in paths.items():
+                progress(f"stances: latency at {rate:.0f}/s, {name}")
+                latency[rate][name] = await open_loop(call, rate, min(size.warmup, 1.0), size.latency_duration)
+                await asyncio.sleep(0.5)
 
         stances = await pool.fetchval("SELECT count(*) FROM accord.events WHERE event_type = 'StanceTaken'")
 
@@ -163,23 +167,27 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         Figure("stances", "throughput, take_stance", "stances/s", _rate(throughput["take_stance"]), base,
                "no-op Update", target_ratio=0.8, notes=shape),
         Figure("stances", "throughput, decision_command", "stances/s", _rate(throughput["decision_command"]), base,
-               "no-op Update", notes="two workflow queries before the Update"),
+               "no-op Update", notes="the CLI's and HTTP API's path"),
         Figure("stances", "throughput, Update alone", "stances/s", _rate(throughput["update"]), base,
                "no-op Update", notes="no application-layer check"),
     ]
-    for name in ("take_stance", "decision_command"):
-        for q in (50, 99):
-            report.figures.append(
-                Figure("stances", f"latency p{q}, {name}", "ms", latency[name].percentile(q) * 1000,
-                       latency["baseline"].percentile(q) * 1000, "no-op Update", higher_is_better=False,
-                       notes=f"open loop at {rate:.0f}/s")
-            )
+    for rate, share in zip(rates, size.latency_shares, strict=True):
+        for name in ("take_stance", "decision_command"):
+            for q in (50, 99):
+                report.figures.append(
+                    Figure("stances", f"latency p{q} at {share:.0%} load, {name}", "ms",
+                           latency[rate][name].percentile(q) * 1000, latency[rate]["baseline"].percentile(q) * 1000,
+                           "no-op Update", higher_is_better=False, notes=f"open loop at {rate:.0f}/s")
+                )
     report.details["stances"] = {
         "size": asdict(size),
         "stance_events_recorded": stances,
-        "latency_rate_per_s": rate,
+        "latency_rates_per_s": rates,
         "throughput": {name: _summary(results) for name, results in throughput.items()},
-        "latency": {name: _summary([result]) for name, result in latency.items()},
+        "latency": {
+            f"{rate:.0f}/s": {name: _summary([result]) for name, result in by_path.items()}
+            for rate, by_path in latency.items()
+        },
     }
 
 
