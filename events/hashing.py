@@ -172,18 +172,24 @@ def canonical_json(value: Any) -> str:
 
 def _plain(value: Any) -> bool:
     kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or not _UTF16_ORDER_DIFFERS.search(key)):
+                return False
+            if not _plain_leaf(item) and not _plain(item):
+                return False
+        return True
+    if kind is list:
+        return all(_plain_leaf(item) or _plain(item) for item in value)
+    return _plain_leaf(value)
+
+
+def _plain_leaf(value: Any) -> bool:
+    """A scalar written the same by both encoders (checked without a call per leaf where it can be)."""
+    kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
-    if kind is int:
-        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
-    if kind is dict:
-        return all(
-            type(key) is str and not _UTF16_ORDER_DIFFERS.search(key) and _plain(item)
-            for key, item in value.items()
-        )
-    if kind is list:
-        return all(_plain(item) for item in value)
-    return False
+    return kind is int and -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
 
 
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:

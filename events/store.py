@@ -446,9 +446,8 @@ async def _insert(
             returned = await conn.fetch(_INSERT_SQL, *args)
             await extra(conn)
     positions = {r["stream_version"]: r["global_position"] for r in returned}
-    # Every value is already typed (by the chain and by asyncpg): no validation to pay for.
     return [
-        Receipt.model_construct(
+        Receipt(
             stream_id=stream_id,
             stream_version=row.version,
             global_position=positions[row.version],
@@ -557,8 +556,7 @@ def _checkpoint_after(events: Sequence[RecordedEvent | LogRow], after: GlobalChe
 
 
 def _recorded(row: asyncpg.Record) -> RecordedEvent:
-    # The columns are typed by PostgreSQL and asyncpg: validating them again would only cost time.
-    return RecordedEvent.model_construct(
+    return RecordedEvent(
         global_position=row["global_position"],
         stream_id=row["stream_id"],
         stream_version=row["stream_version"],
