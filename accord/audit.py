@@ -23,7 +23,7 @@ from events.charter import DecisionRules
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
 from events.processes import Process, process_of
 from events.rules import conflict, invalid, not_found
-from events.store import EventStore, GlobalCheckpoint, RecordedEvent
+from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
@@ -73,18 +73,21 @@ async def fold_log(store: EventStore, folded: FoldedLog | None = None, *, page: 
     """Every stream's state, rebuilt from the global log: :func:`fold` at the speed of a log
     reader (:meth:`EventStore.read_log`), for projections and bulk audits.
 
-    Pass the result of an earlier call to fold only what was recorded since. The next page is
-    requested before the current one is folded, so PostgreSQL works on it meanwhile.
+    Pass the result of an earlier call to fold only what was recorded since: it is updated in place
+    and returned. A page is applied whole or not at all, so if an event cannot be folded (a corrupt
+    stream raises) the result stays at the last whole page and its checkpoint, safe to resume from.
+    The next page is requested before the current one is folded, so PostgreSQL works on it meanwhile.
 
     The states grow to millions of objects that live until the end; Python's cyclic collector
     would scan them all again and again as they grow (a third of the time, measured). So after
     each page every object alive is moved to the collector's permanent generation
     (``gc.freeze``), and put back when the fold ends (``gc.unfreeze``): the objects are the same,
-    only not rescanned meanwhile.
+    only not rescanned meanwhile. A process that froze objects itself keeps them frozen, and
+    then the fold does not freeze at all.
     """
     folded = folded or FoldedLog()
-    states = folded.states
     processes: dict[str, Process] = {}
+    freeze = gc.get_freeze_count() == 0
     pending = asyncio.ensure_future(store.read_log(folded.checkpoint, limit=page))
     try:
         while True:
@@ -92,19 +95,30 @@ async def fold_log(store: EventStore, folded: FoldedLog | None = None, *, page: 
             if not rows:
                 return folded
             pending = asyncio.ensure_future(store.read_log(checkpoint, limit=page))
-            for row in rows:
-                stream_id = row.stream_id
-                process = processes.get(stream_id)
-                if process is None:
-                    process = processes[stream_id] = process_of(stream_id)
-                event = process.event_from_json(row.event_type, row.schema_version, row.data_json)
-                states[stream_id] = process.evolve(states.get(stream_id), event)
+            await asyncio.sleep(0)  # let the read start: it sends its query at its first await
+            folded.states.update(_fold_page(rows, folded.states, processes))
             folded.checkpoint = checkpoint
             folded.events += len(rows)
-            gc.freeze()
+            if freeze:
+                gc.freeze()
     finally:
         pending.cancel()
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
+
+
+def _fold_page(rows: list[LogRow], states: dict[str, Any], processes: dict[str, Process]) -> dict[str, Any]:
+    """The states the page's events lead to, for the streams they touch."""
+    changed: dict[str, Any] = {}
+    for row in rows:
+        stream_id = row.stream_id
+        process = processes.get(stream_id)
+        if process is None:
+            process = processes[stream_id] = process_of(stream_id)
+        state = changed[stream_id] if stream_id in changed else states.get(stream_id)
+        event = process.event_from_json(row.event_type, row.schema_version, row.data_json)
+        changed[stream_id] = process.evolve(state, event)
+    return changed
 
 
 def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:

@@ -57,7 +57,10 @@ ROLE = click.Choice([r.value for r in Role])
 @click.version_option(package_name="accord")
 def main() -> None:
     """accord: consensus decisions, dispute resolution and audit replay for alliances."""
-    # Every command reads the ACCORD_* settings: a bad value stops it here, named, before anything runs.
+    # Every command reads the ACCORD_* settings: a bad value stops it here, named, before anything runs
+    # (help is still shown, whatever the environment).
+    if "--help" in sys.argv[1:]:
+        return
     try:
         Settings()
     except ValidationError as error:

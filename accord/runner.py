@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import click
 import structlog
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from accord.app import Accord
 from accord.config import DevStack, Settings
 from accord.devstack import advertised, dev_services
 from accord.temporal import connect
-from accord.worker import build_worker
+from accord.worker import build_worker, workflow_runner
 from events.migrate import migrate
 
 log = structlog.get_logger("accord")
@@ -49,7 +49,7 @@ def worker_for(app: Accord, settings: Settings) -> Worker:
     return build_worker(
         app.client, app.pool, app.task_queue,
         max_cached_workflows=settings.worker_cache,
-        workflow_runner=None if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
+        runner=workflow_runner(settings.workflow_sandbox),
     )
 
 

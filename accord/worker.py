@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from accord.config import DEFAULT_WORKER_CACHE
 from activities.notify import NotifyActivities
@@ -18,17 +18,18 @@ from workflows.dispute import DisputeWorkflow
 
 WORKFLOWS = [AllianceWorkflow, DecisionWorkflow, DisputeWorkflow]
 
-def sandboxed_runner(package: str = "workflows") -> SandboxedWorkflowRunner:
-    """Temporal's sandbox, with accord's `workflows` package (or another) passed through.
 
-    The sandbox still runs every workflow in a context of its own and checks it for
-    non-determinism. Without the passthrough it would also import `workflows` (its pydantic models
-    and workflow classes, which do nothing at import) anew for every workflow run: the worker then
-    held about twice the memory per cached decision and spent 15-25% more CPU opening one
-    (docs/performance.md). Like `events`, which the workflows import through
-    `imports_passed_through`, the package keeps no state of its own.
+def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
+    """Temporal's sandbox (the default), or none.
+
+    The sandbox imports `workflows` anew for every workflow run and checks what the code calls
+    (the clock, randomness, I/O) while it runs. Passing `workflows` through it would halve the memory
+    per cached decision, but the package's code would then run with the real modules, unchecked, so
+    the sandbox is all or nothing here. Without it (`ACCORD_WORKFLOW_SANDBOX=false`) a worker takes
+    about 1.5x the stances per second; replays (the test suite, `accord audit check`) still run under
+    the sandbox, which is where non-determinism is then caught (docs/performance.md).
     """
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(package))
+    return SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -37,7 +38,7 @@ def build_worker(
     task_queue: str,
     *,
     max_cached_workflows: int = DEFAULT_WORKER_CACHE,
-    workflow_runner: WorkflowRunner | None = None,
+    runner: WorkflowRunner | None = None,
 ) -> Worker:
     store = StoreActivities(EventStore(pool))
     notify = NotifyActivities(pool)
@@ -48,14 +49,14 @@ def build_worker(
         activities=[store.append_events, notify.deliver_notifications],
         max_concurrent_local_activities=200,
         max_cached_workflows=max_cached_workflows,
-        workflow_runner=workflow_runner or sandboxed_runner(),
+        workflow_runner=runner or workflow_runner(),
     )
 
 
 def replayer(*workflows: type) -> Replayer:
-    """A Replayer that runs workflow histories the way the worker runs workflows."""
+    """A Replayer that runs workflow histories under Temporal's sandbox, whatever the workers do."""
     return Replayer(
-        workflows=list(workflows or WORKFLOWS), data_converter=pydantic_data_converter, workflow_runner=sandboxed_runner()
+        workflows=list(workflows or WORKFLOWS), data_converter=pydantic_data_converter, workflow_runner=workflow_runner()
     )
 
 

@@ -79,9 +79,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--replay-events", type=int, default=None, help="events to replay (the full size is 1,000,000)")
     parser.add_argument("--decisions", type=int, default=None, help="open decisions for the scale benchmark (full: 10,000)")
     parser.add_argument(
-        "--runner", choices=["passthrough", "reimport", "unsandboxed"], default=None,
+        "--runner", choices=["sandboxed", "passthrough", "unsandboxed"], default=None,
         help="experiment: every worker (accord's and the bare one) with this workflow runner "
-        "(default: passthrough, what `accord worker` runs)",
+        "(default: what `accord worker` runs, Temporal's sandbox unless ACCORD_WORKFLOW_SANDBOX=false)",
     )
     parser.add_argument("--worker-cache", type=int, default=None, help="experiment: the scale benchmark's worker with this max_cached_workflows")
     args = parser.parse_args(argv)

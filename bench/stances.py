@@ -150,13 +150,13 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
 
         # The same rates for every path: shares of the slower public path's throughput.
         slower = min(_rate(throughput["take_stance"]), _rate(throughput["decision_command"]))
-        rates = [max(1.0, share * slower) for share in size.latency_shares]
+        rates = {share: max(1.0, share * slower) for share in size.latency_shares}
         latency: dict[float, dict[str, LoadResult]] = {}
-        for rate in rates:
-            latency[rate] = {}
+        for share, rate in rates.items():
+            latency[share] = {}
             for name, call in paths.items():
-                progress(f"stances: latency at {rate:.0f}/s, {name}")
-                latency[rate][name] = await open_loop(call, rate, min(size.warmup, 1.0), size.latency_duration)
+                progress(f"stances: latency at {rate:.0f}/s ({share:.0%} load), {name}")
+                latency[share][name] = await open_loop(call, rate, min(size.warmup, 1.0), size.latency_duration)
                 await asyncio.sleep(0.5)
 
         stances = await pool.fetchval("SELECT count(*) FROM accord.events WHERE event_type = 'StanceTaken'")
@@ -171,22 +171,22 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         Figure("stances", "throughput, Update alone", "stances/s", _rate(throughput["update"]), base,
                "no-op Update", notes="no application-layer check"),
     ]
-    for rate, share in zip(rates, size.latency_shares, strict=True):
+    for share, rate in rates.items():
         for name in ("take_stance", "decision_command"):
             for q in (50, 99):
                 report.figures.append(
                     Figure("stances", f"latency p{q} at {share:.0%} load, {name}", "ms",
-                           latency[rate][name].percentile(q) * 1000, latency[rate]["baseline"].percentile(q) * 1000,
+                           latency[share][name].percentile(q) * 1000, latency[share]["baseline"].percentile(q) * 1000,
                            "no-op Update", higher_is_better=False, notes=f"open loop at {rate:.0f}/s")
                 )
     report.details["stances"] = {
         "size": asdict(size),
         "stance_events_recorded": stances,
-        "latency_rates_per_s": rates,
+        "latency_rates_per_s": {f"{share:.0%}": rate for share, rate in rates.items()},
         "throughput": {name: _summary(results) for name, results in throughput.items()},
         "latency": {
-            f"{rate:.0f}/s": {name: _summary([result]) for name, result in by_path.items()}
-            for rate, by_path in latency.items()
+            f"{share:.0%}": {name: _summary([result]) for name, result in by_path.items()}
+            for share, by_path in latency.items()
         },
     }
 

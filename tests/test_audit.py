@@ -52,7 +52,7 @@ from events.charter import DecisionRules, load_rules
 from events.decision import StanceKind, TakeStance
 from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 from events.rules import RefusalKind, Refused
-from events.store import EventStore
+from events.store import EventStore, NewEvent
 from workflows.alliance import AllianceWorkflow
 from replay_support import AllianceThatWaitsBeforeRecording
 
@@ -263,6 +263,16 @@ async def test_the_bulk_fold_rebuilds_every_stream_as_replay_does_and_resumes_fr
     resumed = await eventually(lambda: fold_log(store, folded), lambda f: f.events == total + 1)
     assert resumed.states[f"decision-{decision_id}"] == (await replay(store, f"decision-{decision_id}")).state
     assert resumed.states[f"decision-{decision_id}"].points["p1"].stances["cedar"].stance == "concerns"
+
+    # A page that cannot be folded whole is not applied at all: the result stays resumable.
+    before = (dict(resumed.states), resumed.checkpoint, resumed.events)
+    await stance(app, decision_id, "dune", "p2", "agree")
+    orphan = {"at": "2026-01-01T00:00:00Z", "member_id": "gw", "point_id": "p1", "stance": "agree"}
+    await store.append("decision-orphan", 0, [NewEvent(event_id=uuid.uuid4(), event_type="StanceTaken", data=orphan)])
+    await eventually(lambda: store.read_log(resumed.checkpoint), lambda r: len(r[0]) == 2)
+    with pytest.raises(ValueError, match="StanceTaken before DecisionOpened"):
+        await fold_log(store, resumed)
+    assert (resumed.states, resumed.checkpoint, resumed.events) == before
 
 
 async def test_a_cut_tail_escapes_verify_but_not_check_and_its_receipt_is_gone(

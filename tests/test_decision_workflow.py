@@ -600,14 +600,33 @@ async def test_fifty_members_answering_at_once_are_each_recorded_once_in_fewer_a
     ]
     appends = markers.count("core_local_activity")
     assert appends == transactions + 1  # one local append per batch, and one for the opening
-    # One due time, one timer: the 50 stances' commits neither cancelled nor restarted it. (The
-    # other timer there may be is the wait for the opening command, when it came after the start.)
+    assert len(timers_started(history)) == 1  # the commits neither cancelled nor restarted it
+
+
+def timers_started(history: Any) -> list[timedelta]:
+    """The timers a decision's history started, leaving out the wait for the opening command (there
+    when the command came after the start)."""
     timers = [
         e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
-    assert len([t for t in timers if t != OPENING_TIMEOUT]) == 1, timers
+    return [t for t in timers if t != OPENING_TIMEOUT]
+
+
+async def test_commits_that_leave_the_deadline_in_place_keep_its_one_timer(app: Accord) -> None:
+    alliance_id = await alliance_with_members(app, unique("timer"))
+    decision_id = unique("d")
+    await app.open_decision(alliance_id, "gw", decision_id, "One timer", [{"text": "a point"}, {"text": "another"}])
+    for member, point in [("amber", "p1"), ("birch", "p1"), ("cedar", "p2")]:  # one commit each
+        await stance(app, decision_id, member, point, "agree")
+
+    history = await app.client.get_workflow_handle(decision_workflow_id(decision_id)).fetch_history()
+
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    assert sum(m.marker_recorded_event_attributes.marker_name == "core_local_activity" for m in markers) == 4
+    assert len(timers_started(history)) == 1  # before the patch: one more per commit
+    assert not [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED]
 
 
 class Webhook:

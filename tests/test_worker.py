@@ -1,37 +1,33 @@
-"""How the worker is built: the sandbox passes accord's `workflows` package through, the cache is a
-setting, and audit replays histories under the same sandbox as the worker runs them."""
+"""How the worker is built: Temporal's sandbox unless ACCORD_WORKFLOW_SANDBOX=false, the cache from the
+settings, and replays (the tests, `accord audit check`) always under the sandbox, where a workflow that
+reads the clock or draws random numbers is refused."""
 
 from __future__ import annotations
-
 
 import uuid
 from types import SimpleNamespace
 
-from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from accord.app import Accord
 from accord.config import Settings
 from accord.runner import worker_for
-from accord.worker import replayer, sandboxed_runner
+from accord.worker import replayer
+from clock_workflow import ReadsTheWallClock
 from decision_support import charter
 from events.alliance import FoundAlliance
 
 
-def test_the_sandbox_passes_the_workflows_package_through() -> None:
-    runner = sandboxed_runner()
-    assert isinstance(runner, SandboxedWorkflowRunner)
-    assert "workflows" in runner.restrictions.passthrough_modules
-    # What the sandbox would still refuse, it refuses: the passthrough is not an unsandboxed worker.
-    assert "datetime" in runner.restrictions.invalid_module_members.children
-
-
-async def test_the_worker_cache_comes_from_the_settings(app: Accord) -> None:
+async def test_the_worker_is_sandboxed_with_the_cache_from_the_settings(app: Accord) -> None:
     # A queue of its own: the fixture's worker already polls the app's.
     elsewhere = SimpleNamespace(client=app.client, pool=app.pool, task_queue=f"{app.task_queue}-cache")
     worker = worker_for(elsewhere, Settings(worker_cache=7))  # type: ignore[arg-type]
     assert worker.config()["max_cached_workflows"] == 7
-    assert isinstance(worker.config()["workflow_runner"], SandboxedWorkflowRunner)
+    runner = worker.config()["workflow_runner"]
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    # Nothing of accord's is let through unchecked: its workflows run against the restricted modules.
+    assert not {"workflows", "accord"} & set(runner.restrictions.passthrough_modules)
 
 
 async def test_with_the_sandbox_off_the_worker_runs_accords_workflows_unsandboxed(app: Accord) -> None:
@@ -46,6 +42,16 @@ async def test_with_the_sandbox_off_the_worker_runs_accords_workflows_unsandboxe
         assert [m.member_id for m in (await elsewhere.alliance(alliance_id)).active_members()] == ["gw"]
 
 
-def test_audit_replays_with_the_workers_sandbox() -> None:
-    assert isinstance(replayer().config()["workflow_runner"], SandboxedWorkflowRunner)
-    assert "workflows" in replayer().config()["workflow_runner"].restrictions.passthrough_modules
+async def test_replays_run_under_the_sandbox_and_refuse_a_workflow_that_reads_the_clock(app: Accord) -> None:
+    queue = f"{app.task_queue}-clock"
+    async with Worker(
+        app.client, task_queue=queue, workflows=[ReadsTheWallClock], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        handle = await app.client.start_workflow(ReadsTheWallClock.run, id=f"clock-{uuid.uuid4().hex[:8]}", task_queue=queue)
+        await handle.result()  # unsandboxed, nothing stopped it
+    history = await handle.fetch_history()
+
+    result = await replayer(ReadsTheWallClock).replay_workflow(history, raise_on_replay_failure=False)
+
+    assert result.replay_failure is not None
+    assert "Cannot access datetime.datetime.now" in str(result.replay_failure)
