@@ -74,8 +74,8 @@ async def fold_log(store: EventStore, folded: FoldedLog | None = None, *, page: 
     reader (:meth:`EventStore.read_log`), for projections and bulk audits.
 
     Pass the result of an earlier call to fold only what was recorded since: it is updated in place
-    and returned. A page is applied whole or not at all, so if an event cannot be folded (a corrupt
-    stream raises) the result stays at the last whole page and its checkpoint, safe to resume from.
+    and returned. If an event cannot be folded (a corrupt stream raises), the result stops just
+    before it, its checkpoint with it, so resuming never folds an event twice.
     The next page is requested before the current one is folded, so PostgreSQL works on it meanwhile.
 
     The states grow to millions of objects that live until the end; Python's cyclic collector
@@ -96,9 +96,7 @@ async def fold_log(store: EventStore, folded: FoldedLog | None = None, *, page: 
                 return folded
             pending = asyncio.ensure_future(store.read_log(checkpoint, limit=page))
             await asyncio.sleep(0)  # let the read start: it sends its query at its first await
-            folded.states.update(_fold_page(rows, folded.states, processes))
-            folded.checkpoint = checkpoint
-            folded.events += len(rows)
+            _fold_page(rows, folded, processes)
             if freeze:
                 gc.freeze()
     finally:
@@ -107,18 +105,26 @@ async def fold_log(store: EventStore, folded: FoldedLog | None = None, *, page: 
             gc.unfreeze()
 
 
-def _fold_page(rows: list[LogRow], states: dict[str, Any], processes: dict[str, Process]) -> dict[str, Any]:
-    """The states the page's events lead to, for the streams they touch."""
-    changed: dict[str, Any] = {}
-    for row in rows:
-        stream_id = row.stream_id
-        process = processes.get(stream_id)
-        if process is None:
-            process = processes[stream_id] = process_of(stream_id)
-        state = changed[stream_id] if stream_id in changed else states.get(stream_id)
-        event = process.event_from_json(row.event_type, row.schema_version, row.data_json)
-        changed[stream_id] = process.evolve(state, event)
-    return changed
+def _fold_page(rows: list[LogRow], folded: FoldedLog, processes: dict[str, Process]) -> None:
+    """Fold the page's events into `folded`, moving its checkpoint past each one folded."""
+    states = folded.states
+    done = 0
+    try:
+        for row in rows:
+            stream_id = row.stream_id
+            process = processes.get(stream_id)
+            if process is None:
+                process = processes[stream_id] = process_of(stream_id)
+            event = process.event_from_json(row.event_type, row.schema_version, row.data_json)
+            states[stream_id] = process.evolve(states.get(stream_id), event)
+            done += 1
+    finally:
+        # Where the page stopped, if an event could not be folded: the states hold exactly the
+        # events up to the checkpoint, so resuming never folds one twice.
+        if done:
+            last = rows[done - 1]
+            folded.checkpoint = GlobalCheckpoint(transaction_id=last.transaction_id, global_position=last.global_position)
+            folded.events += done
 
 
 def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:

@@ -264,15 +264,20 @@ async def test_the_bulk_fold_rebuilds_every_stream_as_replay_does_and_resumes_fr
     assert resumed.states[f"decision-{decision_id}"] == (await replay(store, f"decision-{decision_id}")).state
     assert resumed.states[f"decision-{decision_id}"].points["p1"].stances["cedar"].stance == "concerns"
 
-    # A page that cannot be folded whole is not applied at all: the result stays resumable.
-    before = (dict(resumed.states), resumed.checkpoint, resumed.events)
+    # An event that cannot be folded stops the fold just before it, checkpoint included, so
+    # folding again never applies an event twice.
     await stance(app, decision_id, "dune", "p2", "agree")
     orphan = {"at": "2026-01-01T00:00:00Z", "member_id": "gw", "point_id": "p1", "stance": "agree"}
     await store.append("decision-orphan", 0, [NewEvent(event_id=uuid.uuid4(), event_type="StanceTaken", data=orphan)])
     await eventually(lambda: store.read_log(resumed.checkpoint), lambda r: len(r[0]) == 2)
     with pytest.raises(ValueError, match="StanceTaken before DecisionOpened"):
         await fold_log(store, resumed)
-    assert (resumed.states, resumed.checkpoint, resumed.events) == before
+    assert resumed.events == total + 2  # the stance before the orphan, and no more
+    assert resumed.states[f"decision-{decision_id}"].points["p2"].stances["dune"].stance == "agree"
+    stopped = (dict(resumed.states), resumed.checkpoint, resumed.events)
+    with pytest.raises(ValueError, match="StanceTaken before DecisionOpened"):
+        await fold_log(store, resumed)
+    assert (resumed.states, resumed.checkpoint, resumed.events) == stopped
 
 
 async def test_a_cut_tail_escapes_verify_but_not_check_and_its_receipt_is_gone(
