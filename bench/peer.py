@@ -18,31 +18,18 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from bench.append import Tally
+from bench.append import FULL, QUICK, TINY, Size, Tally  # noqa: F401 (the same sizes as append, so the two compare)
 from bench.payloads import stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
 from events.store import EventStore, NewEvent
 
-
-@dataclass(frozen=True)
-class Size:
-    batch: int = 100
-    batches: int = 60
-    writers: int = 16
-    seconds: float = 3.0
-    rounds: int = 3
-
-
-FULL = Size()
-QUICK = Size(batches=15, seconds=1.0, rounds=2)
-TINY = Size(batch=10, batches=3, writers=4, seconds=0.3, rounds=1)
 
 SCHEMA = "bench_es"
 

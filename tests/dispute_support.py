@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord, DisputeView
+from decision_support import eventually
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DisputeProcedure, load_charter
 from events.dispute import DisputeContext, DisputeState
 from events.store import EventStore
 
-T = TypeVar("T")
 
 CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 RAISER, RESPONDENT, COORDINATOR, STEERING = "cedar", "dune", "gw", "amber"
@@ -108,18 +107,6 @@ async def state_of(app: Accord, dispute_id: str) -> DisputeState:
     view = await app.dispute(dispute_id, COORDINATOR)
     assert isinstance(view, DisputeView)
     return view.state
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 10.0) -> T:
-    """Poll `probe` until its value satisfies `until` (workers act asynchronously after a timer fires)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if until(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 async def in_stage(app: Accord, dispute_id: str, stage: str, timeout: float = 10.0) -> DisputeState:

@@ -13,11 +13,11 @@ import asyncio
 import gc
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import pytest
@@ -36,7 +36,7 @@ from accord.audit import (
     whatif,
 )
 from cli_support import Cli, cli_against
-from decision_support import CHARTER, alliance_with_members, charter, final_state
+from decision_support import CHARTER, alliance_with_members, charter, eventually, final_state
 from events.alliance import (
     AdmitMember,
     AmendCharter,
@@ -56,7 +56,6 @@ from events.store import EventStore, NewEvent
 from workflows.alliance import AllianceWorkflow
 from replay_support import AllianceThatWaitsBeforeRecording
 
-T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
@@ -83,15 +82,6 @@ async def stance(app: Accord, decision_id: str, member: str, point: str, kind: s
     await app.decision_command(
         decision_id, TakeStance(actor=member, point_id=point, stance=StanceKind(kind), reason=reason)
     )
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool], timeout: float = 10.0) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not until(value := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 def by_name(report: CheckReport) -> dict[str, Any]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 
+from decision_support import eventually
 from events.hashing import (
     GENESIS_HASH,
     canonical_bytes,
@@ -30,7 +30,6 @@ from events.store import (
     RecordedEvent,
 )
 
-T = TypeVar("T")
 
 
 def new_event(event_type: str = "PointProposed", **data: Any) -> NewEvent:
@@ -50,17 +49,6 @@ async def count_rows(pool: asyncpg.Pool, stream_id: str) -> int:
     return int(
         await pool.fetchval("SELECT count(*) FROM accord.events WHERE stream_id = $1", stream_id)
     )
-
-
-async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
-    """Poll ``probe`` until ``done``: on a shared server another session's open transaction can
-    hold the tailing horizon back for a moment."""
-    for _ in range(100):
-        result = await probe()
-        if done(result):
-            return result
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def tamper(db_url: str, sql: str, *args: Any) -> None:
