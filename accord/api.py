@@ -28,6 +28,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from accord import __version__
 from accord.app import (
     Accord,
+    CommandFailed,
     DecisionSummary,
     DecisionView,
     Founded,
@@ -272,6 +273,13 @@ async def refused_response(request: Request, error: Exception) -> JSONResponse:
         location = ["body", *error.field.split(".")] if error.field else ["body"]
         detail = [{"loc": location, "msg": error.message, "type": "value_error"}]
     return JSONResponse({"detail": detail}, status_code=REFUSAL_STATUS[error.kind])
+
+
+async def failed_response(request: Request, error: Exception) -> JSONResponse:
+    """A command that was not refused but did not complete: 503, saying whether it may yet be recorded."""
+    assert isinstance(error, CommandFailed)
+    log.warning("command failed", method=request.method, path=request.url.path, reason=error.message)
+    return JSONResponse({"detail": error.message, "outcome_unknown": error.outcome_unknown}, status_code=503)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -770,6 +778,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.state.accord = accord
     app.state.settings = settings
     app.add_exception_handler(Refused, refused_response)
+    app.add_exception_handler(CommandFailed, failed_response)
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
     from accord.api_disputes import routers as dispute_routers  # here: that module builds on this one

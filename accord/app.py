@@ -22,7 +22,10 @@ import asyncpg
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import TypedSearchAttributes, SearchAttributePair, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -94,29 +97,93 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def refusal_from(error: BaseException) -> Refused | None:
-    """Recover the domain refusal that a workflow raised, from the error Temporal hands the client."""
-    cause = error.cause if isinstance(error, WorkflowUpdateFailedError) else error
+class CommandFailed(Exception):
+    """A command that was not refused but did not complete.
+
+    `outcome_unknown` is False when nothing was recorded for it (the store did not take its events),
+    True when Temporal did not confirm it in time: it may still be recorded, and sending the same
+    command again could record it twice, so look at the process first."""
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.outcome_unknown = outcome_unknown
+
+
+def _application_error(error: BaseException) -> ApplicationError | None:
+    """The ApplicationError a workflow raised, from the error Temporal hands the client."""
+    cause: BaseException | None = error.cause if isinstance(error, WorkflowUpdateFailedError) else error
     while cause is not None:
-        if isinstance(cause, ApplicationError) and cause.type == "Refused":
-            kind, field = (list(cause.details) + [RefusalKind.INVALID, None])[:2]
-            return Refused(cause.message, RefusalKind(kind), field)
+        if isinstance(cause, ApplicationError):
+            return cause
         cause = cause.__cause__
     return None
 
 
-async def _with_update_retry(call: Callable[[], Awaitable[T]], attempts: int = 12) -> T:
-    """Retry when Temporal refuses an Update because too many are in flight on one workflow."""
+def refusal_from(error: BaseException) -> Refused | None:
+    """Recover the domain refusal that a workflow raised, from the error Temporal hands the client.
+    A quarantined process's refusal is a conflict that names the stream and what to run."""
+    cause = _application_error(error)
+    if cause is None:
+        return None
+    if cause.type == "Refused":
+        kind, field = (list(cause.details) + [RefusalKind.INVALID, None])[:2]
+        return Refused(cause.message, RefusalKind(kind), field)
+    if cause.type == "Quarantined":
+        return Refused(cause.message, RefusalKind.CONFLICT)
+    return None
+
+
+_TRANSIENT = {
+    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.RESOURCE_EXHAUSTED,
+}
+"""What Temporal answers while it restarts, is unreachable, or has too many Updates in flight."""
+
+
+def _lost_update(error: RPCError) -> bool:
+    """NOT_FOUND for the Update itself (the server lost an Update it had not yet delivered), not for
+    the workflow: the same Update is sent again."""
+    return error.status == RPCStatusCode.NOT_FOUND and "update" in str(error).lower()
+
+
+async def send_update(
+    handle: WorkflowHandle[Any, Any], update: Any, arg: Any, *, patience: float, update_id: str | None = None
+) -> Any:
+    """Send an Update under one id until Temporal answers, for at most `patience` seconds.
+
+    The id stays the same across retries, so an Update that did arrive is never run twice (Temporal
+    deduplicates it; one whose events were recorded by a lost workflow task is answered from the
+    record). Retried: Temporal's refusal when too many Updates are in flight on one workflow, Temporal
+    being unreachable or restarting, and an Update the server lost while the workflow still runs."""
+    update_id = update_id or str(uuid.uuid4())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
     delay = 0.05
-    for attempt in range(attempts):
+    while True:
         try:
-            return await call()
+            return await handle.execute_update(update, arg, id=update_id)
+        except WorkflowUpdateRPCTimeoutOrCancelledError as error:
+            last: BaseException = error
         except RPCError as error:
-            if error.status != RPCStatusCode.RESOURCE_EXHAUSTED or attempt == attempts - 1:
+            if not (error.status in _TRANSIENT or (_lost_update(error) and await _running(handle))):
                 raise
+            last = error
+        if loop.time() + delay > deadline:
+            raise CommandFailed(
+                f"Temporal did not confirm the command within {patience:.0f} s ({last}); it may still be "
+                "recorded: look at the process before sending it again",
+                outcome_unknown=True,
+            ) from None
         await asyncio.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+
+
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the workflow still runs (or Temporal cannot say now); an ended one takes no Update."""
+    try:
+        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError as error:
+        return error.status in _TRANSIENT
 
 
 @dataclass
@@ -124,6 +191,8 @@ class Accord:
     client: Client
     pool: asyncpg.Pool
     task_queue: str
+    patience: float = 120.0
+    """Seconds a command waits for Temporal's answer while Temporal restarts or is unreachable."""
 
     @property
     def store(self) -> EventStore:
@@ -145,13 +214,21 @@ class Accord:
 
     # --- commands --------------------------------------------------------------------------------
 
-    async def _update(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _update(
+        self, handle: WorkflowHandle[Any, Any], update: Any, command: Any, command_id: str | None = None
+    ) -> Any:
+        """Send a command (an Update) and return its result; a refusal is raised as `Refused`, a command
+        that could not be recorded as `CommandFailed`. `command_id` names the Update: a caller that
+        sends a command again under the same id gets the first one's answer, never a second recording."""
         try:
-            return await _with_update_retry(call)
+            return await send_update(handle, update, command, patience=self.patience, update_id=command_id)
         except (WorkflowUpdateFailedError, ApplicationError) as error:
             refused = refusal_from(error)
             if refused is not None:
                 raise refused from None
+            cause = _application_error(error)
+            if cause is not None and cause.type in ("RecordingFailed", "InternalError"):
+                raise CommandFailed(f"{cause.message}; nothing was recorded") from None
             raise
 
     async def found_alliance(
@@ -200,12 +277,14 @@ class Accord:
             )
         except WorkflowAlreadyStartedError:
             raise conflict(f"{what} already exists") from None
-        return await self._update(lambda: handle.execute_update(update, command))
+        return await self._update(handle, update, command)
 
-    async def alliance_command(self, alliance_id: str, command: AllianceCommand) -> CommandResult:
+    async def alliance_command(
+        self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
+    ) -> CommandResult:
         handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))
         try:
-            return await self._update(lambda: handle.execute_update(AllianceWorkflow.execute, command))
+            return await self._update(handle, AllianceWorkflow.execute, command, command_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(f"no alliance {alliance_id!r}") from None
@@ -287,7 +366,7 @@ class Accord:
         return owner
 
     async def decision_command(
-        self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None
+        self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None, command_id: str | None = None
     ) -> CommandResult:
         """Send a command to a decision; a suspended or removed member is refused before it is sent.
 
@@ -297,7 +376,7 @@ class Accord:
         await self._acting_in(decision_workflow_id(decision_id), command.actor, alliance_id)
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
         try:
-            return await self._update(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+            return await self._update(handle, DecisionWorkflow.execute, command, command_id)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -434,14 +513,16 @@ class Accord:
             DisputeWorkflow.run, dispute_workflow_id(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
         )
 
-    async def dispute_command(self, dispute_id: str, command: DisputeCommand) -> CommandResult:
+    async def dispute_command(
+        self, dispute_id: str, command: DisputeCommand, *, command_id: str | None = None
+    ) -> CommandResult:
         """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
         await self._acting_in(dispute_workflow_id(dispute_id), command.actor)
         state = await self._dispute_state(dispute_id)
         if not state.is_live:
             raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
         handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, dispute_workflow_id(dispute_id))
-        return await self._update(lambda: handle.execute_update(DisputeWorkflow.execute, command))
+        return await self._update(handle, DisputeWorkflow.execute, command, command_id)
 
     async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
         """The dispute for someone allowed to read it; its existence and stage for other members (or,

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from accord.app import Accord
+from accord.app import Accord, CommandFailed
 from accord.binaries import MissingBinary
 from accord.config import NotConfigured, Settings
 from accord.render import Output
@@ -54,6 +54,9 @@ def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: 
         emit(asyncio.run(_run()), as_json)
     except Refused as error:
         emit_error(error.message, as_json, kind=error.kind.value, field=error.field)
+        code = 1
+    except CommandFailed as error:
+        emit_error(error.message, as_json, outcome_unknown=error.outcome_unknown)
         code = 1
     except (NotConfigured, MissingBinary) as error:
         emit_error(str(error), as_json)

@@ -6,7 +6,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from accord.config import DEFAULT_WORKER_CACHE
 from activities.notify import NotifyActivities
@@ -28,8 +28,14 @@ def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
     the sandbox is all or nothing here. Without it (`ACCORD_WORKFLOW_SANDBOX=false`) a worker takes
     about 1.5x the stances per second; replays (the test suite, `accord audit check`) still run under
     the sandbox, which is where non-determinism is then caught (docs/performance.md).
+
+    structlog passes through: a log record emitted inside a workflow is rendered by the worker's
+    structlog handler, whose lazy imports would otherwise re-import structlog in the sandbox, where
+    reading its settings from the environment is refused (a "Logging error" instead of the record).
     """
-    return SandboxedWorkflowRunner() if sandbox else UnsandboxedWorkflowRunner()
+    if not sandbox:
+        return UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("structlog"))
 
 
 def build_worker(
@@ -39,8 +45,10 @@ def build_worker(
     *,
     max_cached_workflows: int = DEFAULT_WORKER_CACHE,
     runner: WorkflowRunner | None = None,
+    store: StoreActivities | None = None,
 ) -> Worker:
-    store = StoreActivities(EventStore(pool))
+    """The worker; `store` replaces the append activity's implementation (the fault tests' does harm)."""
+    store = store or StoreActivities(EventStore(pool))
     notify = NotifyActivities(pool)
     return Worker(
         client,

@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from accord.app import Accord, _with_update_retry
+from accord.app import Accord, send_update
 from bench import setup
 from bench.bare import BareStance
 from bench.load import Call, LoadResult, closed_loop, open_loop
@@ -121,7 +121,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
             workflow_id, command = bare_workload.command(index, number)
             handle = bare_handles[workflow_id]
             # The same retry accord's application layer uses when the in-flight limit is reached.
-            return await _with_update_retry(lambda: handle.execute_update(BareStance.execute, command))
+            return await send_update(handle, BareStance.execute, command, patience=app.patience)
 
         async def take_stance(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
@@ -136,7 +136,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         async def update(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
             handle = decision_handles[decision_id]
-            return await _with_update_retry(lambda: handle.execute_update(DecisionWorkflow.execute, command))
+            return await send_update(handle, DecisionWorkflow.execute, command, patience=app.patience)
 
         paths: dict[str, Call] = {
             "baseline": baseline, "take_stance": take_stance, "decision_command": decision_command, "update": update,

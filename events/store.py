@@ -36,7 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
 
 __all__ = [
+    "AppendOutcome",
     "BrokenStream",
+    "Break",
     "ConcurrencyError",
     "EventStore",
     "GENESIS_HASH",
@@ -45,6 +47,7 @@ __all__ = [
     "NewEvent",
     "Receipt",
     "RecordedEvent",
+    "StoredEvent",
     "StreamHead",
     "VerifyReport",
 ]
@@ -144,6 +147,44 @@ class VerifyReport(BaseModel):
         return not self.broken
 
 
+class StoredEvent(BaseModel):
+    """An event as the store holds it, in a form a workflow can carry (the hash in hex)."""
+
+    stream_id: str
+    stream_version: int
+    global_position: int
+    event_id: UUID
+    event_type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    hash: str
+
+    def receipt(self) -> Receipt:
+        return Receipt(
+            stream_id=self.stream_id, stream_version=self.stream_version, global_position=self.global_position,
+            hash=self.hash, event_id=self.event_id, recorded_at=self.recorded_at,
+        )
+
+
+class Break(BaseModel):
+    """Where a stream stops being the one its writer holds: the first version that does not follow."""
+
+    version: int
+    event_type: str | None = None
+    reason: str
+
+
+class AppendOutcome(BaseModel):
+    """What :meth:`EventStore.append_after` found: the events written (``receipts``); or the stream
+    already beyond the writer's head, with the events after it that chain on from it (``ahead``); and,
+    where the stream does not follow the writer's head at all, where and why (``broken``)."""
+
+    receipts: list[Receipt] = []
+    ahead: list[StoredEvent] = []
+    broken: Break | None = None
+
+
 class ConcurrencyError(Exception):
     """The stream is not where the writer expected it, or an event id is already taken."""
 
@@ -185,9 +226,8 @@ ORDER BY u.version
 RETURNING stream_version, global_position
 """
 
-_STORED_RECEIPTS_SQL = """
-SELECT stream_version, global_position, hash, event_id, event_type, recorded_at
-FROM accord.events
+_TAIL_SQL = f"""
+SELECT {_EVENT_COLUMNS} FROM accord.events
 WHERE stream_id = $1 AND stream_version BETWEEN $2 AND $3
 ORDER BY stream_version
 """
@@ -278,6 +318,38 @@ class EventStore:
                 # Another writer got there between our head check and our insert (or an event
                 # id is taken elsewhere). Its rows are committed now: look at what they are.
                 return await _replay_or_conflict(conn, stream_id, expected_version, events)
+
+    async def append_after(
+        self, head: StreamHead, events: Sequence[NewEvent], *, extra: Extra | None = None, limit: int = 200
+    ) -> AppendOutcome:
+        """Append ``events`` after ``head`` (version *and* hash), or say what the stream holds instead.
+
+        This is the workflows' append (see docs/design.md, "The commit protocol"). When the stream's
+        head is exactly ``head``, the events are written (``receipts``). Otherwise nothing is written:
+
+        - a retry of an append that is stored already, with the same ids *and* the same content, gets
+          the stored receipts (and ``extra`` is not run again);
+        - when the stream goes on beyond ``head``, ``ahead`` holds the next events (at most ``limit``)
+          that chain on from it, for the writer to adopt or reject; the same ids with other content
+          are not a retry, and come back here too, never as receipts;
+        - when the stream does not follow ``head`` (it is shorter, its event at ``head.version`` is
+          another, or an event after it does not chain), ``broken`` says where and why, with the
+          events before that point in ``ahead``.
+
+        With no ``events`` it only looks: receipts stay empty when the stream is at ``head``.
+        """
+        if events:
+            _validate_append(head.stream_id, head.version, events)
+        async with self._pool.acquire() as conn:
+            stored = await _read_head(conn, head.stream_id)
+            if stored.version == head.version and stored.hash.hex() == head.hash:
+                if not events:
+                    return AppendOutcome()
+                try:
+                    return AppendOutcome(receipts=await _insert(conn, head.stream_id, _chain(head.stream_id, stored, events), extra))
+                except asyncpg.UniqueViolationError:
+                    pass  # another writer (an earlier attempt of this one) got there first: see what it wrote
+            return await _beyond(conn, head, events, limit)
 
     async def head(self, stream_id: str) -> StreamHead:
         """The stream's last version and hash (0 and the genesis hash for an empty stream)."""
@@ -467,9 +539,8 @@ async def _replay_or_conflict(
 ) -> list[Receipt]:
     """Receipts of an append that is already stored, or the ConcurrencyError explaining why not."""
     first, last = expected_version + 1, expected_version + len(events)
-    stored = await conn.fetch(_STORED_RECEIPTS_SQL, stream_id, first, last)
-    stored_ids = [row["event_id"] for row in stored]
-    if stored_ids == [event.event_id for event in events]:
+    stored = await conn.fetch(_TAIL_SQL, stream_id, first, last)
+    if _same_events(stored, events):
         return [_stored_receipt(stream_id, row) for row in stored]
     head = await _read_head(conn, stream_id)
     message = await _conflict_message(
@@ -480,6 +551,66 @@ async def _replay_or_conflict(
         stream_id=stream_id,
         expected_version=expected_version,
         actual_version=head.version,
+    )
+
+
+async def _beyond(conn: asyncpg.Connection, head: StreamHead, events: Sequence[NewEvent], limit: int) -> AppendOutcome:
+    """The stream is not at ``head``: the receipts of ``events`` if exactly they are stored after it,
+    otherwise what follows ``head`` and where the stream stops following it."""
+    stream_id = head.stream_id
+    rows = await conn.fetch(_TAIL_SQL, stream_id, head.version, head.version + limit)
+    prev_hash = GENESIS_HASH
+    if head.version > 0:
+        if not rows or rows[0]["stream_version"] != head.version:
+            current = await _read_head(conn, stream_id)
+            return AppendOutcome(broken=Break(
+                version=current.version + 1,
+                reason=f"the stream ends at version {current.version}, but version {head.version} was recorded "
+                f"(hash {head.hash[:16]}...): events were removed",
+            ))
+        at_head, rows = rows[0], rows[1:]
+        if bytes(at_head["hash"]).hex() != head.hash:
+            return AppendOutcome(broken=Break(
+                version=head.version, event_type=at_head["event_type"],
+                reason=f"the event at version {head.version} has hash {bytes(at_head['hash']).hex()[:16]}..., but "
+                f"the one recorded there had {head.hash[:16]}...: the stream was rewritten at or before this version",
+            ))
+        prev_hash = bytes(at_head["hash"])
+    ahead: list[StoredEvent] = []
+    for row in rows:
+        fault = _link_fault(row, head.version + len(ahead) + 1, prev_hash)
+        if fault is not None:
+            return AppendOutcome(ahead=ahead, broken=Break(version=row["stream_version"], event_type=row["event_type"], reason=fault))
+        ahead.append(_stored_event(row))
+        prev_hash = bytes(row["hash"])
+    if events and _same_events(rows, events):
+        return AppendOutcome(receipts=[event.receipt() for event in ahead[: len(events)]])
+    return AppendOutcome(ahead=ahead)
+
+
+def _same_events(rows: Sequence[asyncpg.Record], events: Sequence[NewEvent]) -> bool:
+    """Whether ``events`` are exactly the first stored ``rows``: the same ids and the same content
+    (their hashes recomputed with the stored time and links come out as stored)."""
+    if len(rows) < len(events):
+        return False
+    for row, event in zip(rows, events, strict=False):
+        if row["event_id"] != event.event_id or row["event_type"] != event.event_type:
+            return False
+        payload = event.model_dump(mode="json", include={"data", "metadata"})
+        canonical = envelope_bytes(
+            row["stream_id"], row["stream_version"], event.event_id, event.event_type,
+            canonical_json(payload["data"]), canonical_json(payload["metadata"]), format_recorded_at(row["recorded_at"]),
+        )
+        if chain_hash(bytes(row["prev_hash"]), canonical) != bytes(row["hash"]):
+            return False
+    return True
+
+
+def _stored_event(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(
+        stream_id=row["stream_id"], stream_version=row["stream_version"], global_position=row["global_position"],
+        event_id=row["event_id"], event_type=row["event_type"], data=load_json(row["data"]),
+        metadata=load_json(row["metadata"]), recorded_at=row["recorded_at"], hash=bytes(row["hash"]).hex(),
     )
 
 
@@ -503,6 +634,11 @@ async def _conflict_message(
     stored: list[asyncpg.Record],
 ) -> str:
     where = f"cannot append to stream {stream_id!r}"
+    if len(stored) == len(events) and [row["event_id"] for row in stored] == [event.event_id for event in events]:
+        return (
+            f"{where}: versions {expected_version + 1}..{expected_version + len(events)} hold events with these ids "
+            f"but other content; a retried append must repeat exactly the same events"
+        )
     for event, row in zip(events, stored, strict=False):
         if row["event_id"] != event.event_id:
             return (
@@ -627,23 +763,24 @@ class _ChainChecker:
         self._stream_broken = False
 
     def _fault(self, row: asyncpg.Record) -> str | None:
-        """Why this row breaks the chain at ``self._next_version``, or None if it holds."""
-        version = row["stream_version"]
-        if version != self._next_version:
-            return (
-                f"version gap: version {self._next_version} is missing "
-                f"(the next stored version is {version})"
-            )
-        if bytes(row["prev_hash"]) != self._prev_hash:
-            link = f"version {version - 1}" if version > 1 else "the genesis hash"
-            return f"prev_hash does not link to {link}"
-        try:
-            recomputed = _recompute(row)
-        except ValueError as error:  # e.g. a number no event could have been recorded with
-            return f"hash mismatch: the event's content cannot be canonicalised ({error})"
-        if recomputed != bytes(row["hash"]):
-            return "hash mismatch: the stored hash does not match the event's content"
-        return None
+        return _link_fault(row, self._next_version, self._prev_hash)
+
+
+def _link_fault(row: asyncpg.Record, version: int, prev_hash: bytes) -> str | None:
+    """Why this row breaks its stream's chain where ``version`` should follow ``prev_hash``, or None."""
+    stored = row["stream_version"]
+    if stored != version:
+        return f"version gap: version {version} is missing (the next stored version is {stored})"
+    if bytes(row["prev_hash"]) != prev_hash:
+        link = f"version {version - 1}" if version > 1 else "the genesis hash"
+        return f"prev_hash does not link to {link}"
+    try:
+        recomputed = _recompute(row)
+    except ValueError as error:  # e.g. a number no event could have been recorded with
+        return f"hash mismatch: the event's content cannot be canonicalised ({error})"
+    if recomputed != bytes(row["hash"]):
+        return "hash mismatch: the stored hash does not match the event's content"
+    return None
 
 
 def _recompute(row: asyncpg.Record) -> bytes:

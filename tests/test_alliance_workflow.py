@@ -356,11 +356,12 @@ async def test_twenty_concurrent_admissions_are_each_recorded_once(app: Accord, 
 # --- appends under retries -----------------------------------------------------------------------
 
 
-def request_for(events: list[RecordedEvent], expected_version: int) -> AppendRequest:
+def request_for(events: list[RecordedEvent], after: RecordedEvent) -> AppendRequest:
     """The request the workflow sent for these stored events (ids, types, data and metadata as sent)."""
     return AppendRequest(
         stream_id=events[0].stream_id,
-        expected_version=expected_version,
+        expected_version=after.stream_version,
+        expected_hash=after.hash.hex(),
         events=[
             NewEvent(event_id=e.event_id, event_type=e.event_type, data=e.data, metadata=e.metadata) for e in events
         ],
@@ -383,7 +384,7 @@ async def test_a_repeated_append_attempt_writes_nothing_and_returns_the_same_rec
     total = await pool.fetchval(count)
 
     # The attempt that committed the admission, tried again (its first try's answer was lost).
-    again = await ActivityEnvironment().run(append, request_for(stored[1:], expected_version=1))
+    again = await ActivityEnvironment().run(append, request_for(stored[1:], after=stored[0]))
     assert receipts_of(again) == admitted.receipts
     assert await pool.fetchval(count) == total
 
@@ -391,6 +392,7 @@ async def test_a_repeated_append_attempt_writes_nothing_and_returns_the_same_rec
     request = AppendRequest(
         stream_id=stream_id,
         expected_version=2,
+        expected_hash=admitted.receipts[0].hash,
         events=[
             NewEvent(event_id=uuid.uuid4(), event_type="MemberAdmitted", data={"n": 1}, metadata={"actor": FOUNDER}),
             NewEvent(event_id=uuid.uuid4(), event_type="MemberAdmitted", data={"n": 2}, metadata={"actor": FOUNDER}),
@@ -403,14 +405,16 @@ async def test_a_repeated_append_attempt_writes_nothing_and_returns_the_same_rec
     assert await pool.fetchval(count) == total + 2
     assert (await store.head(stream_id)).version == 4
 
-    # Another writer's events at those versions are not a retry: refused for good.
-    intruder = request.model_copy(
-        update={"events": [e.model_copy(update={"event_id": uuid.uuid4()}) for e in request.events]}
-    )
-    with pytest.raises(ApplicationError) as caught:
-        await ActivityEnvironment().run(append, intruder)
-    assert caught.value.type == "ConcurrencyError"
-    assert caught.value.non_retryable
+    # Other events after the same head are not a retry: nothing is written, and the stored events come
+    # back for the workflow to adopt or reject (the same ids with other content too).
+    for other in (
+        request.model_copy(update={"events": [e.model_copy(update={"event_id": uuid.uuid4()}) for e in request.events]}),
+        request.model_copy(update={"events": [e.model_copy(update={"data": {"n": 9}}) for e in request.events]}),
+    ):
+        found_instead = await ActivityEnvironment().run(append, other)
+        assert found_instead.receipts == []
+        assert [e.receipt() for e in found_instead.ahead] == receipts_of(first)
+        assert found_instead.broken is None
     assert await pool.fetchval(count) == total + 2
 
 

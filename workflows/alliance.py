@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from events.alliance import AllianceCommand, AllianceState, DecisionResult
     from events.store import Receipt, StreamHead
 
-from workflows.recording import Committer, decided, empty_head
+from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
 
@@ -34,6 +34,7 @@ class AllianceRun(BaseModel):
     head: StreamHead | None = None
     continue_after_updates: int = 500
     """Continue-as-new after this many commands (Temporal caps Updates per run)."""
+    carried: Carried | None = None
 
 
 class CommandResult(BaseModel):
@@ -41,13 +42,16 @@ class CommandResult(BaseModel):
 
 
 @workflow.defn(name="Alliance")
-class AllianceWorkflow:
+class AllianceWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
         self.committer: Committer[AllianceState | None] = Committer(
             head=run.head or empty_head(alliance_workflow_id(run.alliance_id)),
             state=run.state,
             evolve=alliance.evolve,
+            alliance_id=lambda state: state.alliance_id,
+            coordinators=lambda state: state.with_role(alliance.Role.COORDINATOR),
+            carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
         self.commands_this_run = 0
@@ -72,6 +76,7 @@ class AllianceWorkflow:
                 state=self.state,
                 head=self.committer.head,
                 continue_after_updates=self.continue_after,
+                carried=self.committer.carried,
             )
         )
 
@@ -83,6 +88,8 @@ class AllianceWorkflow:
 
     @execute.validator
     def validate(self, command: AllianceCommand) -> None:
+        if self.committer.already_recorded():
+            return
         decided(alliance.decide, self.state, command, workflow.now())
 
     @workflow.signal
@@ -92,20 +99,20 @@ class AllianceWorkflow:
         while True:
             try:
                 await self.committer.submit(
-                    lambda state, now: alliance.record_decision_result(state, result, now), result.actor
+                    lambda state, now: alliance.record_decision_result(state, result, now), result.actor,
+                    f"signal:decision_result:{result.decision_id}",
                 )
                 return
             except ApplicationError as error:
                 if error.type == "Refused":
                     workflow.logger.warning("decision result refused: %s", error.message)
                     return
+                if error.type == "Quarantined":
+                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
+                    continue
                 # The store is unreachable: a signal cannot be refused, so keep trying.
                 await workflow.sleep(timedelta(seconds=30))
 
     @workflow.query
     def current(self) -> AllianceState | None:
         return self.state
-
-    @workflow.query
-    def head(self) -> StreamHead:
-        return self.committer.head

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from events.store import StreamHead
 
 from workflows.alliance import AllianceWorkflow, CommandResult, alliance_workflow_id
-from workflows.recording import Committer, decided, empty_head, publish_stage
+from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
@@ -39,10 +39,11 @@ class DecisionRun(BaseModel):
     """Opened by the workflow itself (an appeal started by a dispute) rather than by a member's Update."""
     report_to_alliance: bool = True
     """Tell the alliance which points were parked (not for appeals: a ruling is not a parked proposal)."""
+    carried: Carried | None = None
 
 
 @workflow.defn(name="Decision")
-class DecisionWorkflow:
+class DecisionWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
         self.committer: Committer[DecisionState | None] = Committer(
@@ -51,6 +52,8 @@ class DecisionWorkflow:
             evolve=decision.evolve,
             notify=decision.told,
             alliance_id=lambda state: state.alliance_id,
+            coordinators=lambda state: state.context.coordinators,
+            carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
         self.commands_this_run = 0
@@ -63,7 +66,7 @@ class DecisionWorkflow:
     async def run(self, run: DecisionRun) -> DecisionState | None:
         if run.open is not None and self.state is None:
             opening = run.open
-            await self.committer.submit(lambda state, now: decision.decide(state, opening, now), opening.actor)
+            await self.committer.submit(lambda state, now: decision.decide(state, opening, now), opening.actor, "open")
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=OPENING_TIMEOUT)
         except asyncio.TimeoutError:
@@ -85,12 +88,15 @@ class DecisionWorkflow:
             DecisionRun(
                 decision_id=run.decision_id, state=self.state, head=self.committer.head,
                 continue_after_updates=self.continue_after, report_to_alliance=run.report_to_alliance,
+                carried=self.committer.carried,
             )
         )
 
     def _publish_stage(self) -> None:
         state = self.state
         assert state is not None
+        if self.committer.quarantine is not None:
+            return
         publish_stage(state.stage.value, state.escalation_deadline if state.stage == Stage.STALLED else state.deadline)
 
     async def _tell_alliance(self) -> None:
@@ -124,12 +130,10 @@ class DecisionWorkflow:
 
     @execute.validator
     def validate(self, command: DecisionCommand) -> None:
+        if self.committer.already_recorded():
+            return
         decided(decision.decide, self.state, command, workflow.now())
 
     @workflow.query
     def current(self) -> DecisionState | None:
         return self.state
-
-    @workflow.query
-    def head(self) -> StreamHead:
-        return self.committer.head

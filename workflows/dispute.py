@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import search
 from workflows.alliance import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.recording import Committer, decided, empty_head, publish_stage
+from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
@@ -40,6 +40,7 @@ class DisputeRun(BaseModel):
     state: DisputeState | None = None
     head: StreamHead | None = None
     continue_after_updates: int = 1000
+    carried: Carried | None = None
 
 
 def _seed() -> int:
@@ -47,7 +48,7 @@ def _seed() -> int:
 
 
 @workflow.defn(name="Dispute")
-class DisputeWorkflow:
+class DisputeWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
         self.committer: Committer[DisputeState | None] = Committer(
@@ -56,6 +57,8 @@ class DisputeWorkflow:
             evolve=dispute.evolve,
             notify=dispute.told,
             alliance_id=lambda state: state.alliance_id,
+            coordinators=lambda state: state.context.coordinators,
+            carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
         self.commands_this_run = 0
@@ -136,23 +139,32 @@ class DisputeWorkflow:
         await self._keep(decided_event)
 
     async def _keep(self, event: dispute.DisputeEvent) -> None:
-        """Record an event the workflow itself decided; retried until the store takes it."""
+        """Record an event the workflow itself decided; retried until the store takes it (and, in
+        quarantine, until the process is resumed)."""
         while True:
             try:
-                await self.committer.submit(lambda _state, _now: [event], "accord")
+                await self.committer.submit(lambda _state, _now: [event], "accord", "appeal")
                 return
             except ApplicationError as error:
+                if error.type == "Quarantined":
+                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
+                    continue
                 workflow.logger.warning("recording %s failed, retrying: %s", event.type, error)
                 await workflow.sleep(timedelta(seconds=30))
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
         await self.committer.settled()
         workflow.continue_as_new(
-            DisputeRun(dispute_id=run.dispute_id, state=self.state, head=self.committer.head, continue_after_updates=self.continue_after)
+            DisputeRun(
+                dispute_id=run.dispute_id, state=self.state, head=self.committer.head,
+                continue_after_updates=self.continue_after, carried=self.committer.carried,
+            )
         )
 
     def _publish_stage(self) -> None:
         assert self.state is not None
+        if self.committer.quarantine is not None:
+            return
         publish_stage(self.state.stage.value, self.state.stage_deadline)
 
     @workflow.update
@@ -165,12 +177,10 @@ class DisputeWorkflow:
 
     @execute.validator
     def validate(self, command: DisputeCommand) -> None:
+        if self.committer.already_recorded():
+            return
         decided(dispute.decide, self.state, command, workflow.now())
 
     @workflow.query
     def current(self) -> DisputeState | None:
         return self.state
-
-    @workflow.query
-    def head(self) -> StreamHead:
-        return self.committer.head

@@ -5,6 +5,13 @@ workflow acts on never runs ahead of the record. Commands that arrive together (
 stances at once) are decided one after another against the provisional state and recorded in ONE
 append: a group commit, which is what keeps recording cheap under load. The workflow keeps its
 stream's head (version and hash), anchoring the hash chain in Temporal's history as well.
+
+A workflow task can be lost after its append committed (the worker dies, or Temporal is down when the
+task's completion is sent). Its next attempt decides again, at another moment, perhaps with other
+commands, and finds the stream beyond its head: it adopts what the earlier attempt recorded (evolving
+from the stored events, answering the commands that caused them) and decides the rest on top. What the
+store holds and this process did not record puts the process in quarantine. docs/design.md, "The
+commit protocol", gives the argument.
 """
 
 from __future__ import annotations
@@ -15,15 +22,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import DELIVER_NOTIFICATIONS
-    from activities.store import APPEND_EVENTS, AppendRequest, AppendResult, OutboxNotice
-    from events.rules import DomainEvent, Refused
-    from events.store import GENESIS_HASH, NewEvent, Receipt, StreamHead
+    from activities.store import (
+        APPEND_EVENTS, NOTIFY_QUARANTINE, AppendRequest, AppendResult, OutboxNotice, QuarantineNotice,
+    )
+    from events.processes import process_of
+    from events.rules import DomainEvent, Refused, model_summary
+    from events.store import GENESIS_HASH, NewEvent, Receipt, StoredEvent, StreamHead
+    from pydantic import ValidationError
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -37,6 +49,18 @@ CLOCK_RETRY = timedelta(seconds=30)
 
 ONE_TIMER_PER_DUE = "one-timer-per-due"
 """Patch: a due time keeps one timer across commits (runs recorded before it replay the old way)."""
+
+CLOCK = "timer"
+"""The cause of the events the clock decides (reminders, deadlines, escalations)."""
+
+QUARANTINED = "quarantined"
+"""The stage search attribute of a process in quarantine."""
+
+ROUNDS = 20
+"""Rounds of adopting and deciding again that one batch may take before its commands fail."""
+
+ADOPTED_KEPT = 1000
+"""How many answers to commands whose events were adopted a process keeps for their callers' retries."""
 
 Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
 """A command bound to its arguments: (state, now) -> events, or raises Refused."""
@@ -62,12 +86,54 @@ def empty_head(stream_id: str) -> StreamHead:
     return StreamHead(stream_id=stream_id, version=0, hash=GENESIS_HASH.hex())
 
 
+class Quarantine(BaseModel):
+    """Why a process stopped: the first version of its stream it cannot take as its own."""
+
+    stream_id: str
+    version: int
+    event_type: str | None = None
+    reason: str
+
+    @property
+    def message(self) -> str:
+        what = f"version {self.version}" + (f" ({self.event_type})" if self.event_type else "")
+        return (
+            f"{self.stream_id} is quarantined: its record was changed outside accord at {what}: {self.reason}. "
+            f"It takes no commands until the record is repaired: run `accord audit check {self.stream_id}`, then "
+            f"`accord audit resume {self.stream_id}` (docs/reliability.md, 'Quarantine')"
+        )
+
+    def error(self) -> ApplicationError:
+        return ApplicationError(self.message, type="Quarantined", non_retryable=True)
+
+
+class Carried(BaseModel):
+    """What a process carries into its next run besides state and head."""
+
+    adopted: dict[str, list[Receipt]] = {}
+    """Answers for commands whose events were adopted before their callers' Updates came back."""
+
+
 @dataclass
 class _Pending:
     decide: Decision
     actor: str
     cause: str
     future: asyncio.Future[list[Receipt]]
+
+
+@dataclass
+class _Round:
+    """One decision round of a batch: the state it leads to and what it would record."""
+
+    state: Any
+    accepted: list[tuple[_Pending, list[NewEvent]]] = field(default_factory=list)
+    refused: list[tuple[_Pending, ApplicationError]] = field(default_factory=list)
+    notices: list[OutboxNotice] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[NewEvent]:
+        return [event for _, mine in self.accepted for event in mine]
 
 
 @dataclass
@@ -79,8 +145,11 @@ class Committer(Generic[S]):
     evolve: Callable[[S, Any], S]
     alliance_id: Callable[[S], str] = lambda state: ""
     notify: Notify | None = None
+    coordinators: Callable[[S], list[str]] = lambda state: []
+    carried: Carried = field(default_factory=Carried)
     commits: int = 0
-    """Batches recorded in this run; the run loop waits on it to notice that the state moved."""
+    """Batches recorded (or adopted) in this run; the run loop waits on it to notice that the state moved."""
+    quarantine: Quarantine | None = None
     _pending: list[_Pending] = field(default_factory=list)
     _flushing: bool = False
     _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
@@ -98,12 +167,19 @@ class Committer(Generic[S]):
         self.drop_alarm()
         await self.deliveries_done()
 
+    # --- the clock ---------------------------------------------------------------------------------
+
     async def wait_for_clock(self, due: datetime | None, strike: Decision) -> None:
         """Sleep until `due` (the state's next timer) or until a commit changes the state; when the
-        time comes, submit the clock's decision. Timers thus always come from the recorded state."""
+        time comes, submit the clock's decision. Timers thus always come from the recorded state.
+        A quarantined process keeps no timer: nothing is due until it is resumed."""
+        if self.quarantine is not None:
+            self.drop_alarm()
+            await workflow.wait_condition(lambda: self.quarantine is None)
+            return
         commits = self.commits
         if workflow.patched(ONE_TIMER_PER_DUE):
-            if not await self._alarm_rang(due, lambda: self.commits != commits):
+            if not await self._alarm_rang(due, lambda: self.commits != commits or self.quarantine is not None):
                 return
         else:
             # As runs recorded before ONE_TIMER_PER_DUE did it: a new timer each time round, so every
@@ -116,10 +192,12 @@ class Committer(Generic[S]):
                 except asyncio.TimeoutError:
                     pass
         try:
-            if await self.submit(strike, "accord"):
+            if await self.submit(strike, "accord", CLOCK):
                 return
             await workflow.sleep(timedelta(seconds=1))  # nothing was due after all: never spin
         except ApplicationError as error:
+            if error.type == "Quarantined":
+                return
             # The store could not take the clock's events (e.g. PostgreSQL is down): the state did not
             # move, so the same timer is due again; try again shortly rather than fail the process.
             workflow.logger.warning("recording the clock's events failed, retrying: %s", error)
@@ -153,10 +231,31 @@ class Committer(Generic[S]):
             self._alarm.cancel()
         self._alarm, self._alarm_due = None, None
 
-    async def submit(self, decide: Decision, actor: str) -> list[Receipt]:
-        """Queue a command; returns its receipts once its events are durable (raises if refused)."""
+    # --- commands ----------------------------------------------------------------------------------
+
+    def already_recorded(self) -> bool:
+        """For an Update's validator: refuse at once while quarantined; True when the Update's events
+        were recorded by a lost attempt of an earlier task and adopted (its caller is sending it again),
+        so it must be accepted without deciding it anew."""
+        if self.quarantine is not None:
+            raise self.quarantine.error()
         update = workflow.current_update_info()
-        cause = f"update:{update.id}" if update else "timer"
+        return update is not None and f"update:{update.id}" in self.carried.adopted
+
+    async def submit(self, decide: Decision, actor: str, cause: str | None = None) -> list[Receipt]:
+        """Queue a command; returns its receipts once its events are durable (raises if refused).
+
+        `cause` names what the command answers, in the events' metadata: an Update (by default, inside
+        an Update handler), the clock, or something the workflow itself does. It is how an adopted
+        event finds the command it answers, so no two commands in flight share one (but the clock's)."""
+        if cause is None:
+            update = workflow.current_update_info()
+            cause = f"update:{update.id}" if update else CLOCK
+        if self.quarantine is not None:
+            raise self.quarantine.error()
+        answered = self.carried.adopted.pop(cause, None)
+        if answered is not None:
+            return answered
         future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(decide, actor, cause, future))
         if not self._flushing:
@@ -172,78 +271,225 @@ class Committer(Generic[S]):
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                await self._commit(batch)
+                try:
+                    await self._commit(batch)
+                except Exception as error:  # a defect, not an outcome: still, every caller gets an answer
+                    workflow.logger.exception("recording a batch of %d command(s) failed", len(batch))
+                    _fail(batch, ApplicationError(f"accord could not record the command: {error}", type="InternalError"))
         finally:
             self._flushing = False
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        now = workflow.now()
-        state = self.state
-        accepted: list[tuple[_Pending, list[NewEvent]]] = []
-        new_events: list[NewEvent] = []
-        notices: list[OutboxNotice] = []
-        for item in batch:
+        """Decide the batch and record it; when the store is found beyond the head, adopt what it holds
+        and decide again what remains. Every command of the batch gets its answer here."""
+        queue = batch
+        for _ in range(ROUNDS):
+            if not queue:
+                return
+            if self.quarantine is not None:
+                _fail(queue, self.quarantine.error())
+                return
+            decision = self._decide(queue, workflow.now())
+            if not decision.accepted:
+                _answer(decision, [])
+                return
+            result = await self._append(decision)
+            if result is None:
+                return
+            if result.receipts:
+                self._recorded(decision.state, result)
+                _answer(decision, result.receipts)
+                return
+            if not result.ahead and result.broken is None:
+                break  # the store said neither yes nor what it holds: not an outcome to act on
+            queue = self._adopt(result, queue)
+        _fail(queue, ApplicationError("the event could not be recorded: the event store's answers did not settle", type="RecordingFailed"))
+
+    def _decide(self, queue: list[_Pending], now: datetime) -> _Round:
+        decision = _Round(state=self.state)
+        for item in queue:
             try:
-                events = list(item.decide(state, now))
+                events = list(item.decide(decision.state, now))
             except Refused as error:
-                item.future.set_exception(refusal(error))
+                decision.refused.append((item, refusal(error)))
+                continue
+            except Exception as error:  # a defect in a decider: that command fails, the others go on
+                workflow.logger.exception("deciding a command failed")
+                decision.refused.append((item, ApplicationError(f"accord could not decide the command: {error}", type="InternalError")))
                 continue
             mine = []
             for event in events:
                 new = self._new_event(event, item.actor, item.cause)
-                state = self.evolve(state, event)  # once per event: the notices read the state it leads to
+                decision.state = self.evolve(decision.state, event)  # the notices read the state it leads to
                 if self.notify is not None:
-                    notices += [
+                    decision.notices += [
                         OutboxNotice(
-                            event_id=new.event_id, alliance_id=self.alliance_id(state),
+                            event_id=new.event_id, alliance_id=self.alliance_id(decision.state),
                             member_id=n.member_id, kind=n.kind, message=n.message,
                         )
-                        for n in self.notify(state, event)
+                        for n in self.notify(decision.state, event)
                     ]
                 mine.append(new)
-            accepted.append((item, mine))
-            new_events += mine
-        if not new_events:
-            for item, _ in accepted:
-                item.future.set_result([])
-            return
+            decision.accepted.append((item, mine))
+        return decision
+
+    async def _append(self, decision: _Round) -> AppendResult | None:
+        """The append; None when it failed for good (its commands have their answer then)."""
         try:
-            result = await workflow.execute_local_activity(
+            return await workflow.execute_local_activity(
                 APPEND_EVENTS,
                 AppendRequest(
-                    stream_id=self.head.stream_id,
-                    expected_version=self.head.version,
-                    events=new_events,
-                    notifications=notices,
+                    stream_id=self.head.stream_id, expected_version=self.head.version, expected_hash=self.head.hash,
+                    events=decision.events, notifications=decision.notices,
                 ),
                 result_type=AppendResult,
                 start_to_close_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(minutes=2),
                 retry_policy=APPEND_RETRY,
             )
-        except ActivityError as error:  # the store is unreachable or refused: nothing changed
-            failure = ApplicationError(f"the event could not be recorded: {error}", type="RecordingFailed")
-            for item, _ in accepted:
-                item.future.set_exception(failure)
-            return
-        receipts = result.receipts
-        last = receipts[-1]
+        except FailureError as error:
+            # Nothing was written: the store was unreachable for too long, or refused the events. The
+            # local activity's failure arrives as the ApplicationError it raised or wrapped in an ActivityError.
+            cause = error.cause if isinstance(error.cause, ApplicationError) else error
+            if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent" and len(decision.accepted) > 1:
+                # One command's events cannot be stored: record the others without it.
+                for item, _ in decision.accepted:
+                    await self._commit([item])
+                _answer_refused(decision)
+                return None
+            _fail([item for item, _ in decision.accepted], ApplicationError(
+                f"the event could not be recorded: {cause}", type="RecordingFailed"
+            ))
+            _answer_refused(decision)
+            return None
+
+    def _recorded(self, state: S, result: AppendResult) -> None:
+        last = result.receipts[-1]
         self.head = StreamHead(stream_id=self.head.stream_id, version=last.stream_version, hash=last.hash)
         self.state = state
         self.commits += 1
-        if result.notification_ids:
+        self._deliver(result.notification_ids)
+
+    def _deliver(self, notification_ids: list[Any]) -> None:
+        if notification_ids:
             self._deliveries.append(
                 workflow.start_activity(
                     DELIVER_NOTIFICATIONS,
-                    result.notification_ids,
+                    notification_ids,
                     start_to_close_timeout=timedelta(seconds=60),
                     retry_policy=DELIVERY_RETRY,
                 )
             )
-        offset = 0
-        for item, mine in accepted:
-            item.future.set_result(receipts[offset : offset + len(mine)])
-            offset += len(mine)
+
+    # --- adoption and quarantine -------------------------------------------------------------------
+
+    def _adopt(self, result: AppendResult, queue: list[_Pending]) -> list[_Pending]:
+        """Take the events an earlier attempt of this run recorded as this process's own, answer the
+        commands that caused them, and return the commands still to decide. A stored event this run
+        did not record, or cannot fold, quarantines the process instead (the events before it are kept)."""
+        answers: dict[str, list[Receipt]] = {}
+        for stored in result.ahead:
+            problem = self._not_ours(stored)
+            if problem is None:
+                try:
+                    state = self.evolve(self.state, self._parse(stored))
+                except Exception as error:  # whatever the reason, the process cannot take this event as its own
+                    problem = f"it does not fold into the process: {_why(error)}"
+            if problem is not None:
+                self._enter_quarantine(Quarantine(
+                    stream_id=self.head.stream_id, version=stored.stream_version, event_type=stored.event_type, reason=problem,
+                ))
+                break
+            self.state = state
+            self.head = StreamHead(stream_id=self.head.stream_id, version=stored.stream_version, hash=stored.hash)
+            answers.setdefault(str(stored.metadata.get("causation_id")), []).append(stored.receipt())
+        if answers:
+            self.commits += 1
+            self._deliver(result.notification_ids)
+            workflow.logger.warning(
+                "adopted %d event(s) that an earlier attempt recorded, up to version %d",
+                sum(len(r) for r in answers.values()), self.head.version,
+            )
+        if result.broken is not None and self.quarantine is None:
+            self._enter_quarantine(Quarantine(stream_id=self.head.stream_id, **result.broken.model_dump()))
+        remaining = []
+        for item in queue:
+            answer = answers.pop(item.cause, None)
+            if answer is not None:
+                item.future.set_result(answer)
+            else:
+                remaining.append(item)
+        for item in list(self._pending):
+            answer = answers.pop(item.cause, None)
+            if answer is not None:
+                self._pending.remove(item)
+                item.future.set_result(answer)
+        answers.pop(CLOCK, None)  # the clock decides afresh from the state: nothing to keep for it
+        self._keep_answers(answers)
+        return remaining
+
+    def _keep_answers(self, answers: dict[str, list[Receipt]]) -> None:
+        """Keep answers whose commands are not here (an Update the server lost and its caller will send
+        again, a signal still to come), the newest `ADOPTED_KEPT`."""
+        adopted = {**self.carried.adopted, **answers}
+        self.carried.adopted = dict(list(adopted.items())[-ADOPTED_KEPT:])
+
+    def _not_ours(self, stored: StoredEvent) -> str | None:
+        info = workflow.info()
+        recorded_by = (stored.metadata.get("workflow_id"), stored.metadata.get("run_id"))
+        if recorded_by == (info.workflow_id, info.run_id):
+            return None
+        return (
+            f"this process did not record it (its metadata names workflow {recorded_by[0]!r}, run {recorded_by[1]!r}; "
+            f"the process is run {info.run_id!r})"
+        )
+
+    def _parse(self, stored: StoredEvent) -> Any:
+        schema_version = int(stored.metadata.get("schema_version", 1))
+        return process_of(self.head.stream_id).event(stored.event_type, schema_version, stored.data)
+
+    def _enter_quarantine(self, finding: Quarantine) -> None:
+        from workflows import search
+
+        self.quarantine = finding
+        self.drop_alarm()
+        workflow.upsert_search_attributes([search.STAGE.value_set(QUARANTINED)])
+        workflow.logger.error("%s", finding.message)
+        pending, self._pending = self._pending, []
+        _fail(pending, finding.error())
+        notice = QuarantineNotice(
+            stream_id=finding.stream_id, alliance_id=self.alliance_id(self.state) if self.state is not None else "",
+            members=self.coordinators(self.state) if self.state is not None else [], message=finding.message,
+            key=f"{finding.version}:{finding.reason}",
+        )
+        self._deliveries.append(asyncio.ensure_future(self._notify_quarantine(notice)))
+
+    async def _notify_quarantine(self, notice: QuarantineNotice) -> None:
+        if not notice.members:
+            return
+        deliverable = await workflow.execute_activity(
+            NOTIFY_QUARANTINE, notice, result_type=list, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=DELIVERY_RETRY,
+        )
+        self._deliver(deliverable)
+
+    async def resume(self) -> Quarantine | None:
+        """Look at the stream again (an operator repaired it): adopt what this run recorded, and leave
+        quarantine if nothing else is there. Returns the finding that still holds, if any."""
+        finding = self.quarantine
+        if finding is None:
+            return None
+        await workflow.wait_condition(lambda: self.idle)
+        result = await self._append(_Round(state=self.state))  # no events: it only looks
+        if result is None:
+            return finding  # the store did not answer: nothing is known, nothing changes
+        self.quarantine = None
+        if result.ahead or result.broken:
+            self._adopt(result, [])
+        if self.quarantine is None:
+            publish_stage("active", None)  # until the process's run loop publishes its own stage
+            self.commits += 1  # the run loop looks at the state again
+        return self.quarantine
 
     def _new_event(self, event: DomainEvent, actor: str, cause: str) -> NewEvent:
         info = workflow.info()
@@ -260,6 +506,54 @@ class Committer(Generic[S]):
                 "schema_version": type(event).schema_version,
             },
         )
+
+
+class ProcessHandlers:
+    """The handlers every process workflow has over its committer: its head, and quarantine."""
+
+    committer: Committer[Any]
+
+    @workflow.update
+    async def resume(self) -> Quarantine | None:
+        """Look at a quarantined process's stream again (after an operator repaired it)."""
+        return await self.committer.resume()
+
+    @workflow.query
+    def quarantine(self) -> Quarantine | None:
+        return self.committer.quarantine
+
+    @workflow.query
+    def head(self) -> StreamHead:
+        return self.committer.head
+
+
+def _fail(items: list[_Pending], error: ApplicationError) -> None:
+    for item in items:
+        if not item.future.done():
+            item.future.set_exception(error)
+
+
+def _answer(decision: _Round, receipts: list[Receipt]) -> None:
+    """Give each accepted command its receipts (in order) and each refused one its refusal."""
+    offset = 0
+    for item, mine in decision.accepted:
+        item.future.set_result(receipts[offset : offset + len(mine)])
+        offset += len(mine)
+    _answer_refused(decision)
+
+
+def _answer_refused(decision: _Round) -> None:
+    for item, error in decision.refused:
+        if not item.future.done():
+            item.future.set_exception(error)
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        return model_summary(error)[0]
+    if isinstance(error, Refused):
+        return error.message
+    return f"{type(error).__name__}: {error}"
 
 
 def publish_stage(stage: str, deadline: datetime | None) -> None:

@@ -1,0 +1,70 @@
+"""Fixtures of the fault suite: servers of its own (module-wide) and, per test, a database, a task queue,
+worker processes and the application layer, all on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from accord.app import Accord
+from events.migrate import migrate
+from faults.servers import Postgres, Temporal
+from faults.stack import FaultStack
+
+
+@pytest.fixture(scope="module")
+def fault_root() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="accord-faults-"))
+    yield root
+    if not os.environ.get("ACCORD_FAULT_KEEP"):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fault_postgres(fault_root: Path) -> Iterator[Postgres]:
+    server = Postgres(fault_root)
+    server.start()
+    yield server
+    try:
+        server.stop("fast")
+    except Exception:  # noqa: BLE001 - already stopped by a test that failed half-way
+        pass
+
+
+@pytest.fixture(scope="module")
+async def fault_temporal(fault_root: Path) -> AsyncIterator[Temporal]:
+    server = Temporal(fault_root)
+    await server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+async def fault_stack(fault_root: Path, fault_postgres: Postgres, fault_temporal: Temporal) -> AsyncIterator[FaultStack]:
+    name = f"accord_{uuid.uuid4().hex[:10]}"
+    url = await fault_postgres.create_database(name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=20)
+    client = await fault_temporal.client()
+    task_queue = f"faults-{uuid.uuid4().hex[:8]}"
+    stack = FaultStack(
+        root=fault_root / name, postgres=fault_postgres, temporal=fault_temporal, database_url=url,
+        app=Accord(client=client, pool=pool, task_queue=task_queue),
+    )
+    stack.root.mkdir()
+    try:
+        yield stack
+    finally:
+        stack.stop_workers()
+        await pool.close()

@@ -1,0 +1,59 @@
+"""A fault test's view of its stack: the servers, the workers it runs, and the application layer."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accord.app import Accord
+from faults.servers import Postgres, Temporal, WorkerProcess
+
+
+@dataclass
+class FaultStack:
+    root: Path
+    postgres: Postgres
+    temporal: Temporal
+    database_url: str
+    app: Accord
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    def worker(self, *, harmful: bool = False) -> WorkerProcess:
+        """Start a worker process: `accord worker` itself, or the fault worker that follows the plan."""
+        env = {
+            "TEMPORAL_ADDRESS": self.temporal.address,
+            "ACCORD_DATABASE_URL": self.database_url,
+            "ACCORD_TASK_QUEUE": self.app.task_queue,
+            "ACCORD_LOG_LEVEL": "info",
+            "ACCORD_FAULT_PLAN": str(self.plan),
+        }
+        if self.temporal.process is not None:
+            env["ACCORD_FAULT_TEMPORAL_PGID"] = str(self.temporal.process.pid)
+        name = f"worker-{len(self.workers) + 1}"
+        worker = WorkerProcess(
+            name=name, env=env, log_path=self.root / f"{name}.log",
+            module="faults.worker" if harmful else "accord.cli", args=() if harmful else ("worker",),
+        )
+        worker.start()
+        self.workers.append(worker)
+        return worker
+
+    def arm(self, point: str, stream: str) -> None:
+        """The next append to a stream starting with `stream` meets the fault `point` (faults.worker)."""
+        self.plan.write_text(json.dumps({"point": point, "stream": stream}))
+
+    @property
+    def fired(self) -> bool:
+        return self.plan.with_suffix(".fired").exists()
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {w.name}\n{w.log_path.read_text(errors='replace')[-20000:]}" for w in self.workers)
