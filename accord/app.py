@@ -147,7 +147,7 @@ def _lost_update(error: RPCError) -> bool:
 
 
 async def send_update(
-    handle: WorkflowHandle[Any, Any], update: Any, arg: Any, *, patience: float, update_id: str | None = None
+    handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None
 ) -> Any:
     """Send an Update under one id until Temporal answers, for at most `patience` seconds.
 
@@ -161,7 +161,7 @@ async def send_update(
     delay = 0.05
     while True:
         try:
-            return await handle.execute_update(update, arg, id=update_id)
+            return await handle.execute_update(update, args=list(args), id=update_id)
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
@@ -304,6 +304,31 @@ class Accord:
         response_window: Any = None,
     ) -> CommandResult:
         """Open a decision, pinning the charter's rules and the electorate as they are now."""
+        command = await self.decision_opening(
+            alliance_id, actor, decision_id, title, points, body=body, response_window=response_window
+        )
+        opened = decision.decide(None, command, datetime.now().astimezone())[0]
+        return await self._start_with_command(
+            DecisionWorkflow.run,
+            DecisionRun(decision_id=decision_id),
+            decision_workflow_id(decision_id),
+            DecisionWorkflow.execute,
+            command,
+            what=f"decision {decision_id!r}",
+            attributes=[
+                SearchAttributePair(search.KIND, "decision"),
+                SearchAttributePair(search.ALLIANCE, alliance_id),
+                SearchAttributePair(search.STAGE, "open"),
+                SearchAttributePair(search.DEADLINE, opened.deadline),
+            ],
+        )
+
+    async def decision_opening(
+        self, alliance_id: str, actor: str, decision_id: str, title: str, points: list[Any], *,
+        body: str = "", response_window: Any = None,
+    ) -> OpenDecision:
+        """The command that opens a decision, pinning the charter's rules and the electorate as they are
+        now (refused when the actor may not open one)."""
         state = await self.alliance(alliance_id)
         context = DecisionContext(
             rules=state.charter.decisions,
@@ -325,21 +350,7 @@ class Accord:
             context=context,
         )
         await self._acting_member(state, actor)
-        opened = decision.decide(None, command, datetime.now().astimezone())[0]
-        return await self._start_with_command(
-            DecisionWorkflow.run,
-            DecisionRun(decision_id=decision_id),
-            decision_workflow_id(decision_id),
-            DecisionWorkflow.execute,
-            command,
-            what=f"decision {decision_id!r}",
-            attributes=[
-                SearchAttributePair(search.KIND, "decision"),
-                SearchAttributePair(search.ALLIANCE, alliance_id),
-                SearchAttributePair(search.STAGE, "open"),
-                SearchAttributePair(search.DEADLINE, opened.deadline),
-            ],
-        )
+        return command
 
     async def _acting_member(self, state: AllianceState, actor: str) -> None:
         member = state.member(actor)

@@ -15,18 +15,20 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, computed_field
+from temporalio.service import RPCError, RPCStatusCode
+from pydantic import BaseModel, TypeAdapter, ValidationError, computed_field
 
-from accord.app import Accord
+from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
 from events.processes import Process, process_of
-from events.rules import conflict, invalid, not_found
+from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.recording import Quarantine
 
 WORKFLOWS: dict[str, Any] = {"alliance": AllianceWorkflow, "decision": DecisionWorkflow, "dispute": DisputeWorkflow}
 
@@ -41,6 +43,14 @@ class TimelineEntry(BaseModel):
     hash: str
 
 
+class BadRow(BaseModel):
+    """A stored event that the process cannot take as its own: where it is, what it claims, and why."""
+
+    version: int
+    event_type: str
+    reason: str
+
+
 class Replayed(BaseModel):
     stream_id: str
     kind: str
@@ -48,16 +58,42 @@ class Replayed(BaseModel):
     head_hash: str
     state: Any
     timeline: list[TimelineEntry]
+    bad_rows: list[BadRow] = []
+    """Events left out of the state because they do not fold: written outside accord (docs/reliability.md)."""
 
 
-def fold(stream_id: str, events: list[RecordedEvent]) -> Any:
-    """The state a stream's events imply, through today's types (upcast) and today's evolve."""
+@dataclass
+class Folded:
+    state: Any
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+
+def fold(stream_id: str, events: list[RecordedEvent]) -> Folded:
+    """The state a stream's events imply, through today's types (upcast) and today's evolve.
+
+    An event that does not fold (an unknown type, data its type refuses, an event its process cannot
+    take where it stands) is left out and reported, and the fold carries on with the rest: such a row
+    was written outside accord, and its process is quarantined (docs/reliability.md)."""
     process = process_of(stream_id)
-    state = None
+    folded = Folded(state=None)
     for event in events:
-        typed = process.event(event.event_type, int(event.metadata.get("schema_version", 1)), event.data)
-        state = process.evolve(state, typed)
-    return state
+        try:
+            typed = process.event(event.event_type, int(event.metadata.get("schema_version", 1)), event.data)
+            folded.state = process.evolve(folded.state, typed)
+        except Exception as error:  # whatever it is, this event cannot be part of the state
+            reason = f"it does not fold: {_why(error)}"
+            folded.bad_rows.append(BadRow(version=event.stream_version, event_type=event.event_type, reason=reason))
+    return folded
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        return model_summary(error)[0]
+    if isinstance(error, Refused):
+        return error.message
+    if isinstance(error, KeyError):
+        return f"{error.args[0]!r} is not an event type of this process"
+    return f"{type(error).__name__}: {error}"
 
 
 @dataclass
@@ -146,9 +182,10 @@ async def replay(store: EventStore, stream_id: str, *, at: int | None = None, as
     if not events:
         when = f" at version {at}" if at else (f" as of {as_of:%Y-%m-%d %H:%M:%S}" if as_of else "")
         raise not_found(f"stream {stream_id!r} has no events{when}", "stream")
+    folded = fold(stream_id, events)
     return Replayed(
         stream_id=stream_id, kind=process.kind, version=events[-1].stream_version,
-        head_hash=events[-1].hash.hex(), state=fold(stream_id, events), timeline=timeline(events),
+        head_hash=events[-1].hash.hex(), state=folded.state, timeline=timeline(events), bad_rows=folded.bad_rows,
     )
 
 
@@ -187,29 +224,82 @@ class CheckReport(BaseModel):
 
 
 async def check(app: Accord, stream_id: str) -> CheckReport:
-    """(1) replayed state == live state, (2) store head == workflow's head, (3) history replays."""
+    """(1) the record folds, (2) replayed state == live state, (3) store head == workflow's head,
+    (4) the process is not quarantined, (5) its Temporal history replays against this code.
+    A part that cannot be checked (the workflow does not answer) fails with the reason, never raises."""
     process = process_of(stream_id)
     workflow = WORKFLOWS[process.kind]
     events = await app.store.read_stream(stream_id)
     if not events:
         raise not_found(f"stream {stream_id!r} has no events", "stream")
-    replayed = fold(stream_id, events)
-    live = await app._query(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
-    live_head = await app._query(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
-    diff = differences(replayed.model_dump(mode="json"), live.model_dump(mode="json"))
-    state_check = Check(
+    folded = fold(stream_id, events)
+    record_check = Check(
+        name="record", ok=not folded.bad_rows,
+        detail=f"all {len(events)} events fold into the process" if not folded.bad_rows else "\n".join(
+            f"version {b.version} ({b.event_type}): {b.reason}" for b in folded.bad_rows
+        ),
+    )
+    checks = [record_check]
+    try:
+        live = await app._query(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
+        live_head = await app._query(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
+        quarantine = await app.client.get_workflow_handle_for(workflow.run, stream_id).query(workflow.quarantine)
+    except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
+        checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
+    else:
+        checks += [_state_check(folded.state, live), _head_check(events, live_head), _process_check(quarantine)]
+    checks.append(await replay_history(app, stream_id, workflow))
+    return CheckReport(stream_id=stream_id, checks=checks)
+
+
+def _state_check(replayed: Any, live: Any) -> Check:
+    diff = differences(_jsonable(replayed), _jsonable(live))
+    return Check(
         name="state", ok=not diff,
         detail="the replayed state equals the workflow's state" if not diff else "\n".join(diff),
     )
-    store_head = await app.store.head(stream_id)
-    same_head = (store_head.version, store_head.hash) == (live_head.version, live_head.hash)
-    head_check = Check(
-        name="head", ok=same_head,
-        detail=(f"version {store_head.version}, hash {store_head.hash}" if same_head else
-                f"the store's head is version {store_head.version} hash {store_head.hash[:16]}..., the workflow "
-                f"holds version {live_head.version} hash {live_head.hash[:16]}...: the record was cut or rewritten"),
-    )
-    return CheckReport(stream_id=stream_id, checks=[state_check, head_check, await replay_history(app, stream_id, workflow)])
+
+
+def _head_check(events: list[RecordedEvent], live_head: Any) -> Check:
+    store_head = events[-1]
+    store = (store_head.stream_version, store_head.hash.hex())
+    if store == (live_head.version, live_head.hash):
+        return Check(name="head", ok=True, detail=f"version {store[0]}, hash {store[1]}")
+    beyond = [e for e in events if e.stream_version > live_head.version]
+    held = next((e for e in events if e.stream_version == live_head.version), None)
+    if beyond and (live_head.version == 0 or (held is not None and held.hash.hex() == live_head.hash)):
+        what = ", ".join(f"version {e.stream_version} ({e.event_type})" for e in beyond[:5])
+        detail = f"the store holds events the workflow did not record, after its head (version {live_head.version}): {what}"
+    else:
+        detail = (
+            f"the store's head is version {store[0]} hash {store[1][:16]}..., the workflow holds version "
+            f"{live_head.version} hash {live_head.hash[:16]}...: the record was cut or rewritten"
+        )
+    return Check(name="head", ok=False, detail=detail)
+
+
+def _process_check(quarantine: Any) -> Check:
+    if quarantine is None:
+        return Check(name="process", ok=True, detail="the process takes commands")
+    return Check(name="process", ok=False, detail=quarantine.message)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+
+
+async def resume(app: Accord, stream_id: str) -> Quarantine | None:
+    """Ask a quarantined process to look at its stream again, after an operator repaired it; returns
+    the finding that still holds (None: the process takes commands again)."""
+    process = process_of(stream_id)
+    workflow = WORKFLOWS[process.kind]
+    handle = app.client.get_workflow_handle_for(workflow.run, stream_id)
+    try:
+        return await send_update(handle, workflow.resume, patience=app.patience)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise not_found(f"no running workflow {stream_id!r}", "stream") from None
+        raise
 
 
 async def replay_history(app: Accord, workflow_id: str, workflow: Any) -> Check:
@@ -289,12 +379,12 @@ async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> W
     events = await store.read_stream(stream_id)
     if not events:
         raise not_found(f"no decision {decision_id!r}", "decision")
-    actual = fold(stream_id, events)
+    actual = fold(stream_id, events).state
     if actual.stage != Stage.CLOSED:
         raise conflict(f"decision {decision_id!r} is {actual.stage}; what-if compares the outcome of a closed decision")
     # The same stances, the other rules: fold everything but the clock's verdicts.
     kept = [e for e in events if e.event_type not in STAGE_EVENTS]
-    state = fold(stream_id, kept)
+    state = fold(stream_id, kept).state
     state = state.model_copy(update={"context": state.context.model_copy(update={"rules": rules})})
     outcomes = {}
     points = []
@@ -332,6 +422,7 @@ class StreamReport(BaseModel):
     outcome: Any
     state: Any
     timeline: list[TimelineEntry]
+    bad_rows: list[BadRow] = []
 
 
 class AuditExport(BaseModel):
@@ -346,7 +437,9 @@ def stream_report(replayed: Replayed) -> StreamReport:
             stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
             head_hash=replayed.head_hash, rules=None, outcome={"stage": state["stage"]}, state=state, timeline=[],
         )
-    if replayed.kind == "decision":
+    if state is None:  # the opening event itself is a bad row
+        rules, outcome = None, None
+    elif replayed.kind == "decision":
         rules: Any = state.context.rules
         outcome: Any = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
                         "points": state.outcomes}
@@ -357,6 +450,7 @@ def stream_report(replayed: Replayed) -> StreamReport:
     return StreamReport(
         stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
         head_hash=replayed.head_hash, rules=rules, outcome=outcome, state=state, timeline=replayed.timeline,
+        bad_rows=replayed.bad_rows,
     )
 
 
@@ -365,12 +459,16 @@ def for_reader(replayed: Replayed, reader: str | None) -> Replayed | None:
     panelists and coordinators; anyone else (or no one named) gets its existence, stage and head hash,
     or nothing where the charter keeps even its existence confidential."""
     state = replayed.state
-    if replayed.kind != "dispute" or (reader is not None and state.may_read(reader)):
+    if replayed.kind != "dispute":
+        return replayed
+    if state is None:  # a dispute whose raising is not in the record: nobody can be told who may read it
+        return None
+    if reader is not None and state.may_read(reader):
         return replayed
     if state.context.procedure.existence_confidential:
         return None
     outline = {"dispute_id": state.dispute_id, "alliance_id": state.alliance_id, "stage": state.stage, "confidential": True}
-    return replayed.model_copy(update={"state": outline, "timeline": []})
+    return replayed.model_copy(update={"state": outline, "timeline": [], "bad_rows": []})
 
 
 async def export(
@@ -417,6 +515,10 @@ def render_markdown(document: AuditExport) -> str:
             data = escape(event_summary(e.data)).replace("|", "\\|")
             lines.append(f"| {e.version} | {e.recorded_at:%Y-%m-%d %H:%M:%S} | {e.actor or ''} | {e.event_type} | {data} |")
         lines.append("")
+        if report.bad_rows:
+            lines += ["**Left out of the state** (docs/reliability.md, 'Quarantine'):", ""]
+            lines += [f"- version {b.version} ({escape(b.event_type, False)}): {escape(b.reason, False)}" for b in report.bad_rows]
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -439,6 +541,10 @@ def render_html(document: AuditExport) -> str:
                 f"<td>{escape(e.event_type)}</td><td>{escape(event_summary(e.data))}</td><td><code>{e.hash[:16]}…</code></td></tr>"
             )
         parts.append("</table>")
+        if report.bad_rows:
+            parts.append("<p><strong>Left out of the state</strong> (docs/reliability.md, 'Quarantine'):</p><ul>")
+            parts += [f"<li>version {b.version} ({escape(b.event_type)}): {escape(b.reason)}</li>" for b in report.bad_rows]
+            parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -517,6 +517,18 @@ async def audit_check(app: Accord, stream: str) -> Output:
     return output
 
 
+@command(audit, "resume")
+@click.argument("stream")
+async def audit_resume(app: Accord, stream: str) -> Output:
+    """Have a quarantined process look at its repaired record again and take commands (docs/reliability.md)."""
+    from accord.audit import resume
+
+    finding = await resume(app, stream)
+    if finding is not None:
+        raise Refused(f"still quarantined: {finding.message}", RefusalKind.CONFLICT)
+    return Output({"stream_id": stream, "quarantined": False}, f"{stream} takes commands again")
+
+
 @command(audit, "verify")
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")

@@ -102,5 +102,8 @@ def replay_text(replayed: Replayed) -> str:
             f"  v{e.version:<4} #{e.global_position:<7} {e.recorded_at:%Y-%m-%d %H:%M:%S} {e.actor or '-':14} "
             f"{e.event_type:20} {e.hash[:12]}  {event_summary(e.data)}"
         )
+    if replayed.bad_rows:
+        lines.append("left out of the state (they do not fold: written outside accord; see docs/reliability.md):")
+        lines += [f"  v{b.version:<4} {b.event_type:20} {b.reason}" for b in replayed.bad_rows]
     lines += ["state:", json.dumps(TypeAdapter(Any).dump_python(replayed.state, mode="json"), indent=2, ensure_ascii=False)]
     return "\n".join(lines)

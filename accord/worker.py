@@ -54,7 +54,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[store.append_events, notify.deliver_notifications],
+        activities=[store.append_events, store.notify_quarantine, notify.deliver_notifications],
         max_concurrent_local_activities=200,
         max_cached_workflows=max_cached_workflows,
         workflow_runner=runner or workflow_runner(),

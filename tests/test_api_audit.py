@@ -146,7 +146,7 @@ async def test_an_auditor_reads_every_audit_endpoint(
     checked = await client.get(f"/audit/streams/{audited.decision_stream}/check", headers=auditor)
     assert checked.status_code == 200, checked.text
     assert checked.json()["ok"] is True
-    assert [(c["name"], c["ok"]) for c in checked.json()["checks"]] == [("state", True), ("head", True), ("replay", True)]
+    assert [(c["name"], c["ok"]) for c in checked.json()["checks"]] == [("record", True), ("state", True), ("head", True), ("process", True), ("replay", True)]
 
     head = await store.head(audited.decision_stream)
     exports = {

@@ -13,8 +13,6 @@ import asyncio
 import gc
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +34,7 @@ from accord.audit import (
     whatif,
 )
 from cli_support import Cli, cli_against
-from decision_support import CHARTER, alliance_with_members, charter, eventually, final_state
+from decision_support import CHARTER, alliance_with_members, behind_the_triggers, charter, eventually, final_state
 from events.alliance import (
     AdmitMember,
     AmendCharter,
@@ -86,15 +84,6 @@ async def stance(app: Accord, decision_id: str, member: str, point: str, kind: s
 
 def by_name(report: CheckReport) -> dict[str, Any]:
     return {c.name: c for c in report.checks}
-
-
-@asynccontextmanager
-async def behind_the_triggers(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """What a superuser can do: switch the append-only triggers off for one transaction."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("ALTER TABLE accord.events DISABLE TRIGGER USER")
-        yield conn
-        await conn.execute("ALTER TABLE accord.events ENABLE TRIGGER USER")
 
 
 async def edit_row(pool: asyncpg.Pool, stream_id: str, version: int, **changes: Any) -> None:
@@ -218,7 +207,7 @@ async def test_check_passes_after_a_realistic_alliance_history_and_the_replayer_
     stream = f"alliance-{alliance_id}"
 
     report = await check(app, stream)
-    assert [(c.name, c.ok) for c in report.checks] == [("state", True), ("head", True), ("replay", True)], report
+    assert [(c.name, c.ok) for c in report.checks] == [("record", True), ("state", True), ("head", True), ("process", True), ("replay", True)], report
     assert report.ok
     assert by_name(report)["head"].detail.startswith("version 10, hash ")
 
@@ -486,11 +475,13 @@ async def test_audit_commands_exit_0_on_an_intact_record_and_1_naming_what_is_wr
         cli(f"token auditor {alliance_id} --label kpmg-2026 --as gw --json"),
     )
     assert intact.code == 0, intact.stderr
-    assert intact.stdout.splitlines()[:2] == [
+    assert intact.stdout.splitlines()[:4] == [
+        "ok   record: all 3 events fold into the process",
         "ok   state: the replayed state equals the workflow's state",
         f"ok   head: version 3, hash {head.hash}",
+        "ok   process: the process takes commands",
     ]
-    assert intact.stdout.splitlines()[2].startswith("ok   replay: ")
+    assert intact.stdout.splitlines()[4].startswith("ok   replay: ")
     assert tampered.code == 1
     assert "FAIL state: members.amber.name: record says 'Amber Oil Corp', workflow says 'Amber'" in tampered.stdout
     assert f"error: {tampered_stream}: 1 check(s) failed" in tampered.stderr

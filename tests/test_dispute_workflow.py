@@ -184,7 +184,7 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
 
     # The record folds into the workflow's state, and the workflow's history replays on this code.
     events = await store.read_stream(stream)
-    assert fold(stream, events).model_dump() == final.model_dump()
+    assert fold(stream, events).state.model_dump() == final.model_dump()
     history = await env.client.get_workflow_handle(stream).fetch_history()
     assert any(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in history.events)
     await replayer(DisputeWorkflow).replay_workflow(history)

@@ -17,6 +17,7 @@ commit protocol", gives the argument.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +41,20 @@ with workflow.unsafe.imports_passed_through():
 S = TypeVar("S")
 T = TypeVar("T")
 
-APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5))
+APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1))
+APPEND_TIMEOUT = timedelta(seconds=3)
+APPEND_WITHIN = timedelta(seconds=6)
+"""How long one local append may take, retries included: well inside the 8 s after which Temporal's
+core would complete the workflow task early to keep it alive (10 s task timeout x 0.8). Such a
+"heartbeat" makes a replay see other times than the first run saw, so it must never happen; a longer
+outage of the store is waited out with a workflow timer between appends (DURABLE_APPEND)."""
+
+DURABLE_APPEND = "durable-append"
+"""Patch: an append the store did not take is tried again after a timer, with the same events, until it
+is taken (runs recorded before it failed the batch after two minutes of local retries)."""
+
+APPEND_BACKOFF = (1, 2, 4, 8, 15, 30)
+"""Seconds between appends while the store does not take them; the last repeats."""
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), backoff_coefficient=2, maximum_interval=timedelta(minutes=10), maximum_attempts=10
 )
@@ -334,34 +348,54 @@ class Committer(Generic[S]):
         return decision
 
     async def _append(self, decision: _Round) -> AppendResult | None:
-        """The append; None when it failed for good (its commands have their answer then)."""
-        try:
-            return await workflow.execute_local_activity(
-                APPEND_EVENTS,
-                AppendRequest(
-                    stream_id=self.head.stream_id, expected_version=self.head.version, expected_hash=self.head.hash,
-                    events=decision.events, notifications=decision.notices,
-                ),
-                result_type=AppendResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=2),
-                retry_policy=APPEND_RETRY,
-            )
-        except FailureError as error:
-            # Nothing was written: the store was unreachable for too long, or refused the events. The
-            # local activity's failure arrives as the ApplicationError it raised or wrapped in an ActivityError.
-            cause = error.cause if isinstance(error.cause, ApplicationError) else error
-            if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent" and len(decision.accepted) > 1:
-                # One command's events cannot be stored: record the others without it.
-                for item, _ in decision.accepted:
-                    await self._commit([item])
-                _answer_refused(decision)
-                return None
+        """The append; None when it failed for good (its commands have their answer then).
+
+        While the store does not answer (PostgreSQL down, a network partition) the same request is
+        sent again after a timer, for as long as it takes: the commands wait, recorded exactly once
+        when the store is back (their callers give up waiting on their own, told the outcome is
+        unknown). Only events the store refuses outright fail their commands."""
+        request = AppendRequest(
+            stream_id=self.head.stream_id, expected_version=self.head.version, expected_hash=self.head.hash,
+            events=decision.events, notifications=decision.notices,
+        )
+        for attempt in itertools.count():
+            try:
+                return await workflow.execute_local_activity(
+                    APPEND_EVENTS, request, result_type=AppendResult,
+                    start_to_close_timeout=APPEND_TIMEOUT, schedule_to_close_timeout=APPEND_WITHIN,
+                    retry_policy=APPEND_RETRY,
+                )
+            except FailureError as error:
+                # The local activity's failure arrives as the ApplicationError it raised, or wrapped.
+                cause = error.cause if isinstance(error.cause, ApplicationError) else error
+                if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent":
+                    return await self._invalid(decision, cause)
+                if not workflow.patched(DURABLE_APPEND):
+                    _fail([item for item, _ in decision.accepted], ApplicationError(
+                        f"the event could not be recorded: {cause}", type="RecordingFailed"
+                    ))
+                    _answer_refused(decision)
+                    return None
+                pause = APPEND_BACKOFF[min(attempt, len(APPEND_BACKOFF) - 1)]
+                workflow.logger.warning(
+                    "the event store did not take %d event(s) (attempt %d); trying again in %d s: %s",
+                    len(request.events), attempt + 1, pause, cause,
+                )
+                await workflow.sleep(timedelta(seconds=pause))
+        raise AssertionError("unreachable")
+
+    async def _invalid(self, decision: _Round, cause: ApplicationError) -> None:
+        """The store refused the events outright (nothing was written): one command's events cannot be
+        stored. Each command is recorded on its own then, so the others do not fail with it."""
+        if len(decision.accepted) > 1:
+            for item, _ in decision.accepted:
+                await self._commit([item])
+        else:
             _fail([item for item, _ in decision.accepted], ApplicationError(
-                f"the event could not be recorded: {cause}", type="RecordingFailed"
+                f"the event could not be recorded: {cause.message}", type="RecordingFailed"
             ))
-            _answer_refused(decision)
-            return None
+        _answer_refused(decision)
+        return None
 
     def _recorded(self, state: S, result: AppendResult) -> None:
         last = result.receipts[-1]
@@ -439,6 +473,8 @@ class Committer(Generic[S]):
         recorded_by = (stored.metadata.get("workflow_id"), stored.metadata.get("run_id"))
         if recorded_by == (info.workflow_id, info.run_id):
             return None
+        if recorded_by == (None, None):
+            return "this process did not record it (its metadata names no workflow)"
         return (
             f"this process did not record it (its metadata names workflow {recorded_by[0]!r}, run {recorded_by[1]!r}; "
             f"the process is run {info.run_id!r})"

@@ -152,6 +152,8 @@ class WorkerProcess:
     args: tuple[str, ...] = ("worker",)
     process: subprocess.Popen[bytes] | None = None
     kills: int = 0
+    held: bool = False
+    """Kept down on purpose (a supervisor must not start it again meanwhile)."""
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the worker keeps it open

