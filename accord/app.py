@@ -207,7 +207,7 @@ class Accord:
         except BaseException:
             await pool.close()
             raise
-        return cls(client=client, pool=pool, task_queue=settings.task_queue)
+        return cls(client=client, pool=pool, task_queue=settings.task_queue, patience=settings.command_patience)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -560,16 +560,25 @@ class Accord:
     # --- reads -----------------------------------------------------------------------------------
 
     async def _query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
-        handle = self.client.get_workflow_handle_for(run, workflow_id)
-        try:
-            result = await handle.query(query)
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:
-                raise not_found(f"no {what}") from None
-            raise
+        result = await self.query(run, workflow_id, query, what)
         if result is None:
             raise not_found(f"no {what}")
         return result
+
+    async def query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
+        """A workflow's query, asked again while Temporal restarts or is unreachable (for at most
+        `patience` seconds); a workflow Temporal does not know is `not_found`."""
+        handle = self.client.get_workflow_handle_for(run, workflow_id)
+        deadline = asyncio.get_running_loop().time() + self.patience
+        while True:
+            try:
+                return await handle.query(query)
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise not_found(f"no {what}") from None
+                if error.status not in _TRANSIENT or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(0.5)
 
     async def alliance(self, alliance_id: str) -> AllianceState:
         return await self._query(

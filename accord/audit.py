@@ -243,7 +243,7 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
     try:
         live = await app._query(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
         live_head = await app._query(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
-        quarantine = await app.client.get_workflow_handle_for(workflow.run, stream_id).query(workflow.quarantine)
+        quarantine = await app.query(workflow.run, stream_id, workflow.quarantine, f"workflow {stream_id!r}")
     except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
         checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
     else:

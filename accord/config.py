@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="run workflows in Temporal's sandbox; off: about 1.5x the stance throughput per worker, "
         "with determinism checked only where histories are replayed (the tests, `accord audit check`)",
     )
+    command_patience: float = Field(
+        default=120, gt=0, le=3600,
+        description="seconds a command waits for Temporal's answer while Temporal restarts or the store is down; "
+        "then it ends with 'outcome unknown'",
+    )
     admin_token: str | None = Field(
         default=None, description="bearer token that may found alliances over the HTTP API"
     )

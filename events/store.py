@@ -585,6 +585,10 @@ async def _beyond(conn: asyncpg.Connection, head: StreamHead, events: Sequence[N
         prev_hash = bytes(row["hash"])
     if events and _same_events(rows, events):
         return AppendOutcome(receipts=[event.receipt() for event in ahead[: len(events)]])
+    if not ahead and events:
+        # The stream is at the writer's head after all, yet the insert met a unique key: an event id that
+        # is recorded already, elsewhere. Writing it again can never succeed.
+        raise ValueError(await _taken_id_message(conn, f"cannot append to stream {stream_id!r}", events))
     return AppendOutcome(ahead=ahead)
 
 

@@ -22,12 +22,14 @@ from events.hashing import (
     load_json,
 )
 from events.store import (
+    AppendOutcome,
     ConcurrencyError,
     EventStore,
     GlobalCheckpoint,
     NewEvent,
     Receipt,
     RecordedEvent,
+    StreamHead,
 )
 
 
@@ -248,6 +250,96 @@ async def test_a_batch_that_only_partly_overlaps_the_stored_one_is_refused(
     with pytest.raises(ConcurrencyError, match="first 2 of these 3 events are already stored"):
         await store.append("decision-4", 0, [*events, new_event()])
     assert await count_rows(pool, "decision-4") == 2
+
+
+async def test_a_retry_with_the_same_ids_but_other_content_is_refused(store: EventStore, pool: asyncpg.Pool) -> None:
+    events = new_events(2)
+    await store.append("decision-3b", 0, events)
+    changed = [e.model_copy(update={"data": {"point": "changed"}}) for e in events]
+    with pytest.raises(ConcurrencyError, match="hold events with these ids but other content"):
+        await store.append("decision-3b", 0, changed)
+    assert [e.data for e in await store.read_stream("decision-3b")] == [e.data for e in events]
+
+
+# --------------------------------------------------------------------------------------------
+# append after a head (the workflows' append)
+# --------------------------------------------------------------------------------------------
+
+
+class TestAppendAfter:
+    """`append_after` writes only after the exact head (version and hash) its writer holds; otherwise
+    it writes nothing and says what the stream holds."""
+
+    async def test_at_the_head_it_appends(self, store: EventStore) -> None:
+        first = await store.append_after(StreamHead(stream_id="decision-20", version=0, hash=GENESIS_HASH.hex()), new_events(2))
+        assert [r.stream_version for r in first.receipts] == [1, 2]
+        head = StreamHead(stream_id="decision-20", version=2, hash=first.receipts[-1].hash)
+        again = await store.append_after(head, [new_event()])
+        assert [r.stream_version for r in again.receipts] == [3]
+        assert again.ahead == [] and again.broken is None
+
+    async def test_a_retry_of_the_same_events_gets_their_receipts_and_writes_nothing(self, store: EventStore, pool: asyncpg.Pool) -> None:
+        head = StreamHead(stream_id="decision-21", version=0, hash=GENESIS_HASH.hex())
+        events = new_events(2)
+        first = await store.append_after(head, events)
+        assert await store.append_after(head, events) == first
+        assert await count_rows(pool, "decision-21") == 2
+
+    async def test_beyond_the_head_it_returns_what_follows_and_writes_nothing(self, store: EventStore, pool: asyncpg.Pool) -> None:
+        head = StreamHead(stream_id="decision-22", version=0, hash=GENESIS_HASH.hex())
+        stored = new_events(3)
+        receipts = (await store.append_after(head, stored)).receipts
+        # Another attempt with the same first id but other content, and one with other ids: neither is a retry.
+        same_id = [stored[0].model_copy(update={"data": {"point": "other"}})]
+        for other in (same_id, [new_event()]):
+            outcome = await store.append_after(head, other)
+            assert outcome.receipts == [] and outcome.broken is None
+            assert [e.receipt() for e in outcome.ahead] == receipts
+            assert [e.data for e in outcome.ahead] == [e.data for e in stored]
+            assert outcome.ahead[0].metadata == stored[0].metadata
+        assert await count_rows(pool, "decision-22") == 3
+        assert len((await store.append_after(head, [new_event()], limit=2)).ahead) == 2
+
+    async def test_a_probe_without_events_only_looks(self, store: EventStore) -> None:
+        head = StreamHead(stream_id="decision-23", version=0, hash=GENESIS_HASH.hex())
+        assert await store.append_after(head, []) == AppendOutcome()
+        await store.append_after(head, [new_event()])
+        assert len((await store.append_after(head, [])).ahead) == 1
+
+    async def test_a_cut_stream_is_broken_where_it_ends(self, store: EventStore, db_url: str) -> None:
+        receipts = (await store.append_after(StreamHead(stream_id="decision-24", version=0, hash=GENESIS_HASH.hex()), new_events(3))).receipts
+        await tamper(db_url, "DELETE FROM accord.events WHERE stream_id = 'decision-24' AND stream_version = 3")
+        outcome = await store.append_after(StreamHead(stream_id="decision-24", version=3, hash=receipts[-1].hash), [new_event()])
+        assert outcome.receipts == [] and outcome.broken is not None
+        assert outcome.broken.version == 3
+        assert "the stream ends at version 2, but version 3 was recorded" in outcome.broken.reason
+
+    async def test_a_rewritten_head_is_broken_there(self, store: EventStore, db_url: str) -> None:
+        head = StreamHead(stream_id="decision-25", version=0, hash=GENESIS_HASH.hex())
+        receipts = (await store.append_after(head, new_events(2))).receipts
+        await tamper(db_url, "DELETE FROM accord.events WHERE stream_id = 'decision-25' AND stream_version = 2")
+        await store.append(("decision-25"), 1, [new_event("PointWithdrawn")])  # a valid chain, another event
+        outcome = await store.append_after(StreamHead(stream_id="decision-25", version=2, hash=receipts[-1].hash), [new_event()])
+        assert outcome.broken is not None and (outcome.broken.version, outcome.broken.event_type) == (2, "PointWithdrawn")
+        assert "the stream was rewritten at or before this version" in outcome.broken.reason
+
+    async def test_an_event_after_the_head_that_does_not_chain_is_broken_with_the_good_ones_ahead(
+        self, store: EventStore, db_url: str
+    ) -> None:
+        head = StreamHead(stream_id="decision-26", version=0, hash=GENESIS_HASH.hex())
+        receipts = (await store.append_after(head, new_events(3))).receipts
+        await tamper(db_url, "UPDATE accord.events SET data = '{\"point\": \"forged\"}' WHERE stream_id = 'decision-26' AND stream_version = 3")
+        outcome = await store.append_after(head, [new_event()])
+        assert [e.stream_version for e in outcome.ahead] == [1, 2]
+        assert outcome.broken is not None and outcome.broken.version == 3
+        assert outcome.broken.reason == "hash mismatch: the stored hash does not match the event's content"
+        assert receipts  # what was stored before the forgery still chains
+
+    async def test_an_event_id_recorded_elsewhere_is_refused_for_good(self, store: EventStore) -> None:
+        event = new_event()
+        await store.append_after(StreamHead(stream_id="decision-27", version=0, hash=GENESIS_HASH.hex()), [event])
+        with pytest.raises(ValueError, match=f"event {event.event_id} is already recorded as version 1 of stream 'decision-27'"):
+            await store.append_after(StreamHead(stream_id="decision-28", version=0, hash=GENESIS_HASH.hex()), [event])
 
 
 # --------------------------------------------------------------------------------------------

@@ -169,6 +169,8 @@ class Committer(Generic[S]):
     _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
     _alarm: asyncio.Future[None] | None = None
     _alarm_due: datetime | None = None
+    _adopted_ids: set[Any] = field(default_factory=set)
+    """Ids of the events adopted in this run: a later attempt's draws repeat them, so they are skipped."""
 
     async def deliveries_done(self) -> None:
         """Wait for webhook deliveries; a delivery that finally fails is recorded, not fatal."""
@@ -436,6 +438,7 @@ class Committer(Generic[S]):
                 break
             self.state = state
             self.head = StreamHead(stream_id=self.head.stream_id, version=stored.stream_version, hash=stored.hash)
+            self._adopted_ids.add(stored.event_id)
             answers.setdefault(str(stored.metadata.get("causation_id")), []).append(stored.receipt())
         if answers:
             self.commits += 1
@@ -529,8 +532,13 @@ class Committer(Generic[S]):
 
     def _new_event(self, event: DomainEvent, actor: str, cause: str) -> NewEvent:
         info = workflow.info()
+        # A task attempt draws the same ids as the lost attempts before it (the random sequence replays);
+        # those drawn for events that were adopted are taken already.
+        event_id = workflow.uuid4()
+        while event_id in self._adopted_ids:
+            event_id = workflow.uuid4()
         return NewEvent(
-            event_id=workflow.uuid4(),
+            event_id=event_id,
             event_type=event.type,
             data=event.model_dump(mode="json", exclude={"type"}),
             metadata={

@@ -20,10 +20,15 @@ from faults.stack import FaultStack
 
 
 @pytest.fixture(scope="module")
-def fault_root() -> Iterator[Path]:
+def fault_root(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The servers' files, the workers' logs, and any failing run's histories; kept when a test failed
+    (or with ACCORD_FAULT_KEEP=1), for a look afterwards."""
     root = Path(tempfile.mkdtemp(prefix="accord-faults-"))
+    failed_before = request.session.testsfailed
     yield root
-    if not os.environ.get("ACCORD_FAULT_KEEP"):
+    if os.environ.get("ACCORD_FAULT_KEEP") or request.session.testsfailed > failed_before:
+        print(f"\nthe fault suite's files are kept in {root}")
+    else:
         shutil.rmtree(root, ignore_errors=True)
 
 

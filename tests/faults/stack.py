@@ -43,9 +43,10 @@ class FaultStack:
         self.workers.append(worker)
         return worker
 
-    def arm(self, point: str, stream: str) -> None:
-        """The next append to a stream starting with `stream` meets the fault `point` (faults.worker)."""
-        self.plan.write_text(json.dumps({"point": point, "stream": stream}))
+    def arm(self, point: str, stream: str, event_type: str | None = None) -> None:
+        """The next append to a stream starting with `stream` (and holding an event of `event_type`, if
+        given) meets the fault `point` (faults.worker)."""
+        self.plan.write_text(json.dumps({"point": point, "stream": stream, "event_type": event_type}))
 
     @property
     def fired(self) -> bool:

@@ -45,6 +45,9 @@ async def test_every_process_ends_as_expected_and_the_record_holds_whatever_is_k
         problems = await problems_after(stack, ledger, scenarios, timeout=400)
     if os.environ.get("ACCORD_FAULT_HISTORIES"):
         await save_histories(stack, [s.stream_id for s in scenarios], Path(os.environ["ACCORD_FAULT_HISTORIES"]))
+    if problems:  # the histories of the processes named, beside the workers' logs
+        named = sorted({s.stream_id for s in scenarios if any(s.stream_id in p for p in problems)})
+        await save_histories(stack, named, stack.root / "histories")
     outcomes = {o: sum(c.outcome == o for c in ledger.calls) for o in ("ok", "refused", "failed", "unknown")}
     summary = (
         f"seed {seed}; {len(scenarios)} processes; faults: {'; '.join(log)}; calls: {outcomes}; "

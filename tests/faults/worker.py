@@ -1,7 +1,7 @@
 """`python -m faults.worker`: an accord worker that does harm at one chosen point of the commit path.
 
-The plan is a JSON file named by ACCORD_FAULT_PLAN: {"point": ..., "stream": prefix}. The first append to
-a stream starting with `prefix` carries it out, once (the file is renamed `.fired` first, so a restarted
+The plan is a JSON file named by ACCORD_FAULT_PLAN: {"point": ..., "stream": prefix, "event_type": type or
+null}. The first append to a stream starting with `prefix` (with an event of that type) carries it out, once (the file is renamed `.fired` first, so a restarted
 worker does not do it again):
 
 - `before_append`: the worker dies (SIGKILL) before the append reaches PostgreSQL;
@@ -37,6 +37,8 @@ def _plan(request: AppendRequest) -> str | None:
     except FileNotFoundError:
         return None
     if not request.stream_id.startswith(plan["stream"]):
+        return None
+    if plan.get("event_type") and plan["event_type"] not in {event.event_type for event in request.events}:
         return None
     path.rename(path.with_suffix(".fired"))
     return str(plan["point"])
