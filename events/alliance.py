@@ -152,6 +152,8 @@ class DecisionResult(Model):
     decision_id: str
     parked: list[ParkedPoint]
     taken_up: list[str]
+    closed_at: datetime | None = None
+    """When the decision closed: the time the alliance records it at (absent from older decisions)."""
 
     @property
     def actor(self) -> str:

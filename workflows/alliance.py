@@ -98,8 +98,10 @@ class AllianceWorkflow(ProcessHandlers):
         await workflow.wait_condition(lambda: self.state is not None)
         while True:
             try:
+                # Recorded at the decision's closing time, not the task's: a signal can be handled by a
+                # worker rebuilding the run for a query, at a stale time (recording.DETERMINISTIC_TIMES).
                 await self.committer.submit(
-                    lambda state, now: alliance.record_decision_result(state, result, now), result.actor,
+                    lambda state, now: alliance.record_decision_result(state, result, result.closed_at or now), result.actor,
                     f"signal:decision_result:{result.decision_id}",
                 )
                 return

@@ -119,7 +119,7 @@ class DecisionWorkflow(ProcessHandlers):
             )
             await alliance.signal(
                 AllianceWorkflow.decision_result,
-                DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up),
+                DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up, closed_at=state.closed_at),
             )
 
     @workflow.update

@@ -41,12 +41,12 @@ with workflow.unsafe.imports_passed_through():
 S = TypeVar("S")
 T = TypeVar("T")
 
-APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1))
-APPEND_TIMEOUT = timedelta(seconds=3)
-APPEND_WITHIN = timedelta(seconds=6)
-"""How long one local append may take, retries included: well inside the 8 s after which Temporal's
-core would complete the workflow task early to keep it alive (10 s task timeout x 0.8). Such a
-"heartbeat" makes a replay see other times than the first run saw, so it must never happen; a longer
+APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=300), maximum_attempts=2)
+APPEND_TIMEOUT = timedelta(seconds=2)
+"""One local append: two tries of at most 2 s each, well inside the 8 s after which Temporal's core
+would complete the workflow task early to keep it alive (10 s task timeout x 0.8; core does not enforce
+a local activity's schedule-to-close timeout across retries, measured: 100 tries in 100 s). Such a
+"heartbeat" can make a replay see other times than the first run saw, so it must not happen; a longer
 outage of the store is waited out with a workflow timer between appends (DURABLE_APPEND)."""
 
 DURABLE_APPEND = "durable-append"
@@ -63,6 +63,17 @@ CLOCK_RETRY = timedelta(seconds=30)
 
 ONE_TIMER_PER_DUE = "one-timer-per-due"
 """Patch: a due time keeps one timer across commits (runs recorded before it replay the old way)."""
+
+DETERMINISTIC_TIMES = "deterministic-times"
+"""Patch: the clock decides at the due time it waited for, and its loop never compares a due time with
+`workflow.now()`. A query that reaches a worker without the run in its cache makes that worker rebuild
+the run and carry on with events the history holds after the last completed task (a fired timer) with
+`workflow.now()` still at that task's time, seen 42 s behind; a decision taken then differs from the
+one a replay takes at the task's real time, and the history stops replaying."""
+
+SOON = timedelta(milliseconds=1)
+"""The timer of a due time that is already past: a timer all the same, so that whether one is started
+never depends on the time a task sees."""
 
 CLOCK = "timer"
 """The cause of the events the clock decides (reminders, deadlines, escalations)."""
@@ -194,8 +205,18 @@ class Committer(Generic[S]):
             await workflow.wait_condition(lambda: self.quarantine is None)
             return
         commits = self.commits
-        if workflow.patched(ONE_TIMER_PER_DUE):
-            if not await self._alarm_rang(due, lambda: self.commits != commits or self.quarantine is not None):
+
+        def moved() -> bool:
+            return self.commits != commits or self.quarantine is not None
+
+        decide = strike
+        if workflow.patched(DETERMINISTIC_TIMES):
+            if not await self._alarm_rang(due, moved, compare_now=False):
+                return
+            assert due is not None  # the alarm rings only for a due time
+            decide = lambda state, _now: strike(state, due)  # noqa: E731 - the due time, not the task's
+        elif workflow.patched(ONE_TIMER_PER_DUE):
+            if not await self._alarm_rang(due, moved):
                 return
         else:
             # As runs recorded before ONE_TIMER_PER_DUE did it: a new timer each time round, so every
@@ -208,32 +229,33 @@ class Committer(Generic[S]):
                 except asyncio.TimeoutError:
                     pass
         try:
-            if await self.submit(strike, "accord", CLOCK):
+            if await self.submit(decide, "accord", CLOCK):
                 return
             await workflow.sleep(timedelta(seconds=1))  # nothing was due after all: never spin
         except ApplicationError as error:
             if error.type == "Quarantined":
                 return
-            # The store could not take the clock's events (e.g. PostgreSQL is down): the state did not
-            # move, so the same timer is due again; try again shortly rather than fail the process.
+            # The store refused the clock's events outright (nothing else ends a submit without
+            # receipts): the state did not move, so the same timer is due again; try again later.
             workflow.logger.warning("recording the clock's events failed, retrying: %s", error)
             await workflow.sleep(CLOCK_RETRY)
 
-    async def _alarm_rang(self, due: datetime | None, moved: Callable[[], bool]) -> bool:
+    async def _alarm_rang(self, due: datetime | None, moved: Callable[[], bool], *, compare_now: bool = True) -> bool:
         """Wait until `due` or until `moved()`; True if `due` came. One timer serves a due time for as
         long as it stays the state's next: commits that leave it in place (stances, mostly) neither
-        cancel nor restart it, which would cost the Temporal server two timer tasks per commit."""
+        cancel nor restart it, which would cost the Temporal server two timer tasks per commit.
+        Without `compare_now` (DETERMINISTIC_TIMES) a due time already past gets a timer too."""
         if due is None:
             self.drop_alarm()
             await workflow.wait_condition(moved)
             return False
-        if due <= workflow.now():
+        if compare_now and due <= workflow.now():
             self.drop_alarm()
             return True
         if self._alarm is None or self._alarm_due != due:
             self.drop_alarm()
             self._alarm_due = due
-            self._alarm = asyncio.ensure_future(workflow.sleep(due - workflow.now()))
+            self._alarm = asyncio.ensure_future(workflow.sleep(max(due - workflow.now(), SOON)))
         alarm = self._alarm
         await workflow.wait_condition(lambda: moved() or alarm.done())
         if not alarm.done():
@@ -364,8 +386,7 @@ class Committer(Generic[S]):
             try:
                 return await workflow.execute_local_activity(
                     APPEND_EVENTS, request, result_type=AppendResult,
-                    start_to_close_timeout=APPEND_TIMEOUT, schedule_to_close_timeout=APPEND_WITHIN,
-                    retry_policy=APPEND_RETRY,
+                    start_to_close_timeout=APPEND_TIMEOUT, retry_policy=APPEND_RETRY,
                 )
             except FailureError as error:
                 # The local activity's failure arrives as the ApplicationError it raised, or wrapped.

@@ -144,6 +144,13 @@ async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scen
         elif call.outcome in ("refused", "failed") and caused:
             problems.append(f"{call.stream_id} {call.what}: told {call.outcome} ({call.error}) but {len(caused)} event(s) are recorded")
 
+    for worker in stack.workers:  # what a workflow logs must reach the log, and nothing may go unobserved
+        log = worker.log_path.read_text(errors="replace")
+        for sign in ("--- Logging error ---", "Task exception was never retrieved", "RestrictedWorkflowAccessError",
+                     "Nondeterminism"):
+            if sign in log:
+                problems.append(f"{worker.name}'s log shows {sign!r}")
+
     report = await stack.app.store.verify()
     problems += [f"{b.stream_id}: chain broken at version {b.version}: {b.reason}" for b in report.broken]
     streams = sorted({r["stream_id"] for r in rows})

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from accord.app import Accord
-from faults.servers import Postgres, Temporal, WorkerProcess
+from faults.servers import ROOT, Postgres, Temporal, WorkerProcess
+from test_replay import without_stack_traces
+
+RECORDED_FAULTS = ROOT / "tests" / "histories" / "faults"
 
 
 @dataclass
@@ -51,6 +55,17 @@ class FaultStack:
     @property
     def fired(self) -> bool:
         return self.plan.with_suffix(".fired").exists()
+
+    async def record_history(self, stream: str, name: str) -> None:
+        """With ACCORD_RECORD_HISTORIES=1, keep the stream's Temporal history under tests/histories/faults/
+        as NAME@WORKFLOW-ID.json (replayed by test_fault_histories.py: a replay needs the workflow's id)."""
+        if os.environ.get("ACCORD_RECORD_HISTORIES") != "1":
+            return
+        history = await self.app.client.get_workflow_handle(stream).fetch_history()
+        RECORDED_FAULTS.mkdir(parents=True, exist_ok=True)
+        (RECORDED_FAULTS / f"{name}@{stream}.json").write_text(
+            json.dumps(without_stack_traces(history.to_json_dict()), indent=1) + "\n", encoding="utf-8"
+        )
 
     def stop_workers(self) -> None:
         for worker in self.workers:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,11 +26,12 @@ import pytest
 from accord import audit
 from accord.app import Accord, send_update
 from decision_support import alliance_with_members, stance, unique
-from dispute_support import alliance_for_disputes, in_stage, raise_between
+from dispute_support import alliance_for_disputes, in_stage, raise_between, state_of
 from events.decision import StanceKind, TakeStance
 from events.store import Receipt
 from faults.stack import FaultStack
 from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.dispute import DisputeWorkflow
 
 POINTS = ["before_append", "after_append", "after_append_temporal"]
 
@@ -96,6 +98,7 @@ async def test_stances_sent_together_are_each_recorded_once(fault_stack: FaultSt
         events = await stack.app.store.read_stream(stream)
         assert Counter(e.data.get("member_id") for e in events if e.event_type == "StanceTaken") == Counter(members)
         await promises_hold(stack, stream, receipts)
+        await stack.record_history(stream, f"stances-{point}")
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -117,6 +120,7 @@ async def test_the_clock_s_events_keep_their_recorded_times(fault_stack: FaultSt
         assert final.escalation_deadline.isoformat() == stall.data["escalation_deadline"].replace("Z", "+00:00")
         assert final.closed_how == "automatic"
         await promises_hold(stack, stream, [])
+        await stack.record_history(stream, f"stall-{point}")
 
 
 async def until_closed(app: Accord, decision_id: str) -> Any:
@@ -159,7 +163,8 @@ async def test_a_store_outage_longer_than_a_workflow_task_changes_nothing_on_rep
         stack.worker()
         report = await audit.check(stack.app, f"decision-{decision_id}")
         assert report.ok, report
-        assert (await stack.app.decision(decision_id)).state.opened_at == opened.receipts[0].recorded_at or True
+        assert opened.receipts[0].stream_version == 1
+        await stack.record_history(f"decision-{decision_id}", "opening-during-a-store-outage")
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -184,3 +189,48 @@ async def test_a_dispute_keeps_the_mediator_it_drew(fault_stack: FaultStack, poi
         drawn = next(e for e in events if e.event_type == "MediatorAssigned")
         assert state.mediator == drawn.data["mediator"]
         await promises_hold(stack, stream, [])
+        await stack.record_history(stream, f"draw-{point}")
+
+
+async def test_a_query_on_a_fresh_worker_does_not_run_the_clock_at_a_stale_time(fault_stack: FaultStack) -> None:
+    """The worker holding a dispute dies just before its reminder is due; the timer fires and its task
+    waits out the dead worker's queue. Meanwhile a query reaches a fresh worker, which rebuilds the run
+    from the history and runs the fired timer's continuation there and then, with `workflow.now()` still
+    at the previous task's time (42 s behind, seen). Had the clock decided at that time, it would have
+    found nothing due and slept, where a replay (at the task's real time) records the reminder: the
+    history would no longer replay. The clock decides at the due time it waited for instead."""
+    async with asyncio.timeout(240):
+        stack = fault_stack
+        worker = stack.worker()
+        alliance_id = await alliance_for_disputes(
+            stack.app, negotiation_window="20s", reminder_lead="10s", crisis={"negotiation_window": "10s"}
+        )
+        dispute_id = await raise_between(stack.app, alliance_id)
+        stream = f"dispute-{dispute_id}"
+        state = await state_of(stack.app, dispute_id)
+        reminder = state.stage_deadline - state.context.procedure.reminder_lead
+        await asyncio.sleep(max(0.0, (reminder - datetime.now(UTC)).total_seconds() - 8.3))
+        await state_of(stack.app, dispute_id)  # the worker's sticky poller polls again, then it dies
+        await asyncio.sleep(0.3)
+
+        async def keep_asking() -> None:
+            handle = stack.app.client.get_workflow_handle_for(DisputeWorkflow.run, stream)
+            while True:
+                try:
+                    await asyncio.wait_for(handle.query(DisputeWorkflow.current), 30)
+                except Exception:  # noqa: BLE001 - the worker is down, on purpose
+                    pass
+                await asyncio.sleep(0.5)
+
+        asking = asyncio.create_task(keep_asking())
+        worker.kill()
+        await asyncio.sleep(2)
+        stack.worker()
+        await asyncio.sleep(max(0.0, (state.stage_deadline - datetime.now(UTC)).total_seconds() + 15))
+        asking.cancel()
+        await in_stage(stack.app, dispute_id, "mediation", timeout=60)
+
+        events = await stack.app.store.read_stream(stream)
+        assert [e.event_type for e in events][:4] == ["DisputeRaised", "DisputeReminderSent", "MediationStarted", "MediatorAssigned"]
+        await promises_hold(stack, stream, [])
+        await stack.record_history(stream, "clock-under-queries")
