@@ -131,6 +131,8 @@ def refusal_from(error: BaseException) -> Refused | None:
         return Refused(cause.message, RefusalKind(kind), field)
     if cause.type == "Quarantined":
         return Refused(cause.message, RefusalKind.CONFLICT)
+    if cause.type == "Unrecordable":  # input that the database cannot store (e.g. a NUL character)
+        return Refused(cause.message, RefusalKind.INVALID)
     return None
 
 

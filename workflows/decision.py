@@ -64,6 +64,7 @@ class DecisionWorkflow(ProcessHandlers):
 
     @workflow.run
     async def run(self, run: DecisionRun) -> DecisionState | None:
+        self.committer.begin()
         if run.open is not None and self.state is None:
             opening = run.open
             await self.committer.submit(lambda state, now: decision.decide(state, opening, now), opening.actor, "open")

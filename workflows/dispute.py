@@ -26,9 +26,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import search
 from workflows.alliance import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.recording import (
-    DETERMINISTIC_TIMES, Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage,
-)
+from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
@@ -72,6 +70,7 @@ class DisputeWorkflow(ProcessHandlers):
 
     @workflow.run
     async def run(self, run: DisputeRun) -> DisputeState | None:
+        self.committer.begin()
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=RAISING_TIMEOUT)
         except asyncio.TimeoutError:
@@ -136,7 +135,7 @@ class DisputeWorkflow(ProcessHandlers):
         outcome = result.outcome if result is not None else DecisionOutcome.NOT_ADOPTED
         # At the appeal decision's closing time, not the task's (recording.DETERMINISTIC_TIMES).
         closed_at = result.closed_at if result is not None else None
-        at = closed_at if closed_at is not None and workflow.patched(DETERMINISTIC_TIMES) else workflow.now()
+        at = closed_at if closed_at is not None and self.committer.fixed_times else workflow.now()
         decided_event = dispute.AppealDecided(
             at=at, decision_id=state.appeal_decision, decision_outcome=outcome.value,
             upheld=outcome == DecisionOutcome.ADOPTED,

@@ -47,11 +47,7 @@ APPEND_TIMEOUT = timedelta(seconds=2)
 would complete the workflow task early to keep it alive (10 s task timeout x 0.8; core does not enforce
 a local activity's schedule-to-close timeout across retries, measured: 100 tries in 100 s). Such a
 "heartbeat" can make a replay see other times than the first run saw, so it must not happen; a longer
-outage of the store is waited out with a workflow timer between appends (DURABLE_APPEND)."""
-
-DURABLE_APPEND = "durable-append"
-"""Patch: an append the store did not take is tried again after a timer, with the same events, until it
-is taken (runs recorded before it failed the batch after two minutes of local retries)."""
+outage of the store is waited out with a workflow timer between appends of the same events."""
 
 APPEND_BACKOFF = (1, 2, 4, 8, 15, 30)
 """Seconds between appends while the store does not take them; the last repeats."""
@@ -175,6 +171,8 @@ class Committer(Generic[S]):
     commits: int = 0
     """Batches recorded (or adopted) in this run; the run loop waits on it to notice that the state moved."""
     quarantine: Quarantine | None = None
+    fixed_times: bool = False
+    """DETERMINISTIC_TIMES applies to this run (`begin` asks, first thing in the run)."""
     _pending: list[_Pending] = field(default_factory=list)
     _flushing: bool = False
     _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
@@ -182,6 +180,12 @@ class Committer(Generic[S]):
     _alarm_due: datetime | None = None
     _adopted_ids: set[Any] = field(default_factory=set)
     """Ids of the events adopted in this run: a later attempt's draws repeat them, so they are skipped."""
+
+    def begin(self) -> None:
+        """First thing in a run: ask for the run's patches before any command, so that their markers
+        never follow a local activity's in a task (a query rebuilding the run on a fresh worker was seen
+        to fail on a patch marker recorded right after a local activity's failure)."""
+        self.fixed_times = workflow.patched(DETERMINISTIC_TIMES)
 
     async def deliveries_done(self) -> None:
         """Wait for webhook deliveries; a delivery that finally fails is recorded, not fatal."""
@@ -210,7 +214,7 @@ class Committer(Generic[S]):
             return self.commits != commits or self.quarantine is not None
 
         decide = strike
-        if workflow.patched(DETERMINISTIC_TIMES):
+        if self.fixed_times:
             if not await self._alarm_rang(due, moved, compare_now=False):
                 return
             assert due is not None  # the alarm rings only for a due time
@@ -389,16 +393,11 @@ class Committer(Generic[S]):
                     start_to_close_timeout=APPEND_TIMEOUT, retry_policy=APPEND_RETRY,
                 )
             except FailureError as error:
-                # The local activity's failure arrives as the ApplicationError it raised, or wrapped.
-                cause = error.cause if isinstance(error.cause, ApplicationError) else error
+                # The local activity's failure arrives as the ApplicationError it raised, or wrapped in
+                # an ActivityError (a timeout, say).
+                cause = error if isinstance(error, ApplicationError) or not isinstance(error.cause, ApplicationError) else error.cause
                 if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent":
                     return await self._invalid(decision, cause)
-                if not workflow.patched(DURABLE_APPEND):
-                    _fail([item for item, _ in decision.accepted], ApplicationError(
-                        f"the event could not be recorded: {cause}", type="RecordingFailed"
-                    ))
-                    _answer_refused(decision)
-                    return None
                 pause = APPEND_BACKOFF[min(attempt, len(APPEND_BACKOFF) - 1)]
                 workflow.logger.warning(
                     "the event store did not take %d event(s) (attempt %d); trying again in %d s: %s",
@@ -415,7 +414,8 @@ class Committer(Generic[S]):
                 await self._commit([item])
         else:
             _fail([item for item, _ in decision.accepted], ApplicationError(
-                f"the event could not be recorded: {cause.message}", type="RecordingFailed"
+                f"the store cannot record this command's events ({cause.message}); nothing was recorded",
+                type="Unrecordable", non_retryable=True,
             ))
         _answer_refused(decision)
         return None
