@@ -141,6 +141,15 @@ _TRANSIENT = {
 }
 """What Temporal answers while it restarts, is unreachable, or has too many Updates in flight."""
 
+_CUT_OFF = ("transport error", "connect error", "h2 protocol error", "connection reset", "broken pipe")
+"""What the client reports, with status UNKNOWN, when the connection drops in the middle of a call."""
+
+
+def _transient(error: RPCError) -> bool:
+    return error.status in _TRANSIENT or (
+        error.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL) and any(s in str(error).lower() for s in _CUT_OFF)
+    )
+
 
 def _lost_update(error: RPCError) -> bool:
     """NOT_FOUND for the Update itself (the server lost an Update it had not yet delivered), not for
@@ -167,7 +176,7 @@ async def send_update(
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
-            if not (error.status in _TRANSIENT or (_lost_update(error) and await _running(handle))):
+            if not (_transient(error) or (_lost_update(error) and await _running(handle))):
                 raise
             last = error
         if loop.time() + delay > deadline:
@@ -185,7 +194,7 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     except RPCError as error:
-        return error.status in _TRANSIENT
+        return _transient(error)
 
 
 @dataclass
@@ -578,7 +587,7 @@ class Accord:
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise not_found(f"no {what}") from None
-                if error.status not in _TRANSIENT or asyncio.get_running_loop().time() > deadline:
+                if not _transient(error) or asyncio.get_running_loop().time() > deadline:
                     raise
             await asyncio.sleep(0.5)
 

@@ -9,16 +9,22 @@ and carry on; once the record is repaired, `audit resume` lets the process go on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
+from accord.config import Settings
+from api_support import client_for
+from cli_support import cli_against
 from accord.audit import check, export, replay, resume
 from decision_support import alliance_with_members, behind_the_triggers, notified, stance, unique
 from events.rules import RefusalKind, Refused
@@ -166,3 +172,39 @@ class TestAStreamChangedByASuperuser:
         assert document["reports"][0]["bad_rows"][0]["event_type"] == "PointsShuffled"
         markdown = await export(store, [stream], "md", datetime.now(UTC))
         assert "- version 3 (PointsShuffled): it does not fold: 'PointsShuffled' is not an event type of this process" in markdown
+
+
+class TestWhatAnOperatorAndAMemberSee:
+    async def test_the_cli_and_the_api_name_the_quarantine_and_resume_says_what_still_holds(
+        self, app: Accord, store: EventStore, pool: asyncpg.Pool, tmp_path: Path, temporal_env: WorkflowEnvironment,
+        db_url: str, task_queue: str,
+    ) -> None:
+        decision_id, stream = await a_decision(app)
+        await store.append(stream, 2, [NewEvent(event_id=uuid.uuid4(), event_type="StanceTaken", data=stance_data("birch"),
+                                                metadata={"actor": "birch"})])
+        await refused_as_quarantined(app, decision_id, stream, 3)
+        cli = cli_against(tmp_path, temporal_env, db_url, task_queue)
+
+        stance_cmd, checked, still = await asyncio.gather(
+            cli(f"decision stance {decision_id} p1 agree --as cedar"),
+            cli(f"audit check {stream}"),
+            cli(f"audit resume {stream}"),
+        )
+        assert stance_cmd.code == 1 and f"error: {stream} is quarantined" in stance_cmd.stderr
+        assert checked.code == 1 and "FAIL process:" in checked.stdout and "FAIL head:" in checked.stdout
+        assert still.code == 1 and "still quarantined" in still.stderr and "version 3 (StanceTaken)" in still.stderr
+        assert "Traceback" not in stance_cmd.stderr + checked.stderr + still.stderr
+
+        async with client_for(app, Settings()) as http:
+            alliance_id = (await app.decision(decision_id)).state.alliance_id
+            token = (await app.issue_token(alliance_id, "cedar", "cedar")).token
+            answer = await http.post(
+                f"/decisions/{decision_id}/stances", json={"point_id": "p1", "stance": "agree"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert answer.status_code == 409 and f"{stream} is quarantined" in answer.json()["detail"]
+
+        async with behind_the_triggers(pool) as conn:
+            await conn.execute("DELETE FROM accord.events WHERE stream_id = $1 AND stream_version = 3", stream)
+        resumed = await cli(f"audit resume {stream}")
+        assert resumed.code == 0 and resumed.stdout.strip() == f"{stream} takes commands again", resumed.stderr

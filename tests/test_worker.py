@@ -4,17 +4,22 @@ reads the clock or draws random numbers is refused."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from types import SimpleNamespace
+
+import pytest
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from accord.app import Accord
 from accord.config import Settings
+from accord.logs import configure_logging
 from accord.runner import worker_for
-from accord.worker import replayer
+from accord.worker import replayer, workflow_runner
 from clock_workflow import ReadsTheWallClock
+from logging_workflow import LogsAnError
 from decision_support import charter
 from events.alliance import FoundAlliance
 
@@ -55,3 +60,21 @@ async def test_replays_run_under_the_sandbox_and_refuse_a_workflow_that_reads_th
 
     assert result.replay_failure is not None
     assert "Cannot access datetime.datetime.now" in str(result.replay_failure)
+
+
+async def test_what_a_sandboxed_workflow_logs_reaches_the_log(app: Accord, capfd: pytest.CaptureFixture[str]) -> None:
+    """A record emitted inside the sandbox is rendered by the worker's structlog handler; the sandbox must
+    let structlog through, or rendering it re-imports structlog there and fails ('Logging error')."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    configure_logging("info", json=True)
+    try:
+        queue = f"{app.task_queue}-logs"
+        async with Worker(app.client, task_queue=queue, workflows=[LogsAnError], workflow_runner=workflow_runner()):
+            handle = await app.client.start_workflow(LogsAnError.run, id=f"logs-{uuid.uuid4().hex[:8]}", task_queue=queue)
+            assert await handle.result() == "logged"
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    err = capfd.readouterr().err
+    assert "--- Logging error ---" not in err
+    assert "recording a batch failed" in err and "something nobody expected" in err

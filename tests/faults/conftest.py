@@ -72,4 +72,5 @@ async def fault_stack(fault_root: Path, fault_postgres: Postgres, fault_temporal
         yield stack
     finally:
         stack.stop_workers()
+        await stack.restore()
         await pool.close()

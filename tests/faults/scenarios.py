@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
+
 from accord.app import Accord, CommandFailed, DisputeView
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, load_charter
@@ -27,6 +29,7 @@ from events.decision import (
 from events.dispute import AcceptTerms, DeclareImpasse, DisputeState, ProposeTerms, RulingKind, SubmitRuling
 from events.rules import Refused
 from events.store import Receipt
+from temporalio.service import RPCError
 from faults.servers import ROOT
 
 SECOND = timedelta(seconds=1)
@@ -86,6 +89,9 @@ class Ledger:
         except CommandFailed as error:
             record.outcome, record.error = ("unknown" if error.outcome_unknown else "failed"), error.message
             return False
+        except (OSError, asyncpg.PostgresError) as error:  # the application layer's own reads, with the store down
+            record.outcome, record.error = "failed", f"{type(error).__name__}: {error}"
+            return False
         record.outcome, record.receipts = "ok", list(result.receipts)
         return True
 
@@ -133,12 +139,30 @@ async def stances(ledger: Ledger, decision_id: str, members: list[str], points: 
     await asyncio.gather(*(one(m, p) for m in members for p in points))
 
 
+async def opening(start: Callable[[], Awaitable[Any]], timeout: float = 120) -> None:
+    """Open a process as an operator's script would while things fail: try again until it answers,
+    taking "already exists" as the earlier try's success."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            await start()
+            return
+        except Refused as error:
+            if "already exists" in error.message:
+                return
+            raise
+        except (OSError, asyncpg.PostgresError, RPCError, CommandFailed):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(1)
+
+
 async def open_decision(ledger: Ledger, alliance_id: str, decision_id: str, window: str | None = None) -> None:
     proposer = ledger.rng.choice(MEMBERS)
-    await ledger.app.open_decision(
+    await opening(lambda: ledger.app.open_decision(
         alliance_id, proposer, decision_id, f"Proposal {decision_id}", [{"text": "March together"}, {"text": "Share the costs"}],
         response_window=window,
-    )
+    ))
 
 
 def closed_as(*outcomes: str, how: tuple[str, ...] = ()) -> Callable[[DecisionState], str | None]:
@@ -163,7 +187,7 @@ async def everyone_agrees(ledger: Ledger, alliance_id: str, decision_id: str) ->
 async def amended(ledger: Ledger, alliance_id: str, decision_id: str) -> Scenario:
     await open_decision(ledger, alliance_id, decision_id)
     await stances(ledger, decision_id, MEMBERS[:3], ["p1"])
-    proposer = (await decision_state(ledger.app, decision_id)).proposer
+    proposer = (await until_decision(ledger.app, decision_id, lambda s: True, 120)).proposer
     amend = AmendPoint(actor=proposer, point_id="p1", text="March together, on a Sunday")
     await ledger.send(f"decision-{decision_id}", "amend p1",
                       lambda cid: ledger.app.decision_command(decision_id, amend, command_id=cid))
@@ -214,7 +238,7 @@ async def drive_dispute(ledger: Ledger, alliance_id: str, dispute_id: str, path:
     declare an impasse and the panel rule."""
     app, stream = ledger.app, f"dispute-{dispute_id}"
     raiser, respondent = ledger.rng.sample(PARTIES, 2)
-    await app.raise_dispute(alliance_id, raiser, dispute_id, [respondent], f"Dispute {dispute_id}", "A disagreement")
+    await opening(lambda: app.raise_dispute(alliance_id, raiser, dispute_id, [respondent], f"Dispute {dispute_id}", "A disagreement"))
 
     async def send(what: str, command: Any) -> bool:
         await ledger.pause(1.0)

@@ -78,6 +78,10 @@ class Postgres:
         options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}"
         self._pg_ctl("-w", "-o", options, "-l", str(self.pgdata / "log"), "start")
 
+    @property
+    def running(self) -> bool:
+        return (self.pgdata / "postmaster.pid").exists()
+
     def stop(self, mode: str = "immediate") -> None:
         """`immediate` is a crash as the clients see it: connections are cut, nothing is flushed politely."""
         self._pg_ctl("-w", "-m", mode, "stop")

@@ -67,6 +67,13 @@ class FaultStack:
             json.dumps(without_stack_traces(history.to_json_dict()), indent=1) + "\n", encoding="utf-8"
         )
 
+    async def restore(self) -> None:
+        """Every server running again (after a test that failed half-way through a fault)."""
+        if not self.postgres.running:
+            self.postgres.start()
+        if self.temporal.process is None or self.temporal.process.poll() is not None:
+            await self.temporal.start()
+
     def stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()

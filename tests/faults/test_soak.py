@@ -37,12 +37,15 @@ async def test_every_process_ends_as_expected_and_the_record_holds_whatever_is_k
     soak = ROUNDS > 1
     faults = draw_faults(rng, within=80, kills=8 if soak else 4, temporal=2 if soak else 1, postgres=2 if soak else 1)
     log: list[str] = []
-    async with asyncio.timeout(900):
-        chaos = asyncio.create_task(inflict(stack, faults, rng, log))
-        processes = [launch(ledger, alliance_id, kind, n) for kind, count in MIX for n in range(count)]
-        scenarios = await asyncio.gather(*processes)
-        await chaos
-        problems = await problems_after(stack, ledger, scenarios, timeout=400)
+    chaos = asyncio.create_task(inflict(stack, faults, rng, log))
+    try:
+        async with asyncio.timeout(900):
+            processes = [launch(ledger, alliance_id, kind, n) for kind, count in MIX for n in range(count)]
+            scenarios = await asyncio.gather(*processes)
+            await chaos
+            problems = await problems_after(stack, ledger, scenarios, timeout=400)
+    finally:
+        chaos.cancel()
     if os.environ.get("ACCORD_FAULT_HISTORIES"):
         await save_histories(stack, [s.stream_id for s in scenarios], Path(os.environ["ACCORD_FAULT_HISTORIES"]))
     if problems:  # the histories of the processes named, beside the workers' logs
