@@ -28,7 +28,8 @@ async def test_every_process_ends_as_expected_and_the_record_holds_whatever_is_k
     seed = int(os.environ.get("ACCORD_FAULT_SEED") or random.SystemRandom().randrange(2**32)) + round_number
     rng = random.Random(seed)
     stack = fault_stack
-    print(f"fault seed {seed}: ACCORD_FAULT_SEED={seed - round_number} repeats this run")
+    again = f"ACCORD_FAULT_SEED={seed - round_number}" + (f" ACCORD_SOAK_ROUNDS={ROUNDS}" if ROUNDS > 1 else "")
+    print(f"fault seed {seed}: {again} repeats this run" + (f" as its round {round_number}" if ROUNDS > 1 else ""))
     for _ in range(2):
         stack.worker()
     alliance_id = f"faults-{uuid.uuid4().hex[:6]}"
