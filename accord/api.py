@@ -83,7 +83,7 @@ from events.decision import (
     WithdrawPoint,
 )
 from events.dispute import Outline
-from events.processes import process_of
+from events.processes import DECISION, DISPUTE, parse_stream, process_of
 from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
 from events.store import BrokenStream, StreamHead
 from workflows.alliance import CommandResult
@@ -614,7 +614,7 @@ async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: s
 
 async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
     owner = await accord.stream_alliance(stream_id)
-    if process_of(stream_id).kind == "dispute" and owner != reader.alliance_id:
+    if process_of(stream_id) is DISPUTE and owner != reader.alliance_id:
         raise _no_stream(stream_id)  # another alliance does not even learn that the dispute exists
     await _may_audit(accord, reader, owner, f"stream {stream_id!r}")
     await _may_read_contents(accord, reader, stream_id)
@@ -629,9 +629,10 @@ async def _may_read_contents(accord: Accord, reader: Identity, stream_id: str) -
     """A dispute's record is for those who may read the dispute (parties, mediator, panel, coordinators),
     and for the auditors the coordinators named. A member who may know that it exists is refused; one
     who may not (the charter keeps its existence confidential) gets the answer a missing stream gets."""
-    if reader.auditor or process_of(stream_id).kind != "dispute":
+    stream = parse_stream(stream_id)
+    if reader.auditor or stream.kind != DISPUTE.kind:
         return
-    dispute_id = stream_id.removeprefix("dispute-")
+    dispute_id = stream.id
     try:
         seen = await accord.dispute(dispute_id, reader.member_id)
     except Refused:
@@ -762,7 +763,7 @@ async def receipt(
     summary="How a closed decision would have ended under other decision rules (the body); nothing is written",
 )
 async def whatif_decision(decision_id: str, rules: DecisionRules, reader: Reader, accord: AccordDep) -> WhatIf:
-    await _audited_stream(accord, reader, f"decision-{decision_id}")
+    await _audited_stream(accord, reader, DECISION.stream_name(decision_id))
     return await whatif(accord.store, decision_id, rules)
 
 

@@ -14,7 +14,7 @@ import random
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,13 +38,13 @@ from events import decision, dispute
 from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
-from events.processes import process_of
+from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
 from events.rules import Refused, RefusalKind, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult, alliance_workflow_id
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.dispute import DisputeRun, DisputeWorkflow, dispute_workflow_id
+from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult
+from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.dispute import DisputeRun, DisputeWorkflow
 
 T = TypeVar("T")
 
@@ -249,7 +249,7 @@ class Accord:
         result = await self._start_with_command(
             AllianceWorkflow.run,
             AllianceRun(alliance_id=command.alliance_id),
-            alliance_workflow_id(command.alliance_id),
+            ALLIANCE.stream_name(command.alliance_id),
             AllianceWorkflow.execute,
             command,
             what=f"alliance {command.alliance_id!r}",
@@ -293,7 +293,7 @@ class Accord:
     async def alliance_command(
         self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
     ) -> CommandResult:
-        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))
+        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id))
         try:
             return await self._update(handle, AllianceWorkflow.execute, command, command_id)
         except RPCError as error:
@@ -322,7 +322,7 @@ class Accord:
         return await self._start_with_command(
             DecisionWorkflow.run,
             DecisionRun(decision_id=decision_id),
-            decision_workflow_id(decision_id),
+            DECISION.stream_name(decision_id),
             DecisionWorkflow.execute,
             command,
             what=f"decision {decision_id!r}",
@@ -375,7 +375,7 @@ class Accord:
         for another alliance); returns the alliance. One read of the event store, not two workflow
         queries: the store never lags the workflows, which record before they evolve."""
         row = await self.pool.fetchrow(_ACTING_IN_PROCESS_SQL, stream_id, actor)
-        kind, _, process_id = stream_id.partition("-")
+        kind, process_id = astuple(parse_stream(stream_id))
         if row is None:
             raise not_found(f"no {kind} {process_id!r}")
         owner, status = row["alliance_id"], row["status"]
@@ -395,8 +395,8 @@ class Accord:
         `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
         within an alliance, so a decision of another alliance is refused.
         """
-        await self._acting_in(decision_workflow_id(decision_id), command.actor, alliance_id)
-        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
+        await self._acting_in(DECISION.stream_name(decision_id), command.actor, alliance_id)
+        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
         try:
             return await self._update(handle, DecisionWorkflow.execute, command, command_id)
         except RPCError as error:
@@ -426,7 +426,7 @@ class Accord:
 
     async def decision(self, decision_id: str) -> DecisionView:
         state: DecisionState = await self._query(
-            DecisionWorkflow.run, decision_workflow_id(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
+            DecisionWorkflow.run, DECISION.stream_name(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
         )
         return DecisionView(
             state=state,
@@ -517,7 +517,7 @@ class Accord:
         return await self._start_with_command(
             DisputeWorkflow.run,
             DisputeRun(dispute_id=dispute_id),
-            dispute_workflow_id(dispute_id),
+            DISPUTE.stream_name(dispute_id),
             DisputeWorkflow.execute,
             command,
             what=f"dispute {dispute_id!r}",
@@ -532,18 +532,18 @@ class Accord:
 
     async def _dispute_state(self, dispute_id: str) -> DisputeState:
         return await self._query(
-            DisputeWorkflow.run, dispute_workflow_id(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
+            DisputeWorkflow.run, DISPUTE.stream_name(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
         )
 
     async def dispute_command(
         self, dispute_id: str, command: DisputeCommand, *, command_id: str | None = None
     ) -> CommandResult:
         """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
-        await self._acting_in(dispute_workflow_id(dispute_id), command.actor)
+        await self._acting_in(DISPUTE.stream_name(dispute_id), command.actor)
         state = await self._dispute_state(dispute_id)
         if not state.is_live:
             raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
-        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, dispute_workflow_id(dispute_id))
+        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
         return await self._update(handle, DisputeWorkflow.execute, command, command_id)
 
     async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
@@ -556,14 +556,14 @@ class Accord:
 
     async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
         rows = await self.pool.fetch(
-            "SELECT substr(stream_id, 9) AS dispute_id FROM accord.events"
+            "SELECT stream_id FROM accord.events"
             " WHERE event_type = 'DisputeRaised' AND data->>'alliance_id' = $1 ORDER BY global_position",
             alliance_id,
         )
         views: list[DisputeView | Outline] = []
         for row in rows:
             try:
-                views.append(await self.dispute(row["dispute_id"], reader))
+                views.append(await self.dispute(parse_stream(row["stream_id"]).id, reader))
             except Refused:
                 continue  # a dispute whose very existence is confidential to this reader
         return views
@@ -593,12 +593,12 @@ class Accord:
 
     async def alliance(self, alliance_id: str) -> AllianceState:
         return await self._query(
-            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
+            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
         )
 
     async def alliance_head(self, alliance_id: str) -> StreamHead:
         return await self._query(
-            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
+            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
         )
 
     async def alliances(self) -> list[AllianceSummary]:
@@ -616,9 +616,9 @@ class Accord:
 
     async def stream_alliance(self, stream_id: str) -> str:
         """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance its opening event names."""
-        kind = process_of(stream_id).kind  # refuses a stream name accord does not know
-        if kind == "alliance":
-            return stream_id.removeprefix("alliance-")
+        stream = parse_stream(stream_id)  # refuses a stream name accord does not know
+        if stream.kind == ALLIANCE.kind:
+            return stream.id
         alliance_id = await self.pool.fetchval(
             "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
         )

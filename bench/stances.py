@@ -35,8 +35,9 @@ from bench.bare import BareStance
 from bench.load import Call, LoadResult, closed_loop, open_loop
 from bench.report import Figure, Run, progress
 from bench.stack import CpuMeter, Stack, worker_process
+from events.processes import DECISION
 from events.decision import StanceKind, TakeStance
-from workflows.decision import DecisionWorkflow, decision_workflow_id
+from workflows.decision import DecisionWorkflow
 
 STANCES = [StanceKind.AGREE, StanceKind.CONCERNS, StanceKind.STAND_ASIDE]
 PATHS = ("baseline", "take_stance", "decision_command", "update")
@@ -114,7 +115,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         bare_workload = Workload(bare_ids, members[1:], size.points)
         bare_handles = {w: client.get_workflow_handle_for(BareStance.run, w) for w in bare_ids}
         decision_handles = {
-            d: client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(d)) for d in decision_ids
+            d: client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(d)) for d in decision_ids
         }
 
         async def baseline(index: int, number: int) -> Any:

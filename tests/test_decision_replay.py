@@ -32,9 +32,10 @@ from accord.app import Accord
 from accord.worker import build_worker, replayer
 from decision_support import alliance_with_members, final_state, stance, unique
 from temporal_fixtures import end_running_processes
+from events.processes import DECISION
 from events.decision import DecisionCommand, DecisionState
 from workflows.alliance import CommandResult
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
+from workflows.decision import DecisionRun, DecisionWorkflow
 
 RECORDED = Path(__file__).resolve().parent / "histories" / "decision.json"
 
@@ -89,7 +90,7 @@ async def run_a_decision(env: WorkflowEnvironment, pool: asyncpg.Pool) -> tuple[
             final = await final_state(env, decision_id)
         finally:
             await end_running_processes(env.client, pool)
-    return decision_workflow_id(decision_id), final
+    return DECISION.stream_name(decision_id), final
 
 
 def counts(history: WorkflowHistory) -> Counter[EventType.ValueType]:

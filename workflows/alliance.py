@@ -17,15 +17,13 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from events import alliance
     from events.alliance import AllianceCommand, AllianceState, DecisionResult
+    from events.processes import ALLIANCE
     from events.store import Receipt, StreamHead
 
 from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
 
-
-def alliance_workflow_id(alliance_id: str) -> str:
-    return f"alliance-{alliance_id}"
 
 
 class AllianceRun(BaseModel):
@@ -46,7 +44,7 @@ class AllianceWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
         self.committer: Committer[AllianceState | None] = Committer(
-            head=run.head or empty_head(alliance_workflow_id(run.alliance_id)),
+            head=run.head or empty_head(ALLIANCE.stream_name(run.alliance_id)),
             state=run.state,
             evolve=alliance.evolve,
             alliance_id=lambda state: state.alliance_id,

@@ -18,16 +18,14 @@ with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.alliance import DecisionResult, ParkedPoint
     from events.decision import DecisionCommand, DecisionState, OpenDecision, PointOutcome, Stage
+    from events.processes import ALLIANCE, DECISION
     from events.store import StreamHead
 
-from workflows.alliance import AllianceWorkflow, CommandResult, alliance_workflow_id
+from workflows.alliance import AllianceWorkflow, CommandResult
 from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
-
-def decision_workflow_id(decision_id: str) -> str:
-    return f"decision-{decision_id}"
 
 
 class DecisionRun(BaseModel):
@@ -47,7 +45,7 @@ class DecisionWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
         self.committer: Committer[DecisionState | None] = Committer(
-            head=run.head or empty_head(decision_workflow_id(run.decision_id)),
+            head=run.head or empty_head(DECISION.stream_name(run.decision_id)),
             state=run.state,
             evolve=decision.evolve,
             notify=decision.told,
@@ -116,7 +114,7 @@ class DecisionWorkflow(ProcessHandlers):
         taken_up = sorted({p.origin for p in state.points.values() if p.origin and not p.withdrawn})
         if parked or taken_up:
             alliance = workflow.get_external_workflow_handle_for(
-                AllianceWorkflow.run, alliance_workflow_id(state.alliance_id)
+                AllianceWorkflow.run, ALLIANCE.stream_name(state.alliance_id)
             )
             await alliance.signal(
                 AllianceWorkflow.decision_result,

@@ -21,18 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from events import dispute
     from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
     from events.dispute import DisputeCommand, DisputeStage, DisputeState, ObjectToMediator, DeclareImpasse
+    from events.processes import DECISION, DISPUTE
     from events.store import StreamHead
 
 from workflows import search
 from workflows.alliance import CommandResult
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
+from workflows.decision import DecisionRun, DecisionWorkflow
 from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
-
-def dispute_workflow_id(dispute_id: str) -> str:
-    return f"dispute-{dispute_id}"
 
 
 class DisputeRun(BaseModel):
@@ -52,7 +50,7 @@ class DisputeWorkflow(ProcessHandlers):
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
         self.committer: Committer[DisputeState | None] = Committer(
-            head=run.head or empty_head(dispute_workflow_id(run.dispute_id)),
+            head=run.head or empty_head(DISPUTE.stream_name(run.dispute_id)),
             state=run.state,
             evolve=dispute.evolve,
             notify=dispute.told,
@@ -116,7 +114,7 @@ class DisputeWorkflow(ProcessHandlers):
             result = await workflow.execute_child_workflow(
                 DecisionWorkflow.run,
                 DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
-                id=decision_workflow_id(state.appeal_decision),
+                id=DECISION.stream_name(state.appeal_decision),
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(search.KIND, "decision"),
