@@ -13,7 +13,6 @@ import json
 import random
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -32,14 +31,16 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from accord.config import Settings, database_url
+from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import alliance
 from events import decision, dispute
+from events.errors import Unavailable
 from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
-from events.rules import Refused, RefusalKind, Slug, build, conflict, forbidden, invalid, not_found
+from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
 from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult
@@ -97,60 +98,6 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class CommandFailed(Exception):
-    """A command that was not refused but did not complete.
-
-    `outcome_unknown` is False when nothing was recorded for it (the store did not take its events),
-    True when Temporal did not confirm it in time: it may still be recorded, and sending the same
-    command again could record it twice, so look at the process first."""
-
-    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.outcome_unknown = outcome_unknown
-
-
-def _application_error(error: BaseException) -> ApplicationError | None:
-    """The ApplicationError a workflow raised, from the error Temporal hands the client."""
-    cause: BaseException | None = error.cause if isinstance(error, WorkflowUpdateFailedError) else error
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            return cause
-        cause = cause.__cause__
-    return None
-
-
-def refusal_from(error: BaseException) -> Refused | None:
-    """Recover the domain refusal that a workflow raised, from the error Temporal hands the client.
-    A quarantined process's refusal is a conflict that names the stream and what to run."""
-    cause = _application_error(error)
-    if cause is None:
-        return None
-    if cause.type == "Refused":
-        kind, field = (list(cause.details) + [RefusalKind.INVALID, None])[:2]
-        return Refused(cause.message, RefusalKind(kind), field)
-    if cause.type == "Quarantined":
-        return Refused(cause.message, RefusalKind.CONFLICT)
-    if cause.type == "Unrecordable":  # input that the database cannot store (e.g. a NUL character)
-        return Refused(cause.message, RefusalKind.INVALID)
-    return None
-
-
-_TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.RESOURCE_EXHAUSTED,
-}
-"""What Temporal answers while it restarts, is unreachable, or has too many Updates in flight."""
-
-_CUT_OFF = ("transport error", "connect error", "h2 protocol error", "connection reset", "broken pipe")
-"""What the client reports, with status UNKNOWN, when the connection drops in the middle of a call."""
-
-
-def _transient(error: RPCError) -> bool:
-    return error.status in _TRANSIENT or (
-        error.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL) and any(s in str(error).lower() for s in _CUT_OFF)
-    )
-
-
 def _lost_update(error: RPCError) -> bool:
     """NOT_FOUND for the Update itself (the server lost an Update it had not yet delivered), not for
     the workflow: the same Update is sent again."""
@@ -176,11 +123,11 @@ async def send_update(
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
-            if not (_transient(error) or (_lost_update(error) and await _running(handle))):
+            if not (transient(error) or (_lost_update(error) and await _running(handle))):
                 raise
             last = error
         if loop.time() + delay > deadline:
-            raise CommandFailed(
+            raise Unavailable(
                 f"Temporal did not confirm the command within {patience:.0f} s ({last}); it may still be "
                 "recorded: look at the process before sending it again",
                 outcome_unknown=True,
@@ -194,7 +141,7 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     except RPCError as error:
-        return _transient(error)
+        return transient(error)
 
 
 @dataclass
@@ -228,18 +175,15 @@ class Accord:
     async def _update(
         self, handle: WorkflowHandle[Any, Any], update: Any, command: Any, command_id: str | None = None
     ) -> Any:
-        """Send a command (an Update) and return its result; a refusal is raised as `Refused`, a command
-        that could not be recorded as `CommandFailed`. `command_id` names the Update: a caller that
+        """Send a command (an Update) and return its result; what the workflow answered instead is raised
+        as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`). `command_id` names the Update: a caller that
         sends a command again under the same id gets the first one's answer, never a second recording."""
         try:
             return await send_update(handle, update, command, patience=self.patience, update_id=command_id)
         except (WorkflowUpdateFailedError, ApplicationError) as error:
-            refused = refusal_from(error)
-            if refused is not None:
-                raise refused from None
-            cause = _application_error(error)
-            if cause is not None and cause.type in ("RecordingFailed", "InternalError"):
-                raise CommandFailed(f"{cause.message}; nothing was recorded") from None
+            answered = from_workflow(error)
+            if answered is not None:
+                raise answered from None
             raise
 
     async def found_alliance(
@@ -587,7 +531,7 @@ class Accord:
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise not_found(f"no {what}") from None
-                if not _transient(error) or asyncio.get_running_loop().time() > deadline:
+                if not transient(error) or asyncio.get_running_loop().time() > deadline:
                     raise
             await asyncio.sleep(0.5)
 
