@@ -43,9 +43,10 @@ from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
 from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult
+from workflows.alliance import AllianceRun, AllianceWorkflow
 from workflows.decision import DecisionRun, DecisionWorkflow
 from workflows.dispute import DisputeRun, DisputeWorkflow
+from workflows.process import CommandResult, update_name
 
 T = TypeVar("T")
 
@@ -105,7 +106,8 @@ def _lost_update(error: RPCError) -> bool:
 
 
 async def send_update(
-    handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None
+    handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None,
+    result_type: type | None = None,
 ) -> Any:
     """Send an Update under one id until Temporal answers, for at most `patience` seconds.
 
@@ -119,7 +121,7 @@ async def send_update(
     delay = 0.05
     while True:
         try:
-            return await handle.execute_update(update, args=list(args), id=update_id)
+            return await handle.execute_update(update, args=list(args), id=update_id, result_type=result_type)
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
@@ -172,14 +174,15 @@ class Accord:
 
     # --- commands --------------------------------------------------------------------------------
 
-    async def _update(
-        self, handle: WorkflowHandle[Any, Any], update: Any, command: Any, command_id: str | None = None
-    ) -> Any:
-        """Send a command (an Update) and return its result; what the workflow answered instead is raised
+    async def _update(self, handle: WorkflowHandle[Any, Any], command: Any, command_id: str | None = None) -> CommandResult:
+        """Send a command (the Update named after it) and return its result; what the workflow answered instead is raised
         as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`). `command_id` names the Update: a caller that
         sends a command again under the same id gets the first one's answer, never a second recording."""
         try:
-            return await send_update(handle, update, command, patience=self.patience, update_id=command_id)
+            return await send_update(
+                handle, update_name(type(command)), command, patience=self.patience, update_id=command_id,
+                result_type=CommandResult,
+            )
         except (WorkflowUpdateFailedError, ApplicationError) as error:
             answered = from_workflow(error)
             if answered is not None:
@@ -194,7 +197,6 @@ class Accord:
             AllianceWorkflow.run,
             AllianceRun(alliance_id=command.alliance_id),
             ALLIANCE.stream_name(command.alliance_id),
-            AllianceWorkflow.execute,
             command,
             what=f"alliance {command.alliance_id!r}",
             attributes=[SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)],
@@ -207,7 +209,6 @@ class Accord:
         run: Any,
         run_arg: Any,
         workflow_id: str,
-        update: Any,
         command: Any,
         *,
         what: str,
@@ -232,14 +233,14 @@ class Accord:
             )
         except WorkflowAlreadyStartedError:
             raise conflict(f"{what} already exists") from None
-        return await self._update(handle, update, command)
+        return await self._update(handle, command)
 
     async def alliance_command(
         self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
     ) -> CommandResult:
         handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id))
         try:
-            return await self._update(handle, AllianceWorkflow.execute, command, command_id)
+            return await self._update(handle, command, command_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(f"no alliance {alliance_id!r}") from None
@@ -267,7 +268,6 @@ class Accord:
             DecisionWorkflow.run,
             DecisionRun(decision_id=decision_id),
             DECISION.stream_name(decision_id),
-            DecisionWorkflow.execute,
             command,
             what=f"decision {decision_id!r}",
             attributes=[
@@ -342,7 +342,7 @@ class Accord:
         await self._acting_in(DECISION.stream_name(decision_id), command.actor, alliance_id)
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
         try:
-            return await self._update(handle, DecisionWorkflow.execute, command, command_id)
+            return await self._update(handle, command, command_id)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -462,7 +462,6 @@ class Accord:
             DisputeWorkflow.run,
             DisputeRun(dispute_id=dispute_id),
             DISPUTE.stream_name(dispute_id),
-            DisputeWorkflow.execute,
             command,
             what=f"dispute {dispute_id!r}",
             attributes=[
@@ -488,7 +487,7 @@ class Accord:
         if not state.is_live:
             raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
         handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
-        return await self._update(handle, DisputeWorkflow.execute, command, command_id)
+        return await self._update(handle, command, command_id)
 
     async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
         """The dispute for someone allowed to read it; its existence and stage for other members (or,

@@ -15,7 +15,7 @@ from accord.app import Accord, DisputeView
 from events.processes import DISPUTE
 from events.dispute import DisputeCommand, Outline
 from events.rules import Refused, not_found
-from workflows.alliance import CommandResult
+from workflows.process import CommandResult
 
 
 def unknown(dispute_id: str) -> Refused:

@@ -38,6 +38,7 @@ from bench.stack import CpuMeter, Stack, worker_process
 from events.processes import DECISION
 from events.decision import StanceKind, TakeStance
 from workflows.decision import DecisionWorkflow
+from workflows.process import CommandResult
 
 STANCES = [StanceKind.AGREE, StanceKind.CONCERNS, StanceKind.STAND_ASIDE]
 PATHS = ("baseline", "take_stance", "decision_command", "update")
@@ -122,7 +123,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
             workflow_id, command = bare_workload.command(index, number)
             handle = bare_handles[workflow_id]
             # The same retry accord's application layer uses when the in-flight limit is reached.
-            return await send_update(handle, BareStance.execute, command, patience=app.patience)
+            return await send_update(handle, BareStance.take_stance, command, patience=app.patience)
 
         async def take_stance(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
@@ -137,7 +138,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         async def update(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
             handle = decision_handles[decision_id]
-            return await send_update(handle, DecisionWorkflow.execute, command, patience=app.patience)
+            return await send_update(handle, "take_stance", command, patience=app.patience, result_type=CommandResult)
 
         paths: dict[str, Call] = {
             "baseline": baseline, "take_stance": take_stance, "decision_command": decision_command, "update": update,

@@ -24,7 +24,7 @@ from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
 from events.store import EventStore
-from workflows.alliance import CommandResult
+from workflows.process import CommandResult
 from workflows.decision import DecisionWorkflow
 
 T = TypeVar("T")

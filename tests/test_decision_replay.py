@@ -34,7 +34,7 @@ from decision_support import alliance_with_members, final_state, stance, unique
 from temporal_fixtures import end_running_processes
 from events.processes import DECISION
 from events.decision import DecisionCommand, DecisionState
-from workflows.alliance import CommandResult
+from workflows.process import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow
 
 RECORDED = Path(__file__).resolve().parent / "histories" / "decision.json"
@@ -49,14 +49,9 @@ class DecisionThatPausesBeforeRecording(DecisionWorkflow):
     async def run(self, run: DecisionRun) -> DecisionState | None:
         return await DecisionWorkflow.run(self, run)
 
-    @workflow.update
-    async def execute(self, command: DecisionCommand) -> CommandResult:
+    async def command(self, command: DecisionCommand) -> CommandResult:  # what every command's Update runs
         await workflow.sleep(timedelta(milliseconds=10))
-        return await DecisionWorkflow.execute(self, command)
-
-    @execute.validator
-    def validate(self, command: DecisionCommand) -> None:
-        DecisionWorkflow.validate(self, command)
+        return await DecisionWorkflow.command(self, command)
 
 
 @workflow.defn(name="Decision", sandboxed=False)

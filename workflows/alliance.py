@@ -8,7 +8,7 @@ continues-as-new, carrying state and head, well before its history or its count 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -18,12 +18,12 @@ with workflow.unsafe.imports_passed_through():
     from events import alliance
     from events.alliance import AllianceCommand, AllianceState, DecisionResult
     from events.processes import ALLIANCE
-    from events.store import Receipt, StreamHead
+    from events.store import StreamHead
 
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
-
 
 
 class AllianceRun(BaseModel):
@@ -35,12 +35,9 @@ class AllianceRun(BaseModel):
     carried: Carried | None = None
 
 
-class CommandResult(BaseModel):
-    receipts: list[Receipt]
-
-
 @workflow.defn(name="Alliance")
-class AllianceWorkflow(ProcessHandlers):
+@command_updates(AllianceCommand)
+class AllianceWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
         self.committer: Committer[AllianceState | None] = Committer(
@@ -52,11 +49,6 @@ class AllianceWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
-
-    @property
-    def state(self) -> AllianceState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: AllianceRun) -> None:
@@ -78,17 +70,8 @@ class AllianceWorkflow(ProcessHandlers):
             )
         )
 
-    @workflow.update
-    async def execute(self, command: AllianceCommand) -> CommandResult:
-        self.commands_this_run += 1
-        receipts = await self.committer.submit(lambda state, now: alliance.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
-
-    @execute.validator
-    def validate(self, command: AllianceCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(alliance.decide, self.state, command, workflow.now())
+    def decide(self, state: AllianceState | None, command: AllianceCommand, now: datetime) -> list[alliance.AllianceEvent]:
+        return alliance.decide(state, command, now)
 
     @workflow.signal
     async def decision_result(self, result: DecisionResult) -> None:

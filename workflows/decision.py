@@ -9,7 +9,7 @@ worker and server restarts. When the decision ends, the alliance is told which p
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -21,8 +21,9 @@ with workflow.unsafe.imports_passed_through():
     from events.processes import ALLIANCE, DECISION
     from events.store import StreamHead
 
-from workflows.alliance import AllianceWorkflow, CommandResult
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
+from workflows.alliance import AllianceWorkflow
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
@@ -41,7 +42,8 @@ class DecisionRun(BaseModel):
 
 
 @workflow.defn(name="Decision")
-class DecisionWorkflow(ProcessHandlers):
+@command_updates(DecisionCommand)
+class DecisionWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
         self.committer: Committer[DecisionState | None] = Committer(
@@ -54,11 +56,6 @@ class DecisionWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
-
-    @property
-    def state(self) -> DecisionState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: DecisionRun) -> DecisionState | None:
@@ -121,17 +118,8 @@ class DecisionWorkflow(ProcessHandlers):
                 DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up, closed_at=state.closed_at),
             )
 
-    @workflow.update
-    async def execute(self, command: DecisionCommand) -> CommandResult:
-        self.commands_this_run += 1
-        receipts = await self.committer.submit(lambda state, now: decision.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
-
-    @execute.validator
-    def validate(self, command: DecisionCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(decision.decide, self.state, command, workflow.now())
+    def decide(self, state: DecisionState | None, command: DecisionCommand, now: datetime) -> list[decision.DecisionEvent]:
+        return decision.decide(state, command, now)
 
     @workflow.query
     def current(self) -> DecisionState | None:

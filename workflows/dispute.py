@@ -25,9 +25,9 @@ with workflow.unsafe.imports_passed_through():
     from events.store import StreamHead
 
 from workflows import search
-from workflows.alliance import CommandResult
 from workflows.decision import DecisionRun, DecisionWorkflow
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
@@ -46,7 +46,8 @@ def _seed() -> int:
 
 
 @workflow.defn(name="Dispute")
-class DisputeWorkflow(ProcessHandlers):
+@command_updates(DisputeCommand)
+class DisputeWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
         self.committer: Committer[DisputeState | None] = Committer(
@@ -59,12 +60,7 @@ class DisputeWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
         self.appeal: asyncio.Task[None] | None = None
-
-    @property
-    def state(self) -> DisputeState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: DisputeRun) -> DisputeState | None:
@@ -169,19 +165,13 @@ class DisputeWorkflow(ProcessHandlers):
             return
         publish_stage(self.state.stage.value, self.state.stage_deadline)
 
-    @workflow.update
-    async def execute(self, command: DisputeCommand) -> CommandResult:
-        self.commands_this_run += 1
-        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
-            command = command.model_copy(update={"seed": _seed()})
-        receipts = await self.committer.submit(lambda state, now: dispute.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
+    def decide(self, state: DisputeState | None, command: DisputeCommand, now: datetime) -> list[dispute.DisputeEvent]:
+        return dispute.decide(state, command, now)
 
-    @execute.validator
-    def validate(self, command: DisputeCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(dispute.decide, self.state, command, workflow.now())
+    def prepare(self, command: DisputeCommand) -> DisputeCommand:
+        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
+            return command.model_copy(update={"seed": _seed()})
+        return command
 
     @workflow.query
     def current(self) -> DisputeState | None:

@@ -573,25 +573,6 @@ class Committer(Generic[S]):
         )
 
 
-class ProcessHandlers:
-    """The handlers every process workflow has over its committer: its head, and quarantine."""
-
-    committer: Committer[Any]
-
-    @workflow.update
-    async def resume(self) -> Quarantine | None:
-        """Look at a quarantined process's stream again (after an operator repaired it)."""
-        return await self.committer.resume()
-
-    @workflow.query
-    def quarantine(self) -> Quarantine | None:
-        return self.committer.quarantine
-
-    @workflow.query
-    def head(self) -> StreamHead:
-        return self.committer.head
-
-
 def _fail(items: list[_Pending], error: ApplicationError) -> None:
     for item in items:
         if not item.future.done():
