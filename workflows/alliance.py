@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from events import alliance
@@ -77,24 +76,12 @@ class AllianceWorkflow(ProcessWorkflow):
     async def decision_result(self, result: DecisionResult) -> None:
         """A decision closed: keep the alliance's list of parked points."""
         await workflow.wait_condition(lambda: self.state is not None)
-        while True:
-            try:
-                # Recorded at the decision's closing time, not the task's: a signal can be handled by a
-                # worker rebuilding the run for a query, at a stale time (recording.DETERMINISTIC_TIMES).
-                await self.committer.submit(
-                    lambda state, now: alliance.record_decision_result(state, result, result.closed_at or now), result.actor,
-                    f"signal:decision_result:{result.decision_id}",
-                )
-                return
-            except ApplicationError as error:
-                if error.type == "Refused":
-                    workflow.logger.warning("decision result refused: %s", error.message)
-                    return
-                if error.type == "Quarantined":
-                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
-                    continue
-                # The store is unreachable: a signal cannot be refused, so keep trying.
-                await workflow.sleep(timedelta(seconds=30))
+        # Recorded at the decision's closing time, not the task's: a signal can be handled by a worker
+        # rebuilding the run for a query, at a stale time (recording.DETERMINISTIC_TIMES).
+        await self.committer.keep(
+            lambda state, now: alliance.record_decision_result(state, result, result.closed_at or now), result.actor,
+            f"signal:decision_result:{result.decision_id}",
+        )
 
     @workflow.query
     def current(self) -> AllianceState | None:

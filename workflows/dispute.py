@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
@@ -137,18 +137,7 @@ class DisputeWorkflow(ProcessWorkflow):
         await self._keep(decided_event)
 
     async def _keep(self, event: dispute.DisputeEvent) -> None:
-        """Record an event the workflow itself decided; retried until the store takes it (and, in
-        quarantine, until the process is resumed)."""
-        while True:
-            try:
-                await self.committer.submit(lambda _state, _now: [event], "accord", "appeal")
-                return
-            except ApplicationError as error:
-                if error.type == "Quarantined":
-                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
-                    continue
-                workflow.logger.warning("recording %s failed, retrying: %s", event.type, error)
-                await workflow.sleep(timedelta(seconds=30))
+        await self.committer.keep(lambda _state, _now: [event], "accord", "appeal")
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
         await self.committer.settled()

@@ -284,6 +284,24 @@ class Committer(Generic[S]):
         update = workflow.current_update_info()
         return update is not None and f"update:{update.id}" in self.carried.adopted
 
+    async def keep(self, decide: Decision, actor: str, cause: str) -> None:
+        """Record what the workflow decided by itself (a signal's news, a child's outcome), which no caller
+        waits for and which cannot be refused back: tried again every CLOCK_RETRY while the store does not
+        take it, and after a quarantine once the process is resumed; a refusal by the decider is logged."""
+        while True:
+            try:
+                await self.submit(decide, actor, cause)
+                return
+            except ApplicationError as error:
+                if error.type == "Refused":
+                    workflow.logger.warning("%s refused: %s", cause, error.message)
+                    return
+                if error.type == "Quarantined":
+                    await workflow.wait_condition(lambda: self.quarantine is None)
+                    continue
+                workflow.logger.warning("recording for %s failed, retrying: %s", cause, error)
+                await workflow.sleep(CLOCK_RETRY)
+
     async def submit(self, decide: Decision, actor: str, cause: str | None = None) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused).
 
