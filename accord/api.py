@@ -28,7 +28,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from accord import __version__
 from accord.app import (
     Accord,
-    CommandFailed,
     DecisionSummary,
     DecisionView,
     Founded,
@@ -50,6 +49,7 @@ from accord.audit import (
     whatif,
 )
 from accord.config import Settings
+from accord.failures import LIBRARY_ERRORS, as_accord_error
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -83,10 +83,11 @@ from events.decision import (
     WithdrawPoint,
 )
 from events.dispute import Outline
-from events.processes import process_of
+from events.errors import AccordError, ConfigurationError, Unavailable
+from events.processes import DECISION, DISPUTE, parse_stream, process_of
 from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
 from events.store import BrokenStream, StreamHead
-from workflows.alliance import CommandResult
+from workflows.process import CommandResult
 
 log = structlog.get_logger("accord.api")
 
@@ -265,9 +266,7 @@ async def administrator(accord: AccordDep, settings: SettingsDep, credentials: C
 # --- refusals -------------------------------------------------------------------------------------
 
 
-async def refused_response(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, Refused)
-    log.info("refused", method=request.method, path=request.url.path, kind=error.kind.value, reason=error.message)
+def _refused(error: Refused) -> JSONResponse:
     detail: Any = error.message
     if error.kind is RefusalKind.INVALID:
         location = ["body", *error.field.split(".")] if error.field else ["body"]
@@ -275,11 +274,32 @@ async def refused_response(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=REFUSAL_STATUS[error.kind])
 
 
-async def failed_response(request: Request, error: Exception) -> JSONResponse:
-    """A command that was not refused but did not complete: 503, saying whether it may yet be recorded."""
-    assert isinstance(error, CommandFailed)
-    log.warning("command failed", method=request.method, path=request.url.path, reason=error.message)
-    return JSONResponse({"detail": error.message, "outcome_unknown": error.outcome_unknown}, status_code=503)
+def _answer(error: AccordError) -> JSONResponse:
+    """Each branch of the error tree (events/errors.py) as its status."""
+    if isinstance(error, Refused):
+        return _refused(error)
+    if isinstance(error, Unavailable):
+        return JSONResponse(
+            {"detail": error.message, "outcome_unknown": error.outcome_unknown},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(error.retry_after)},
+        )
+    code = status.HTTP_500_INTERNAL_SERVER_ERROR if isinstance(error, ConfigurationError) else status.HTTP_409_CONFLICT
+    return JSONResponse({"detail": error.message}, status_code=code)
+
+
+async def error_response(request: Request, error: Exception) -> JSONResponse:
+    """accord's errors, and what the libraries raise read as them; anything else is a defect of accord,
+    answered with a reference to the log line that holds its traceback."""
+    known = as_accord_error(error)
+    if known is not None:
+        log.info("not done", method=request.method, path=request.url.path, error=type(known).__name__, reason=known.message)
+        return _answer(known)
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error", method=request.method, path=request.url.path, reference=reference, exc_info=error)
+    return JSONResponse(
+        {"detail": f"internal error (reference {reference}): nothing is known to be recorded; the server's log holds the details"},
+        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -614,7 +634,7 @@ async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: s
 
 async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
     owner = await accord.stream_alliance(stream_id)
-    if process_of(stream_id).kind == "dispute" and owner != reader.alliance_id:
+    if process_of(stream_id) is DISPUTE and owner != reader.alliance_id:
         raise _no_stream(stream_id)  # another alliance does not even learn that the dispute exists
     await _may_audit(accord, reader, owner, f"stream {stream_id!r}")
     await _may_read_contents(accord, reader, stream_id)
@@ -629,9 +649,10 @@ async def _may_read_contents(accord: Accord, reader: Identity, stream_id: str) -
     """A dispute's record is for those who may read the dispute (parties, mediator, panel, coordinators),
     and for the auditors the coordinators named. A member who may know that it exists is refused; one
     who may not (the charter keeps its existence confidential) gets the answer a missing stream gets."""
-    if reader.auditor or process_of(stream_id).kind != "dispute":
+    stream = parse_stream(stream_id)
+    if reader.auditor or stream.kind != DISPUTE.kind:
         return
-    dispute_id = stream_id.removeprefix("dispute-")
+    dispute_id = stream.id
     try:
         seen = await accord.dispute(dispute_id, reader.member_id)
     except Refused:
@@ -762,7 +783,7 @@ async def receipt(
     summary="How a closed decision would have ended under other decision rules (the body); nothing is written",
 )
 async def whatif_decision(decision_id: str, rules: DecisionRules, reader: Reader, accord: AccordDep) -> WhatIf:
-    await _audited_stream(accord, reader, f"decision-{decision_id}")
+    await _audited_stream(accord, reader, DECISION.stream_name(decision_id))
     return await whatif(accord.store, decision_id, rules)
 
 
@@ -777,8 +798,9 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     )
     app.state.accord = accord
     app.state.settings = settings
-    app.add_exception_handler(Refused, refused_response)
-    app.add_exception_handler(CommandFailed, failed_response)
+    for kind in (AccordError, *LIBRARY_ERRORS):
+        app.add_exception_handler(kind, error_response)
+    app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
     from accord.api_disputes import routers as dispute_routers  # here: that module builds on this one

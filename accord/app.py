@@ -13,8 +13,7 @@ import json
 import random
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,19 +31,22 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from accord.config import Settings, database_url
+from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import alliance
 from events import decision, dispute
+from events.errors import Unavailable
 from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
-from events.processes import process_of
-from events.rules import Refused, RefusalKind, Slug, build, conflict, forbidden, invalid, not_found
+from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
+from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult, alliance_workflow_id
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.dispute import DisputeRun, DisputeWorkflow, dispute_workflow_id
+from workflows.alliance import AllianceRun, AllianceWorkflow
+from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.dispute import DisputeRun, DisputeWorkflow
+from workflows.process import CommandResult, update_name
 
 T = TypeVar("T")
 
@@ -97,60 +99,6 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-class CommandFailed(Exception):
-    """A command that was not refused but did not complete.
-
-    `outcome_unknown` is False when nothing was recorded for it (the store did not take its events),
-    True when Temporal did not confirm it in time: it may still be recorded, and sending the same
-    command again could record it twice, so look at the process first."""
-
-    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.outcome_unknown = outcome_unknown
-
-
-def _application_error(error: BaseException) -> ApplicationError | None:
-    """The ApplicationError a workflow raised, from the error Temporal hands the client."""
-    cause: BaseException | None = error.cause if isinstance(error, WorkflowUpdateFailedError) else error
-    while cause is not None:
-        if isinstance(cause, ApplicationError):
-            return cause
-        cause = cause.__cause__
-    return None
-
-
-def refusal_from(error: BaseException) -> Refused | None:
-    """Recover the domain refusal that a workflow raised, from the error Temporal hands the client.
-    A quarantined process's refusal is a conflict that names the stream and what to run."""
-    cause = _application_error(error)
-    if cause is None:
-        return None
-    if cause.type == "Refused":
-        kind, field = (list(cause.details) + [RefusalKind.INVALID, None])[:2]
-        return Refused(cause.message, RefusalKind(kind), field)
-    if cause.type == "Quarantined":
-        return Refused(cause.message, RefusalKind.CONFLICT)
-    if cause.type == "Unrecordable":  # input that the database cannot store (e.g. a NUL character)
-        return Refused(cause.message, RefusalKind.INVALID)
-    return None
-
-
-_TRANSIENT = {
-    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.RESOURCE_EXHAUSTED,
-}
-"""What Temporal answers while it restarts, is unreachable, or has too many Updates in flight."""
-
-_CUT_OFF = ("transport error", "connect error", "h2 protocol error", "connection reset", "broken pipe")
-"""What the client reports, with status UNKNOWN, when the connection drops in the middle of a call."""
-
-
-def _transient(error: RPCError) -> bool:
-    return error.status in _TRANSIENT or (
-        error.status in (RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL) and any(s in str(error).lower() for s in _CUT_OFF)
-    )
-
-
 def _lost_update(error: RPCError) -> bool:
     """NOT_FOUND for the Update itself (the server lost an Update it had not yet delivered), not for
     the workflow: the same Update is sent again."""
@@ -158,7 +106,8 @@ def _lost_update(error: RPCError) -> bool:
 
 
 async def send_update(
-    handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None
+    handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None,
+    result_type: type | None = None,
 ) -> Any:
     """Send an Update under one id until Temporal answers, for at most `patience` seconds.
 
@@ -172,15 +121,15 @@ async def send_update(
     delay = 0.05
     while True:
         try:
-            return await handle.execute_update(update, args=list(args), id=update_id)
+            return await handle.execute_update(update, args=list(args), id=update_id, result_type=result_type)
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
-            if not (_transient(error) or (_lost_update(error) and await _running(handle))):
+            if not (transient(error) or (_lost_update(error) and await _running(handle))):
                 raise
             last = error
         if loop.time() + delay > deadline:
-            raise CommandFailed(
+            raise Unavailable(
                 f"Temporal did not confirm the command within {patience:.0f} s ({last}); it may still be "
                 "recorded: look at the process before sending it again",
                 outcome_unknown=True,
@@ -194,7 +143,7 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
     try:
         return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     except RPCError as error:
-        return _transient(error)
+        return transient(error)
 
 
 @dataclass
@@ -225,21 +174,19 @@ class Accord:
 
     # --- commands --------------------------------------------------------------------------------
 
-    async def _update(
-        self, handle: WorkflowHandle[Any, Any], update: Any, command: Any, command_id: str | None = None
-    ) -> Any:
-        """Send a command (an Update) and return its result; a refusal is raised as `Refused`, a command
-        that could not be recorded as `CommandFailed`. `command_id` names the Update: a caller that
+    async def _update(self, handle: WorkflowHandle[Any, Any], command: Any, command_id: str | None = None) -> CommandResult:
+        """Send a command (the Update named after it) and return its result; what the workflow answered instead is raised
+        as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`). `command_id` names the Update: a caller that
         sends a command again under the same id gets the first one's answer, never a second recording."""
         try:
-            return await send_update(handle, update, command, patience=self.patience, update_id=command_id)
+            return await send_update(
+                handle, update_name(type(command)), command, patience=self.patience, update_id=command_id,
+                result_type=CommandResult,
+            )
         except (WorkflowUpdateFailedError, ApplicationError) as error:
-            refused = refusal_from(error)
-            if refused is not None:
-                raise refused from None
-            cause = _application_error(error)
-            if cause is not None and cause.type in ("RecordingFailed", "InternalError"):
-                raise CommandFailed(f"{cause.message}; nothing was recorded") from None
+            answered = from_workflow(error)
+            if answered is not None:
+                raise answered from None
             raise
 
     async def found_alliance(
@@ -249,8 +196,7 @@ class Accord:
         result = await self._start_with_command(
             AllianceWorkflow.run,
             AllianceRun(alliance_id=command.alliance_id),
-            alliance_workflow_id(command.alliance_id),
-            AllianceWorkflow.execute,
+            ALLIANCE.stream_name(command.alliance_id),
             command,
             what=f"alliance {command.alliance_id!r}",
             attributes=[SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)],
@@ -263,7 +209,6 @@ class Accord:
         run: Any,
         run_arg: Any,
         workflow_id: str,
-        update: Any,
         command: Any,
         *,
         what: str,
@@ -288,14 +233,14 @@ class Accord:
             )
         except WorkflowAlreadyStartedError:
             raise conflict(f"{what} already exists") from None
-        return await self._update(handle, update, command)
+        return await self._update(handle, command)
 
     async def alliance_command(
         self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
     ) -> CommandResult:
-        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, alliance_workflow_id(alliance_id))
+        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id))
         try:
-            return await self._update(handle, AllianceWorkflow.execute, command, command_id)
+            return await self._update(handle, command, command_id)
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(f"no alliance {alliance_id!r}") from None
@@ -322,8 +267,7 @@ class Accord:
         return await self._start_with_command(
             DecisionWorkflow.run,
             DecisionRun(decision_id=decision_id),
-            decision_workflow_id(decision_id),
-            DecisionWorkflow.execute,
+            DECISION.stream_name(decision_id),
             command,
             what=f"decision {decision_id!r}",
             attributes=[
@@ -375,7 +319,7 @@ class Accord:
         for another alliance); returns the alliance. One read of the event store, not two workflow
         queries: the store never lags the workflows, which record before they evolve."""
         row = await self.pool.fetchrow(_ACTING_IN_PROCESS_SQL, stream_id, actor)
-        kind, _, process_id = stream_id.partition("-")
+        kind, process_id = astuple(parse_stream(stream_id))
         if row is None:
             raise not_found(f"no {kind} {process_id!r}")
         owner, status = row["alliance_id"], row["status"]
@@ -395,10 +339,10 @@ class Accord:
         `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
         within an alliance, so a decision of another alliance is refused.
         """
-        await self._acting_in(decision_workflow_id(decision_id), command.actor, alliance_id)
-        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(decision_id))
+        await self._acting_in(DECISION.stream_name(decision_id), command.actor, alliance_id)
+        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
         try:
-            return await self._update(handle, DecisionWorkflow.execute, command, command_id)
+            return await self._update(handle, command, command_id)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -426,7 +370,7 @@ class Accord:
 
     async def decision(self, decision_id: str) -> DecisionView:
         state: DecisionState = await self._query(
-            DecisionWorkflow.run, decision_workflow_id(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
+            DecisionWorkflow.run, DECISION.stream_name(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
         )
         return DecisionView(
             state=state,
@@ -517,8 +461,7 @@ class Accord:
         return await self._start_with_command(
             DisputeWorkflow.run,
             DisputeRun(dispute_id=dispute_id),
-            dispute_workflow_id(dispute_id),
-            DisputeWorkflow.execute,
+            DISPUTE.stream_name(dispute_id),
             command,
             what=f"dispute {dispute_id!r}",
             attributes=[
@@ -532,19 +475,19 @@ class Accord:
 
     async def _dispute_state(self, dispute_id: str) -> DisputeState:
         return await self._query(
-            DisputeWorkflow.run, dispute_workflow_id(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
+            DisputeWorkflow.run, DISPUTE.stream_name(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
         )
 
     async def dispute_command(
         self, dispute_id: str, command: DisputeCommand, *, command_id: str | None = None
     ) -> CommandResult:
         """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
-        await self._acting_in(dispute_workflow_id(dispute_id), command.actor)
+        await self._acting_in(DISPUTE.stream_name(dispute_id), command.actor)
         state = await self._dispute_state(dispute_id)
         if not state.is_live:
             raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
-        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, dispute_workflow_id(dispute_id))
-        return await self._update(handle, DisputeWorkflow.execute, command, command_id)
+        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
+        return await self._update(handle, command, command_id)
 
     async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
         """The dispute for someone allowed to read it; its existence and stage for other members (or,
@@ -556,14 +499,14 @@ class Accord:
 
     async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
         rows = await self.pool.fetch(
-            "SELECT substr(stream_id, 9) AS dispute_id FROM accord.events"
+            "SELECT stream_id FROM accord.events"
             " WHERE event_type = 'DisputeRaised' AND data->>'alliance_id' = $1 ORDER BY global_position",
             alliance_id,
         )
         views: list[DisputeView | Outline] = []
         for row in rows:
             try:
-                views.append(await self.dispute(row["dispute_id"], reader))
+                views.append(await self.dispute(parse_stream(row["stream_id"]).id, reader))
             except Refused:
                 continue  # a dispute whose very existence is confidential to this reader
         return views
@@ -587,18 +530,18 @@ class Accord:
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise not_found(f"no {what}") from None
-                if not _transient(error) or asyncio.get_running_loop().time() > deadline:
+                if not transient(error) or asyncio.get_running_loop().time() > deadline:
                     raise
             await asyncio.sleep(0.5)
 
     async def alliance(self, alliance_id: str) -> AllianceState:
         return await self._query(
-            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
+            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
         )
 
     async def alliance_head(self, alliance_id: str) -> StreamHead:
         return await self._query(
-            AllianceWorkflow.run, alliance_workflow_id(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
+            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
         )
 
     async def alliances(self) -> list[AllianceSummary]:
@@ -616,9 +559,9 @@ class Accord:
 
     async def stream_alliance(self, stream_id: str) -> str:
         """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance its opening event names."""
-        kind = process_of(stream_id).kind  # refuses a stream name accord does not know
-        if kind == "alliance":
-            return stream_id.removeprefix("alliance-")
+        stream = parse_stream(stream_id)  # refuses a stream name accord does not know
+        if stream.kind == ALLIANCE.kind:
+            return stream.id
         alliance_id = await self.pool.fetchval(
             "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
         )

@@ -22,15 +22,10 @@ from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
-from events.processes import Process, process_of
+from events.processes import ALLIANCE, DECISION, Process, process_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
-from workflows.alliance import AllianceWorkflow
-from workflows.decision import DecisionWorkflow
-from workflows.dispute import DisputeWorkflow
 from workflows.recording import Quarantine
-
-WORKFLOWS: dict[str, Any] = {"alliance": AllianceWorkflow, "decision": DecisionWorkflow, "dispute": DisputeWorkflow}
 
 
 class TimelineEntry(BaseModel):
@@ -228,7 +223,7 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
     (4) the process is not quarantined, (5) its Temporal history replays against this code.
     A part that cannot be checked (the workflow does not answer) fails with the reason, never raises."""
     process = process_of(stream_id)
-    workflow = WORKFLOWS[process.kind]
+    workflow = process.workflow
     events = await app.store.read_stream(stream_id)
     if not events:
         raise not_found(f"stream {stream_id!r} has no events", "stream")
@@ -292,7 +287,7 @@ async def resume(app: Accord, stream_id: str) -> Quarantine | None:
     """Ask a quarantined process to look at its stream again, after an operator repaired it; returns
     the finding that still holds (None: the process takes commands again)."""
     process = process_of(stream_id)
-    workflow = WORKFLOWS[process.kind]
+    workflow = process.workflow
     handle = app.client.get_workflow_handle_for(workflow.run, stream_id)
     try:
         return await send_update(handle, workflow.resume, patience=app.patience)
@@ -339,7 +334,7 @@ async def alliance_streams(app: Accord, alliance_id: str) -> list[str]:
     rows = await app.pool.fetch(
         "SELECT DISTINCT stream_id FROM accord.events WHERE stream_version = 1 AND"
         " (stream_id = $1 OR data->>'alliance_id' = $2) ORDER BY stream_id",
-        f"alliance-{alliance_id}", alliance_id,
+        ALLIANCE.stream_name(alliance_id), alliance_id,
     )
     return [r["stream_id"] for r in rows]
 
@@ -375,7 +370,7 @@ class WhatIf(BaseModel):
 
 async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> WhatIf:
     """How a closed decision would have ended under other decision rules. Nothing is written."""
-    stream_id = f"decision-{decision_id}"
+    stream_id = DECISION.stream_name(decision_id)
     events = await store.read_stream(stream_id)
     if not events:
         raise not_found(f"no decision {decision_id!r}", "decision")

@@ -6,9 +6,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from events.errors import ConfigurationError
 
-class MissingBinary(Exception):
-    pass
+
+class MissingBinary(ConfigurationError):
+    """A binary that an extra installs is not installed."""
 
 
 def binary(name: str, extra: str = "embedded") -> str:

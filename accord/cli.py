@@ -19,9 +19,8 @@ import click
 from pydantic import ValidationError
 
 from accord.app import Accord
-from accord.binaries import MissingBinary
-from accord.config import NotConfigured, Settings, settings_error
-from accord.cli_common import actor_option, command, emit, emit_error, run_command
+from accord.config import Settings, settings_error
+from accord.cli_common import actor_option, command, emit, emit_error, report, run_command
 from accord.render import Output, decision_text, replay_text
 from events.alliance import (
     AdmitMember,
@@ -47,6 +46,7 @@ from events.decision import (
     WithdrawDecision,
     WithdrawPoint,
 )
+from events.errors import CorruptRecord
 from events.rules import Refused, RefusalKind, build
 
 
@@ -114,9 +114,8 @@ def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
     configure_logging(settings.log_level)
     try:
         asyncio.run(service(settings))
-    except (NotConfigured, MissingBinary) as error:
-        emit_error(str(error), False)
-        sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - one line and an exit code, as for every command
+        sys.exit(report(error, False))
 
 
 # --- db --------------------------------------------------------------------------------------------
@@ -156,7 +155,7 @@ def _verified(report: VerifyReport) -> Output:
     output = Output(report, "\n".join(lines))
     if report.broken:
         emit(output, False)
-        raise Refused(f"{len(report.broken)} broken stream(s)", RefusalKind.CONFLICT)
+        raise CorruptRecord(f"{len(report.broken)} broken stream(s)")
     return output
 
 
@@ -513,7 +512,7 @@ async def audit_check(app: Accord, stream: str) -> Output:
     output = Output(report, text)
     if not report.ok:
         emit(output, False)
-        raise Refused(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed", RefusalKind.CONFLICT)
+        raise CorruptRecord(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed")
     return output
 
 
@@ -525,7 +524,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 
     finding = await resume(app, stream)
     if finding is not None:
-        raise Refused(f"still quarantined: {finding.message}", RefusalKind.CONFLICT)
+        raise CorruptRecord(f"still quarantined: {finding.message}")
     return Output({"stream_id": stream, "quarantined": False}, f"{stream} takes commands again")
 
 
@@ -573,7 +572,7 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
     if not result.in_record:
         emit(output, False)
-        raise Refused(f"receipt {stream} v{version} is not in the record", RefusalKind.CONFLICT)
+        raise CorruptRecord(f"receipt {stream} v{version} is not in the record")
     return output
 
 

@@ -15,11 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
+import structlog
 
-from accord.app import Accord, CommandFailed
-from accord.binaries import MissingBinary
-from accord.config import NotConfigured, Settings
+from accord.app import Accord
+from accord.config import Settings
+from accord.failures import as_accord_error
 from accord.render import Output
+from events.errors import DEFECT_EXIT_CODE, Unavailable, exit_code
 from events.rules import Refused
 
 
@@ -52,19 +54,28 @@ def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: 
     code = 0
     try:
         emit(asyncio.run(_run()), as_json)
-    except Refused as error:
-        emit_error(error.message, as_json, kind=error.kind.value, field=error.field)
-        code = 1
-    except CommandFailed as error:
-        emit_error(error.message, as_json, outcome_unknown=error.outcome_unknown)
-        code = 1
-    except (NotConfigured, MissingBinary) as error:
-        emit_error(str(error), as_json)
-        code = 2
-    except OSError as error:
-        emit_error(f"cannot reach a service: {error}", as_json)
-        code = 1
+    except Exception as error:  # noqa: BLE001 - every failure ends as one line and an exit code
+        code = report(error, as_json)
     _exit_now(code)
+
+
+def report(error: Exception, as_json: bool) -> int:
+    """Print an error as the error tree reads it (events/errors.py); return the exit code."""
+    known = as_accord_error(error)
+    if known is None:
+        structlog.get_logger(__name__).debug("internal error", exc_info=error)  # the traceback, with ACCORD_LOG_LEVEL=debug
+        emit_error(
+            f"internal error ({type(error).__name__}: {error}): a defect of accord; please report it with the command you ran",
+            as_json,
+        )
+        return DEFECT_EXIT_CODE
+    extra: dict[str, Any] = {}
+    if isinstance(known, Refused):
+        extra = {"kind": known.kind.value, "field": known.field}
+    elif isinstance(known, Unavailable):
+        extra = {"outcome_unknown": known.outcome_unknown, "retry_after": known.retry_after}
+    emit_error(known.message, as_json, **extra)
+    return exit_code(known)
 
 
 def _exit_now(code: int) -> None:

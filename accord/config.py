@@ -16,6 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from events.errors import ConfigurationError
+
 
 DEFAULT_WORKER_CACHE = 1000
 """Workflow runs a worker keeps in memory (Temporal's default). A run that is evicted is replayed from
@@ -93,7 +95,7 @@ def settings_error(error: ValidationError) -> str:
     return "invalid setting: " + "; ".join(problems)
 
 
-class NotConfigured(Exception):
+class NotConfigured(ConfigurationError):
     """Raised when there is nothing to connect to; the message says what to set or start."""
 
 

@@ -25,6 +25,7 @@ from events.alliance import AdmitMember, FoundAlliance, ReinstateMember, Role, S
 from events.decision import StanceKind, TakeStance
 from events.dispute import AcceptTerms, DisputeState, ProposeTerms
 from events.charter import Charter, load_charter
+from events.processes import DECISION
 from events.rules import Refused
 
 EXAMPLE_CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
@@ -173,7 +174,7 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
     tell.say("   citing the core principle 'independence'.")
     seen = 2 + len(stances)
     while True:
-        events = await app.store.read_stream(f"decision-{decision_id}", from_version=seen)
+        events = await app.store.read_stream(DECISION.stream_name(decision_id), from_version=seen)
         for event in events:
             seen = event.stream_version + 1
             data = {k: ", ".join(v) if isinstance(v, list) else v for k, v in event.data.items()}

@@ -12,10 +12,10 @@ not_found. The edges add two rules on top:
 from __future__ import annotations
 
 from accord.app import Accord, DisputeView
+from events.processes import DISPUTE
 from events.dispute import DisputeCommand, Outline
 from events.rules import Refused, not_found
-from workflows.alliance import CommandResult
-from workflows.dispute import dispute_workflow_id
+from workflows.process import CommandResult
 
 
 def unknown(dispute_id: str) -> Refused:
@@ -43,7 +43,7 @@ async def send_command(
     """Send a command; a refusal reaches the actor only if the actor may know that the dispute exists."""
     if alliance_id is not None:
         try:
-            owner = await app.stream_alliance(dispute_workflow_id(dispute_id))
+            owner = await app.stream_alliance(DISPUTE.stream_name(dispute_id))
         except Refused:
             raise unknown(dispute_id) from None
         if owner != alliance_id:

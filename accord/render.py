@@ -13,7 +13,7 @@ from accord.app import DecisionView
 from accord.audit import Replayed, event_summary
 from events.alliance import AllianceState, Member
 from events.store import Receipt
-from workflows.alliance import CommandResult
+from workflows.process import CommandResult
 
 
 @dataclass

@@ -9,6 +9,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfigProfile
 
 from accord.config import NotConfigured, Settings, running_dev_stack
+from events.errors import Unavailable
 
 
 def temporal_configured() -> bool:
@@ -40,8 +41,4 @@ async def connect(settings: Settings, *, address: str | None = None, namespace: 
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter)
     except RuntimeError as error:  # what the SDK raises when the server does not answer
-        raise Unreachable(f"Temporal at {config['target_host']}: {error}") from None
-
-
-class Unreachable(ConnectionError):
-    """A configured service does not answer."""
+        raise Unavailable(f"Temporal at {config['target_host']} did not answer ({error}): is it running?") from None

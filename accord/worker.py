@@ -11,12 +11,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from accord.config import DEFAULT_WORKER_CACHE
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
+from events.processes import PROCESSES
 from events.store import EventStore
-from workflows.alliance import AllianceWorkflow
-from workflows.decision import DecisionWorkflow
-from workflows.dispute import DisputeWorkflow
 
-WORKFLOWS = [AllianceWorkflow, DecisionWorkflow, DisputeWorkflow]
+WORKFLOWS = [process.workflow for process in PROCESSES.values()]
 
 
 def workflow_runner(sandbox: bool = True) -> WorkflowRunner:

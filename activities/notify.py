@@ -14,25 +14,27 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from events.processes import ALLIANCE
+
 DELIVER_NOTIFICATIONS = "deliver_notifications"
 
 _LATEST_WEBHOOK = """
 SELECT coalesce(data->>'webhook_url', data->>'founder_webhook_url') FROM accord.events
-WHERE stream_id = 'alliance-' || $1
+WHERE stream_id = $1
   AND ((event_type IN ('MemberAdmitted', 'WebhookChanged') AND data->>'member_id' = {member})
        OR (event_type = 'AllianceFounded' AND data->>'founder_id' = {member}))
 ORDER BY stream_version DESC LIMIT 1
 """
 
 WEBHOOK_SQL = _LATEST_WEBHOOK.format(member="$2")
-"""A member's webhook now, from the alliance's own events."""
+"""A member's webhook now, from the events of the alliance's stream (`$1`)."""
 
 WITH_WEBHOOK_SQL = (
     "SELECT m.member_id FROM unnest($2::text[]) AS m(member_id) WHERE ("
     + _LATEST_WEBHOOK.format(member="m.member_id")
     + ") IS NOT NULL"
 )
-"""Which of some members of an alliance have a webhook now (one query for a whole batch)."""
+"""Which of some members of an alliance (`$1` its stream) have a webhook now (one query for a whole batch)."""
 
 
 class NotifyActivities:
@@ -49,7 +51,7 @@ class NotifyActivities:
         )
         delivered, failed = 0, []
         for row in rows:
-            url = await self.pool.fetchval(WEBHOOK_SQL, row["alliance_id"], row["member_id"])
+            url = await self.pool.fetchval(WEBHOOK_SQL, ALLIANCE.stream_name(row["alliance_id"]), row["member_id"])
             if not url:
                 continue
             error = await self._post(url, row)

@@ -25,6 +25,7 @@ import asyncpg
 from bench.payloads import RAW_INSERT_SQL, RAW_SCHEMA_SQL, raw_row, stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
+from events.processes import DECISION
 from events.store import EventStore
 
 
@@ -96,7 +97,7 @@ def _add(total: Tally, part: Tally) -> None:
 
 
 async def _accord_batches(store: EventStore, size: Size, tag: str) -> Tally:
-    streams = [f"decision-b{tag}-{i}" for i in range(size.batches)]
+    streams = [DECISION.stream_name(f"b{tag}-{i}") for i in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
     for stream, batch in zip(streams, events):
@@ -108,7 +109,7 @@ async def _raw_batches(pool: asyncpg.Pool, size: Size, tag: str) -> Tally:
     now = datetime.now(UTC)
     batches = []
     for i in range(size.batches):
-        stream = f"decision-r{tag}-{i}"
+        stream = DECISION.stream_name(f"r{tag}-{i}")
         batches.append([raw_row(stream, n + 1, stance_event(stream, n), now) for n in range(size.batch)])
     started = time.perf_counter()
     async with pool.acquire() as conn:

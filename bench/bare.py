@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events.decision import TakeStance
-    from workflows.alliance import CommandResult
+    from workflows.process import CommandResult
 
 
 @workflow.defn(name="BenchBareStance")
@@ -26,7 +26,7 @@ class BareStance:
         await workflow.wait_condition(lambda: self.done)
 
     @workflow.update
-    async def execute(self, command: TakeStance) -> CommandResult:
+    async def take_stance(self, command: TakeStance) -> CommandResult:
         return CommandResult(receipts=[])
 
     @workflow.signal

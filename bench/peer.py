@@ -28,6 +28,7 @@ from bench.append import FULL, QUICK, TINY, Size, Tally  # noqa: F401 (the same 
 from bench.payloads import stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
+from events.processes import DECISION
 from events.store import EventStore, NewEvent
 
 
@@ -128,7 +129,7 @@ def _add(total: Tally, part: Tally) -> None:
 
 
 async def _accord_batches(store: EventStore, size: Size) -> Tally:
-    streams = [f"decision-{uuid.uuid4()}" for _ in range(size.batches)]
+    streams = [DECISION.stream_name(str(uuid.uuid4())) for _ in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
     for stream, batch in zip(streams, events):
@@ -140,7 +141,7 @@ def _peer_batches(peer: Peer, size: Size) -> Tally:
     batches = []
     for _ in range(size.batches):
         stream = uuid.uuid4()
-        batches.append(peer.stored(stream, [stance_event(f"decision-{stream}", n) for n in range(size.batch)]))
+        batches.append(peer.stored(stream, [stance_event(DECISION.stream_name(str(stream)), n) for n in range(size.batch)]))
     started = time.perf_counter()
     for batch in batches:
         peer.recorder.insert_events(batch)
@@ -151,7 +152,7 @@ async def _accord_concurrent(store: EventStore, size: Size) -> Tally:
     deadline = time.perf_counter() + size.seconds
 
     async def writer() -> int:
-        stream = f"decision-{uuid.uuid4()}"
+        stream = DECISION.stream_name(str(uuid.uuid4()))
         pending = [stance_event(stream, n) for n in range(256)]
         version = 0
         while time.perf_counter() < deadline:
@@ -172,11 +173,11 @@ def _peer_concurrent(peer: Peer, size: Size) -> Tally:
 
     def writer(index: int) -> None:
         stream = uuid.uuid4()
-        events = [stance_event(f"decision-{stream}", n) for n in range(256)]
+        events = [stance_event(DECISION.stream_name(str(stream)), n) for n in range(256)]
         version = 0
         while time.perf_counter() < deadline:
             if version and version % len(events) == 0:
-                events = [stance_event(f"decision-{stream}", n) for n in range(256)]
+                events = [stance_event(DECISION.stream_name(str(stream)), n) for n in range(256)]
             event = events[version % len(events)]
             version += 1
             peer.recorder.insert_events(peer.stored(stream, [event], first_version=version))

@@ -32,6 +32,7 @@ from bench.bare import BareTimer
 from bench.load import percentile
 from bench.report import Figure, Run, progress
 from bench.stack import Stack, WorkerProcess, worker_process
+from events.processes import DECISION
 
 GIB = 1024**3
 
@@ -242,7 +243,7 @@ async def _accord(
         memory = Memory()
         watcher = asyncio.create_task(memory.watch(worker, stop))
         outcome, at, due = await _phase(size, worker, open_one, "accord")
-        candidates = [f"decision-s{tag}-{i}" for i in due]
+        candidates = [DECISION.stream_name(f"s{tag}-{i}") for i in due]
         late_rows = await pool.fetch(
             "SELECT stream_id FROM accord.events WHERE event_type = 'DecisionOpened' AND stream_id = ANY($1)"
             " AND recorded_at >= (data->>'deadline')::timestamptz - interval '1 second'",

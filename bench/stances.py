@@ -35,8 +35,10 @@ from bench.bare import BareStance
 from bench.load import Call, LoadResult, closed_loop, open_loop
 from bench.report import Figure, Run, progress
 from bench.stack import CpuMeter, Stack, worker_process
+from events.processes import DECISION
 from events.decision import StanceKind, TakeStance
-from workflows.decision import DecisionWorkflow, decision_workflow_id
+from workflows.decision import DecisionWorkflow
+from workflows.process import CommandResult
 
 STANCES = [StanceKind.AGREE, StanceKind.CONCERNS, StanceKind.STAND_ASIDE]
 PATHS = ("baseline", "take_stance", "decision_command", "update")
@@ -114,14 +116,14 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         bare_workload = Workload(bare_ids, members[1:], size.points)
         bare_handles = {w: client.get_workflow_handle_for(BareStance.run, w) for w in bare_ids}
         decision_handles = {
-            d: client.get_workflow_handle_for(DecisionWorkflow.run, decision_workflow_id(d)) for d in decision_ids
+            d: client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(d)) for d in decision_ids
         }
 
         async def baseline(index: int, number: int) -> Any:
             workflow_id, command = bare_workload.command(index, number)
             handle = bare_handles[workflow_id]
             # The same retry accord's application layer uses when the in-flight limit is reached.
-            return await send_update(handle, BareStance.execute, command, patience=app.patience)
+            return await send_update(handle, BareStance.take_stance, command, patience=app.patience)
 
         async def take_stance(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
@@ -136,7 +138,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
         async def update(index: int, number: int) -> Any:
             decision_id, command = workload.command(index, number)
             handle = decision_handles[decision_id]
-            return await send_update(handle, DecisionWorkflow.execute, command, patience=app.patience)
+            return await send_update(handle, "take_stance", command, patience=app.patience, result_type=CommandResult)
 
         paths: dict[str, Call] = {
             "baseline": baseline, "take_stance": take_stance, "decision_command": decision_command, "update": update,

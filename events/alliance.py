@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, TypeAdapter
 
 from events.charter import Charter
+from events.streams import StreamId
 from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
 
 
@@ -157,7 +158,7 @@ class DecisionResult(Model):
 
     @property
     def actor(self) -> str:
-        return f"decision-{self.decision_id}"
+        return str(StreamId("decision", self.decision_id))
 
 
 AllianceCommand = Annotated[

@@ -27,6 +27,8 @@ from importlib import resources
 import asyncpg
 import structlog
 
+from events.errors import ConfigurationError
+
 __all__ = ["MIGRATION_LOCK_KEY", "Migration", "MigrationError", "load_migrations", "migrate"]
 
 # The ASCII bytes of "accord" read as one integer: a fixed key any operator can recognise in
@@ -37,7 +39,7 @@ _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _log = structlog.get_logger(__name__)
 
 
-class MigrationError(RuntimeError):
+class MigrationError(ConfigurationError):
     """The migrations on disk and the ones recorded in the database disagree."""
 
 

@@ -1,10 +1,14 @@
-"""The process kinds accord records, by stream prefix: how to read their events and fold them.
+"""The process kinds accord runs, one descriptor each: the kind that prefixes its streams and workflow
+ids, its events and how to fold them, and the workflow that runs it.
 
-Audit replay uses this to rebuild any stream with the very `evolve` functions the workflows use.
+Everything that must know every kind derives from `PROCESSES`: the worker's registrations, audit's
+replay (with the very `evolve` functions the workflows use), and the parsing of stream names. A new
+process kind is one descriptor here plus its own modules (`events/<kind>.py`, `workflows/<kind>.py`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -15,6 +19,7 @@ from pydantic import TypeAdapter
 from events import alliance, decision, dispute
 from events.hashing import load_json
 from events.rules import not_found
+from events.streams import StreamId
 from events.upcast import upcast
 
 
@@ -24,6 +29,21 @@ class Process:
     event_union: Any = field(repr=False)
     """The Annotated discriminated union of the process's event types."""
     evolve: Callable[[Any, Any], Any] = field(repr=False)
+    workflow_path: str = field(repr=False)
+    """`module:Class` of its workflow, imported on first use: `events/` stays free of Temporal (the
+    workflows themselves read this module inside Temporal's sandbox)."""
+
+    def stream(self, process_id: str) -> StreamId:
+        return StreamId(self.kind, process_id)
+
+    def stream_name(self, process_id: str) -> str:
+        """The name of the process's stream, which is also its workflow's id."""
+        return str(self.stream(process_id))
+
+    @cached_property
+    def workflow(self) -> Any:
+        module, _, name = self.workflow_path.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     @cached_property
     def _adapter(self) -> TypeAdapter[Any]:
@@ -52,19 +72,24 @@ class Process:
         return self.event(event_type, schema_version, load_json(data_json))
 
 
-PROCESSES = {
-    "alliance": Process("alliance", alliance.AllianceEvent, alliance.evolve),
-    "decision": Process("decision", decision.DecisionEvent, decision.evolve),
-    "dispute": Process("dispute", dispute.DisputeEvent, dispute.evolve),
-}
+ALLIANCE = Process("alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow")
+DECISION = Process("decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow")
+DISPUTE = Process("dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow")
+
+PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE)}
 
 
-def process_of(stream_id: str) -> Process:
-    kind, _, rest = stream_id.partition("-")
-    if kind not in PROCESSES or not rest:
+def parse_stream(stream_id: str | StreamId) -> StreamId:
+    """The stream id of a process kind accord knows, or a refusal that says which names it knows."""
+    parsed = stream_id if isinstance(stream_id, StreamId) else StreamId.parse(stream_id)
+    if parsed is None or parsed.kind not in PROCESSES:
         raise not_found(
-            f"{stream_id!r} is not a stream accord knows: streams are named "
+            f"{str(stream_id)!r} is not a stream accord knows: streams are named "
             + ", ".join(f"'{k}-<id>'" for k in PROCESSES),
             "stream",
         )
-    return PROCESSES[kind]
+    return parsed
+
+
+def process_of(stream_id: str | StreamId) -> Process:
+    return PROCESSES[parse_stream(stream_id).kind]

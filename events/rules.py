@@ -12,6 +12,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
+from events.errors import AccordError
+
 
 class RefusalKind(StrEnum):
     """Why a command was refused; the HTTP API maps these to status codes."""
@@ -22,12 +24,11 @@ class RefusalKind(StrEnum):
     CONFLICT = "conflict"  # the process is not in a state that allows it (409)
 
 
-class Refused(Exception):
+class Refused(AccordError):
     """A command that is not allowed or not valid. Nothing is recorded for it."""
 
     def __init__(self, message: str, kind: RefusalKind = RefusalKind.INVALID, field: str | None = None):
         super().__init__(message)
-        self.message = message
         self.kind = RefusalKind(kind)
         self.field = field
 

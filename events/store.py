@@ -33,6 +33,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from events.errors import AccordError
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
 
 __all__ = [
@@ -185,7 +186,7 @@ class AppendOutcome(BaseModel):
     broken: Break | None = None
 
 
-class ConcurrencyError(Exception):
+class ConcurrencyError(AccordError):
     """The stream is not where the writer expected it, or an event id is already taken."""
 
     def __init__(self, message: str, *, stream_id: str, expected_version: int, actual_version: int):

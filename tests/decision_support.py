@@ -19,12 +19,13 @@ from accord.app import Accord, DecisionView
 from accord.worker import WORKFLOWS
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
+from events.processes import DECISION
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
 from events.store import EventStore
-from workflows.alliance import CommandResult
-from workflows.decision import DecisionWorkflow, decision_workflow_id
+from workflows.process import CommandResult
+from workflows.decision import DecisionWorkflow
 
 T = TypeVar("T")
 
@@ -118,7 +119,7 @@ async def no_activity_in_flight(client: Client, decision_id: str) -> None:
     On the time-skipping server an activity in flight holds the clock, so a worker stopped in the
     middle of a delivery leaves time stuck until the activity times out in real time.
     """
-    handle = client.get_workflow_handle(decision_workflow_id(decision_id))
+    handle = client.get_workflow_handle(DECISION.stream_name(decision_id))
     await eventually(handle.describe, lambda d: not d.raw_description.pending_activities)
 
 
@@ -148,7 +149,7 @@ async def final_state(env: WorkflowEnvironment, decision_id: str, step: timedelt
     Only handles made by the environment's own start_workflow skip time while awaiting a result, and
     the test server cannot answer a result request that names no run, so: sleep, describe, repeat.
     """
-    workflow_id = decision_workflow_id(decision_id)
+    workflow_id = DECISION.stream_name(decision_id)
     for _ in range(400):
         description = await env.client.get_workflow_handle(workflow_id).describe()
         if description.status != WorkflowExecutionStatus.RUNNING:

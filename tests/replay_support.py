@@ -7,7 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 from events.alliance import AllianceCommand
-from workflows.alliance import AllianceRun, AllianceWorkflow, CommandResult
+from workflows.alliance import AllianceRun, AllianceWorkflow
+from workflows.process import CommandResult
 
 
 @workflow.defn(name="Alliance", sandboxed=False)  # the sandbox would re-import the test module
@@ -20,11 +21,6 @@ class AllianceThatWaitsBeforeRecording(AllianceWorkflow):
     async def run(self, run: AllianceRun) -> None:
         await AllianceWorkflow.run(self, run)
 
-    @workflow.update
-    async def execute(self, command: AllianceCommand) -> CommandResult:
+    async def command(self, command: AllianceCommand) -> CommandResult:  # what every command's Update runs
         await workflow.sleep(timedelta(milliseconds=10))
-        return await AllianceWorkflow.execute(self, command)
-
-    @execute.validator
-    def validate(self, command: AllianceCommand) -> None:
-        AllianceWorkflow.validate(self, command)
+        return await AllianceWorkflow.command(self, command)

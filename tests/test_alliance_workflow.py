@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from accord.app import Accord
 from activities.store import APPEND_EVENTS, AppendRequest, StoreActivities
+from events.processes import ALLIANCE
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -42,7 +43,7 @@ from events.alliance import (
 from events.charter import load_charter
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent, RecordedEvent
-from workflows.alliance import AllianceRun, AllianceWorkflow, alliance_workflow_id
+from workflows.alliance import AllianceRun, AllianceWorkflow
 
 CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
 FOUNDER = "riverkeepers"
@@ -76,13 +77,13 @@ def folded(events: list[RecordedEvent]) -> AllianceState | None:
 
 
 async def current_run_id(app: Accord, alliance_id: str) -> str:
-    description = await app.client.get_workflow_handle(alliance_workflow_id(alliance_id)).describe()
+    description = await app.client.get_workflow_handle(ALLIANCE.stream_name(alliance_id)).describe()
     return description.run_id
 
 
 async def assert_in_step(app: Accord, store: EventStore, alliance_id: str) -> list[RecordedEvent]:
     """The workflow's head is the store's head, its state is the fold of the stored events, the chain holds."""
-    stream_id = alliance_workflow_id(alliance_id)
+    stream_id = ALLIANCE.stream_name(alliance_id)
     events = await store.read_stream(stream_id)
     assert await app.alliance_head(alliance_id) == await store.head(stream_id)
     assert await app.alliance(alliance_id) == folded(events)
@@ -94,7 +95,7 @@ async def assert_in_step(app: Accord, store: EventStore, alliance_id: str) -> li
 async def assert_nothing_recorded(
     app: Accord, store: EventStore, alliance_id: str, command: AllianceCommand
 ) -> Refused:
-    stream_id = alliance_workflow_id(alliance_id)
+    stream_id = ALLIANCE.stream_name(alliance_id)
     head = await store.head(stream_id)
     with pytest.raises(Refused) as caught:
         await app.alliance_command(alliance_id, command)
@@ -460,7 +461,7 @@ async def test_continue_as_new_carries_state_and_head_and_the_chain_stays_unbrok
     app: Accord, store: EventStore
 ) -> None:
     alliance_id = new_alliance_id()
-    workflow_id = alliance_workflow_id(alliance_id)
+    workflow_id = ALLIANCE.stream_name(alliance_id)
     first = await app.client.start_workflow(
         AllianceWorkflow.run,
         AllianceRun(alliance_id=alliance_id, continue_after_updates=3),

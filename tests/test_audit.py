@@ -456,7 +456,7 @@ def cli(tmp_path: Path, temporal_env: WorkflowEnvironment, db_url: str, task_que
     return cli_against(tmp_path, temporal_env, db_url, task_queue)
 
 
-async def test_audit_commands_exit_0_on_an_intact_record_and_1_naming_what_is_wrong(
+async def test_audit_commands_exit_0_on_an_intact_record_and_3_naming_what_is_wrong(
     app: Accord, cli: Cli, store: EventStore, pool: asyncpg.Pool
 ) -> None:
     alliance_id, tampered_id = await asyncio.gather(small_alliance(app), small_alliance(app))
@@ -482,17 +482,17 @@ async def test_audit_commands_exit_0_on_an_intact_record_and_1_naming_what_is_wr
         "ok   process: the process takes commands",
     ]
     assert intact.stdout.splitlines()[4].startswith("ok   replay: ")
-    assert tampered.code == 1
+    assert tampered.code == 3
     assert "FAIL state: members.amber.name: record says 'Amber Oil Corp', workflow says 'Amber'" in tampered.stdout
     assert f"error: {tampered_stream}: 1 check(s) failed" in tampered.stderr
 
     assert verified.code == 0 and verified.stdout.strip() == "checked 3 events in 1 streams", verified.stderr
-    assert broken.code == 1
+    assert broken.code == 3
     assert f"BROKEN {tampered_stream} at version 2: hash mismatch" in broken.stdout
     assert "error: 1 broken stream(s)" in broken.stderr
 
     assert kept.code == 0 and kept.stdout.startswith("in the record: "), kept.stderr
-    assert wrong.code == 1 and f"NOT in the record: the record holds hash {head.hash}" in wrong.stdout
+    assert wrong.code == 3 and f"NOT in the record: the record holds hash {head.hash}" in wrong.stdout
     assert f"error: receipt {stream} v3 is not in the record" in wrong.stderr
 
     assert auditor.code == 0, auditor.stderr

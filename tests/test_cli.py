@@ -1,8 +1,8 @@
 """The `accord` command line end to end: the real console entry point in a subprocess, against the dev
 server and a fresh PostgreSQL database, with a worker running in the test process.
 
-What is checked is what an operator relies on: exit codes (0 done, 1 refused or failed, 2 bad usage or
-nothing configured), a readable `error: ...` on stderr (JSON with --json), and that what a command says
+What is checked is what an operator relies on: exit codes (0 done, 1 refused, 2 bad usage or nothing
+configured, 75 unavailable; events/errors.py), a readable `error: ...` on stderr (JSON with --json), and that what a command says
 it recorded is what the event store holds; a refused command records nothing.
 
 Subprocesses run concurrently where they do not depend on each other: each one costs about a second.
@@ -11,6 +11,7 @@ Subprocesses run concurrently where they do not depend on each other: each one c
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 import uuid
@@ -220,14 +221,22 @@ async def test_with_nothing_configured_commands_say_what_to_set(tmp_path: Path, 
     assert "`accord dev`" in no_temporal.stderr
 
 
-async def test_an_unreachable_temporal_server_is_reported_without_a_traceback(tmp_path: Path, db_url: str) -> None:
+async def test_an_unreachable_server_is_unavailable_without_a_traceback(tmp_path: Path, db_url: str) -> None:
     env = {**clean_environment(tmp_path), "ACCORD_DATABASE_URL": db_url, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    no_database = {**env, "ACCORD_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/accord"}
 
-    ran = await Cli(env, tmp_path)("alliance show rivers")
+    temporal, database, as_json = await asyncio.gather(
+        Cli(env, tmp_path)("alliance show rivers"),
+        Cli(no_database, tmp_path)("alliance show rivers"),
+        Cli(no_database, tmp_path)("alliance show rivers --json"),
+    )
 
-    assert ran.code == 1
-    assert ran.stderr.startswith("error: cannot reach a service: "), ran.stderr
-    assert "Traceback" not in ran.stderr
+    assert temporal.code == 75, "EX_TEMPFAIL: try again later"
+    assert temporal.stderr.startswith("error: Temporal at 127.0.0.1:1 did not answer"), temporal.stderr
+    assert database.code == 75
+    assert database.stderr.startswith("error: the database (PostgreSQL) did not answer (ConnectionRefusedError"), database.stderr
+    assert json.loads(as_json.stderr)["outcome_unknown"] is False
+    assert all("Traceback" not in ran.stderr for ran in (temporal, database, as_json))
 
 
 async def test_a_bad_setting_is_named_before_anything_runs(tmp_path: Path) -> None:

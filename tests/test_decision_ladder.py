@@ -11,9 +11,9 @@ from accord.app import Accord
 from accord.audit import fold_log, replay
 from decision_support import alliance_with_members, charter, event_types, eventually, final_state, stance, unique
 from events import decision
+from events.processes import DECISION
 from events.decision import DecisionContext, OpenDecision, PointDraft
 from events.store import EventStore, NewEvent
-from workflows.decision import decision_workflow_id
 
 
 async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_others(
@@ -23,7 +23,7 @@ async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_othe
     # Ids of this test's own: the time-skipping server lives for the whole session.
     alliance_id = await alliance_with_members(app, unique("rivers"))
     decision_id = unique("d")
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     await app.open_decision(
         alliance_id, "gw", decision_id, "Joint campaign 2027",
         [{"text": "March on the river day"}, {"text": "Sign the open letter"}, {"text": "Accept the grant"}],

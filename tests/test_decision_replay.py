@@ -32,9 +32,10 @@ from accord.app import Accord
 from accord.worker import build_worker, replayer
 from decision_support import alliance_with_members, final_state, stance, unique
 from temporal_fixtures import end_running_processes
+from events.processes import DECISION
 from events.decision import DecisionCommand, DecisionState
-from workflows.alliance import CommandResult
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
+from workflows.process import CommandResult
+from workflows.decision import DecisionRun, DecisionWorkflow
 
 RECORDED = Path(__file__).resolve().parent / "histories" / "decision.json"
 
@@ -48,14 +49,9 @@ class DecisionThatPausesBeforeRecording(DecisionWorkflow):
     async def run(self, run: DecisionRun) -> DecisionState | None:
         return await DecisionWorkflow.run(self, run)
 
-    @workflow.update
-    async def execute(self, command: DecisionCommand) -> CommandResult:
+    async def command(self, command: DecisionCommand) -> CommandResult:  # what every command's Update runs
         await workflow.sleep(timedelta(milliseconds=10))
-        return await DecisionWorkflow.execute(self, command)
-
-    @execute.validator
-    def validate(self, command: DecisionCommand) -> None:
-        DecisionWorkflow.validate(self, command)
+        return await DecisionWorkflow.command(self, command)
 
 
 @workflow.defn(name="Decision", sandboxed=False)
@@ -89,7 +85,7 @@ async def run_a_decision(env: WorkflowEnvironment, pool: asyncpg.Pool) -> tuple[
             final = await final_state(env, decision_id)
         finally:
             await end_running_processes(env.client, pool)
-    return decision_workflow_id(decision_id), final
+    return DECISION.stream_name(decision_id), final
 
 
 def counts(history: WorkflowHistory) -> Counter[EventType.ValueType]:

@@ -43,6 +43,7 @@ from decision_support import (
     unique,
     worker_without_cache,
 )
+from events.processes import DECISION
 from events.alliance import AdmitMember, FoundAlliance, SuspendMember
 from events.decision import (
     AddPoint,
@@ -59,7 +60,7 @@ from events.decision import (
 from events.rules import RefusalKind, Refused
 from events.store import EventStore
 from workflows import search
-from workflows.decision import OPENING_TIMEOUT, decision_workflow_id
+from workflows.decision import OPENING_TIMEOUT
 
 HOUR = timedelta(hours=1)
 SECOND = timedelta(seconds=1)
@@ -76,7 +77,7 @@ async def opened(app: Accord, points: int = 2, **rules: Any) -> tuple[str, str]:
 
 
 async def stage_attribute(app: Accord, decision_id: str) -> str | None:
-    description = await app.client.get_workflow_handle(decision_workflow_id(decision_id)).describe()
+    description = await app.client.get_workflow_handle(DECISION.stream_name(decision_id)).describe()
     return description.typed_search_attributes.get(search.STAGE)
 
 
@@ -88,7 +89,7 @@ async def test_the_reminder_goes_to_exactly_the_members_without_a_stance_on_ever
 ) -> None:
     app = skipping_app
     _, decision_id = await opened(app)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     for member in ("gw", "birch"):
         for point in ("p1", "p2"):
             await stance(app, decision_id, member, point, "agree")
@@ -128,7 +129,7 @@ async def test_a_stalled_decision_is_extended_by_a_coordinator_until_the_charter
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1, max_extensions=1)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     await stance(app, decision_id, "gw", "p1", "agree")
     state = (await app.decision(decision_id)).state
     assert await stage_attribute(app, decision_id) == "open"
@@ -187,7 +188,7 @@ async def test_a_coordinator_applies_the_fallback_to_a_stalled_decision(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     for member in ("gw", "amber", "birch"):
         await stance(app, decision_id, member, "p1", "agree")
     await stance(app, decision_id, "gw", "p2", "agree")
@@ -231,7 +232,7 @@ async def test_a_coordinator_closes_a_stalled_decision_and_a_later_decision_take
     await app.decision_command(decision_id, CloseDecision(actor="gw"))
 
     final = await final_state(time_skipping_env, decision_id)
-    closed = (await store.read_stream(decision_workflow_id(decision_id)))[-1]
+    closed = (await store.read_stream(DECISION.stream_name(decision_id)))[-1]
     assert {k: closed.data[k] for k in ("how", "rule", "by", "outcome")} == {
         "how": "coordinator", "rule": None, "by": "gw", "outcome": "partially_adopted",
     }
@@ -261,7 +262,7 @@ async def test_nobody_acts_on_a_stall_and_the_lapse_rule_applies_by_itself(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, fallback="lapse")
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     await stance(app, decision_id, "gw", "p1", "agree")
     await stance(app, decision_id, "amber", "p2", "agree")
     state = (await app.decision(decision_id)).state
@@ -293,7 +294,7 @@ async def test_an_amendment_clears_stances_on_its_point_and_moves_a_close_deadli
 ) -> None:
     app = skipping_app
     _, decision_id = await opened(app)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     for member in ("amber", "birch", "cedar"):
         await stance(app, decision_id, member, "p1", "agree")
     await stance(app, decision_id, "dune", "p2", "agree")
@@ -380,7 +381,7 @@ async def test_the_last_missing_stance_closes_the_decision_at_once(
     result = await stance(app, decision_id, "gw", "p2", "stand_aside")
 
     assert len(result.receipts) == 2
-    stream = await store.read_stream(decision_workflow_id(decision_id))
+    stream = await store.read_stream(DECISION.stream_name(decision_id))
     assert [e.event_type for e in stream][-2:] == ["StanceTaken", "DecisionClosed"]
     assert stream[-1].data["how"] == "all_responded"
     assert [r.stream_version for r in result.receipts] == [stream[-2].stream_version, stream[-1].stream_version]
@@ -394,7 +395,7 @@ async def test_every_refused_command_raises_refused_and_records_nothing(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     # Admitted after the opening: not in the decision's electorate.
     await app.alliance_command(alliance_id, AdmitMember(actor="gw", member_id="elm", name="Elm"))
     await stance(app, decision_id, "birch", "p1", "agree")
@@ -459,7 +460,7 @@ async def test_a_suspended_members_stance_is_refused(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     await app.alliance_command(alliance_id, SuspendMember(actor="gw", member_id="dune", reason="dues unpaid"))
     version = (await store.head(stream)).version
 
@@ -481,7 +482,7 @@ async def test_commands_to_a_closed_decision_are_refused_as_closed(
     for member in ELECTORATE:
         await stance(app, decision_id, member, "p1", "agree")
     await final_state(time_skipping_env, decision_id, step=timedelta(seconds=1))
-    version = (await store.head(decision_workflow_id(decision_id))).version
+    version = (await store.head(DECISION.stream_name(decision_id))).version
 
     with pytest.raises(Refused) as caught:
         await stance(app, decision_id, "gw", "p1", "object", reason="too late")
@@ -489,7 +490,7 @@ async def test_commands_to_a_closed_decision_are_refused_as_closed(
     assert (caught.value.kind, caught.value.message) == (
         RefusalKind.CONFLICT, f"decision '{decision_id}' is closed (outcome: adopted)",
     )
-    assert (await store.head(decision_workflow_id(decision_id))).version == version
+    assert (await store.head(DECISION.stream_name(decision_id))).version == version
 
 
 async def test_a_withdrawn_decision_refuses_stances(
@@ -530,7 +531,7 @@ async def restarting_workers(
         await stance(app, decision_id, "gw", "p2", "agree")
         deadline = (await app.decision(decision_id)).state.deadline
         await no_activity_in_flight(env.client, decision_id)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
     before = await event_types(store, stream)
 
     # Each new worker knows nothing of the decision but what the server's history and timers hold.
@@ -570,7 +571,7 @@ async def test_fifty_members_answering_at_once_are_each_recorded_once_in_fewer_a
         await app.alliance_command(alliance_id, AdmitMember(actor="m00", member_id=member, name=member.upper()))
     decision_id = unique("d")
     await app.open_decision(alliance_id, "m00", decision_id, "Everyone at once", [{"text": "the one point"}])
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
 
     results = await asyncio.gather(
         *(stance(app, decision_id, m, "p1", "agree" if i % 3 else "concerns") for i, m in enumerate(members))
@@ -621,7 +622,7 @@ async def test_commits_that_leave_the_deadline_in_place_keep_its_one_timer(app: 
     for member, point in [("amber", "p1"), ("birch", "p1"), ("cedar", "p2")]:  # one commit each
         await stance(app, decision_id, member, point, "agree")
 
-    history = await app.client.get_workflow_handle(decision_workflow_id(decision_id)).fetch_history()
+    history = await app.client.get_workflow_handle(DECISION.stream_name(decision_id)).fetch_history()
 
     markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
     assert sum(m.marker_recorded_event_attributes.marker_name == "core_local_activity" for m in markers) == 4
@@ -677,7 +678,7 @@ async def test_a_members_webhook_receives_the_opening_notice(app: Accord, pool: 
         alliance_id = await webhook_alliance(app, hook.url)
         decision_id = unique("d")
         await app.open_decision(alliance_id, "gw", decision_id, "Joint campaign", [{"text": "march"}])
-        stream = decision_workflow_id(decision_id)
+        stream = DECISION.stream_name(decision_id)
 
         rows = await eventually(
             lambda: notified(pool, stream, "decision_opened"),
@@ -717,7 +718,7 @@ async def test_a_failing_webhook_leaves_the_notice_undelivered_with_the_error(ap
         await app.open_decision(alliance_id, "gw", decision_id, "Joint campaign", [{"text": "march"}])
 
         rows = await eventually(
-            lambda: notified(pool, decision_workflow_id(decision_id), "decision_opened"),
+            lambda: notified(pool, DECISION.stream_name(decision_id), "decision_opened"),
             lambda rows: any(r["member_id"] == "elm" and r["attempts"] >= 1 for r in rows),
         )
 
@@ -746,9 +747,9 @@ async def test_a_stalled_decision_is_found_by_a_visibility_query(app: Accord, st
         return [w.id async for w in app.client.list_workflows(query)]
 
     found = await eventually(listed, lambda ids: bool(ids))
-    assert found == [decision_workflow_id(decision_id)]
+    assert found == [DECISION.stream_name(decision_id)]
     opened_ones = [w.id async for w in app.client.list_workflows(
         f"AccordAlliance='{alliance_id}' AND AccordKind='decision' AND AccordStage='open'"
     )]
-    assert decision_workflow_id(decision_id) not in opened_ones
-    assert (await event_types(store, decision_workflow_id(decision_id)))[-2:] == ["ReminderSent", "DecisionStalled"]
+    assert DECISION.stream_name(decision_id) not in opened_ones
+    assert (await event_types(store, DECISION.stream_name(decision_id)))[-2:] == ["ReminderSent", "DecisionStalled"]

@@ -27,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.worker import build_worker, replayer
+from events.processes import ALLIANCE
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -40,7 +41,7 @@ from events.alliance import (
 )
 from events.charter import load_charter
 from events.rules import Refused
-from workflows.alliance import AllianceRun, AllianceWorkflow, alliance_workflow_id
+from workflows.alliance import AllianceRun, AllianceWorkflow
 from replay_support import AllianceThatWaitsBeforeRecording
 
 CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
@@ -57,7 +58,7 @@ async def run_commands(client: Client, pool: asyncpg.Pool, *, continue_after_upd
     task_queue = f"test-replay-{uuid.uuid4()}"
     app = Accord(client=client, pool=pool, task_queue=task_queue)
     alliance_id = f"rivers-{uuid.uuid4().hex[:10]}"
-    workflow_id = alliance_workflow_id(alliance_id)
+    workflow_id = ALLIANCE.stream_name(alliance_id)
     async with build_worker(client, pool, task_queue):
         handle = await client.start_workflow(
             AllianceWorkflow.run,

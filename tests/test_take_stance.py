@@ -11,10 +11,10 @@ import pytest
 
 from accord.app import Accord
 from decision_support import alliance_with_members, event_types, unique
+from events.processes import DECISION
 from events.alliance import ReinstateMember, RemoveMember, SuspendMember
 from events.decision import WithdrawDecision
 from events.rules import RefusalKind, Refused
-from workflows.decision import decision_workflow_id
 
 
 async def opened(app: Accord) -> tuple[str, str]:
@@ -36,14 +36,14 @@ async def test_a_stance_is_recorded_and_answered_with_its_receipt(app: Accord) -
     assert [r.stream_version for r in result.receipts] == [2]
     changed = await app.take_stance(decision_id, "amber", "p1", "object", reason="too costly")
     assert changed.receipts[0].stream_version == 3
-    assert await event_types(app.store, decision_workflow_id(decision_id)) == ["DecisionOpened", "StanceTaken", "StanceTaken"]
+    assert await event_types(app.store, DECISION.stream_name(decision_id)) == ["DecisionOpened", "StanceTaken", "StanceTaken"]
     view = await app.decision(decision_id)
     assert view.state.points["p1"].stances["amber"].stance == "object"
 
 
 async def test_it_refuses_what_decision_command_refuses_and_records_nothing(app: Accord) -> None:
     alliance_id, decision_id = await opened(app)
-    stream = decision_workflow_id(decision_id)
+    stream = DECISION.stream_name(decision_id)
 
     missing = await refusal(app.take_stance(unique("nope"), "amber", "p1", "agree"))
     assert missing.kind == RefusalKind.NOT_FOUND

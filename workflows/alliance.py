@@ -8,24 +8,21 @@ continues-as-new, carrying state and head, well before its history or its count 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from events import alliance
     from events.alliance import AllianceCommand, AllianceState, DecisionResult
-    from events.store import Receipt, StreamHead
+    from events.processes import ALLIANCE
+    from events.store import StreamHead
 
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
-
-
-def alliance_workflow_id(alliance_id: str) -> str:
-    return f"alliance-{alliance_id}"
 
 
 class AllianceRun(BaseModel):
@@ -37,16 +34,13 @@ class AllianceRun(BaseModel):
     carried: Carried | None = None
 
 
-class CommandResult(BaseModel):
-    receipts: list[Receipt]
-
-
 @workflow.defn(name="Alliance")
-class AllianceWorkflow(ProcessHandlers):
+@command_updates(AllianceCommand)
+class AllianceWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
         self.committer: Committer[AllianceState | None] = Committer(
-            head=run.head or empty_head(alliance_workflow_id(run.alliance_id)),
+            head=run.head or empty_head(ALLIANCE.stream_name(run.alliance_id)),
             state=run.state,
             evolve=alliance.evolve,
             alliance_id=lambda state: state.alliance_id,
@@ -54,11 +48,6 @@ class AllianceWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
-
-    @property
-    def state(self) -> AllianceState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: AllianceRun) -> None:
@@ -80,40 +69,19 @@ class AllianceWorkflow(ProcessHandlers):
             )
         )
 
-    @workflow.update
-    async def execute(self, command: AllianceCommand) -> CommandResult:
-        self.commands_this_run += 1
-        receipts = await self.committer.submit(lambda state, now: alliance.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
-
-    @execute.validator
-    def validate(self, command: AllianceCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(alliance.decide, self.state, command, workflow.now())
+    def decide(self, state: AllianceState | None, command: AllianceCommand, now: datetime) -> list[alliance.AllianceEvent]:
+        return alliance.decide(state, command, now)
 
     @workflow.signal
     async def decision_result(self, result: DecisionResult) -> None:
         """A decision closed: keep the alliance's list of parked points."""
         await workflow.wait_condition(lambda: self.state is not None)
-        while True:
-            try:
-                # Recorded at the decision's closing time, not the task's: a signal can be handled by a
-                # worker rebuilding the run for a query, at a stale time (recording.DETERMINISTIC_TIMES).
-                await self.committer.submit(
-                    lambda state, now: alliance.record_decision_result(state, result, result.closed_at or now), result.actor,
-                    f"signal:decision_result:{result.decision_id}",
-                )
-                return
-            except ApplicationError as error:
-                if error.type == "Refused":
-                    workflow.logger.warning("decision result refused: %s", error.message)
-                    return
-                if error.type == "Quarantined":
-                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
-                    continue
-                # The store is unreachable: a signal cannot be refused, so keep trying.
-                await workflow.sleep(timedelta(seconds=30))
+        # Recorded at the decision's closing time, not the task's: a signal can be handled by a worker
+        # rebuilding the run for a query, at a stale time (recording.DETERMINISTIC_TIMES).
+        await self.committer.keep(
+            lambda state, now: alliance.record_decision_result(state, result, result.closed_at or now), result.actor,
+            f"signal:decision_result:{result.decision_id}",
+        )
 
     @workflow.query
     def current(self) -> AllianceState | None:

@@ -9,7 +9,7 @@ worker and server restarts. When the decision ends, the alliance is told which p
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -18,16 +18,15 @@ with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.alliance import DecisionResult, ParkedPoint
     from events.decision import DecisionCommand, DecisionState, OpenDecision, PointOutcome, Stage
+    from events.processes import ALLIANCE, DECISION
     from events.store import StreamHead
 
-from workflows.alliance import AllianceWorkflow, CommandResult, alliance_workflow_id
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
+from workflows.alliance import AllianceWorkflow
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
-
-def decision_workflow_id(decision_id: str) -> str:
-    return f"decision-{decision_id}"
 
 
 class DecisionRun(BaseModel):
@@ -43,11 +42,12 @@ class DecisionRun(BaseModel):
 
 
 @workflow.defn(name="Decision")
-class DecisionWorkflow(ProcessHandlers):
+@command_updates(DecisionCommand)
+class DecisionWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
         self.committer: Committer[DecisionState | None] = Committer(
-            head=run.head or empty_head(decision_workflow_id(run.decision_id)),
+            head=run.head or empty_head(DECISION.stream_name(run.decision_id)),
             state=run.state,
             evolve=decision.evolve,
             notify=decision.told,
@@ -56,11 +56,6 @@ class DecisionWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
-
-    @property
-    def state(self) -> DecisionState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: DecisionRun) -> DecisionState | None:
@@ -116,24 +111,15 @@ class DecisionWorkflow(ProcessHandlers):
         taken_up = sorted({p.origin for p in state.points.values() if p.origin and not p.withdrawn})
         if parked or taken_up:
             alliance = workflow.get_external_workflow_handle_for(
-                AllianceWorkflow.run, alliance_workflow_id(state.alliance_id)
+                AllianceWorkflow.run, ALLIANCE.stream_name(state.alliance_id)
             )
             await alliance.signal(
                 AllianceWorkflow.decision_result,
                 DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up, closed_at=state.closed_at),
             )
 
-    @workflow.update
-    async def execute(self, command: DecisionCommand) -> CommandResult:
-        self.commands_this_run += 1
-        receipts = await self.committer.submit(lambda state, now: decision.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
-
-    @execute.validator
-    def validate(self, command: DecisionCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(decision.decide, self.state, command, workflow.now())
+    def decide(self, state: DecisionState | None, command: DecisionCommand, now: datetime) -> list[decision.DecisionEvent]:
+        return decision.decide(state, command, now)
 
     @workflow.query
     def current(self) -> DecisionState | None:

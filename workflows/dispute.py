@@ -14,25 +14,23 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from events import dispute
     from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
     from events.dispute import DisputeCommand, DisputeStage, DisputeState, ObjectToMediator, DeclareImpasse
+    from events.processes import DECISION, DISPUTE
     from events.store import StreamHead
 
 from workflows import search
-from workflows.alliance import CommandResult
-from workflows.decision import DecisionRun, DecisionWorkflow, decision_workflow_id
-from workflows.recording import Carried, Committer, ProcessHandlers, decided, empty_head, publish_stage
+from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.process import ProcessWorkflow, command_updates
+from workflows.recording import Carried, Committer, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
-
-def dispute_workflow_id(dispute_id: str) -> str:
-    return f"dispute-{dispute_id}"
 
 
 class DisputeRun(BaseModel):
@@ -48,11 +46,12 @@ def _seed() -> int:
 
 
 @workflow.defn(name="Dispute")
-class DisputeWorkflow(ProcessHandlers):
+@command_updates(DisputeCommand)
+class DisputeWorkflow(ProcessWorkflow):
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
         self.committer: Committer[DisputeState | None] = Committer(
-            head=run.head or empty_head(dispute_workflow_id(run.dispute_id)),
+            head=run.head or empty_head(DISPUTE.stream_name(run.dispute_id)),
             state=run.state,
             evolve=dispute.evolve,
             notify=dispute.told,
@@ -61,12 +60,7 @@ class DisputeWorkflow(ProcessHandlers):
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
-        self.commands_this_run = 0
         self.appeal: asyncio.Task[None] | None = None
-
-    @property
-    def state(self) -> DisputeState | None:
-        return self.committer.state
 
     @workflow.run
     async def run(self, run: DisputeRun) -> DisputeState | None:
@@ -116,7 +110,7 @@ class DisputeWorkflow(ProcessHandlers):
             result = await workflow.execute_child_workflow(
                 DecisionWorkflow.run,
                 DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
-                id=decision_workflow_id(state.appeal_decision),
+                id=DECISION.stream_name(state.appeal_decision),
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(search.KIND, "decision"),
@@ -143,18 +137,7 @@ class DisputeWorkflow(ProcessHandlers):
         await self._keep(decided_event)
 
     async def _keep(self, event: dispute.DisputeEvent) -> None:
-        """Record an event the workflow itself decided; retried until the store takes it (and, in
-        quarantine, until the process is resumed)."""
-        while True:
-            try:
-                await self.committer.submit(lambda _state, _now: [event], "accord", "appeal")
-                return
-            except ApplicationError as error:
-                if error.type == "Quarantined":
-                    await workflow.wait_condition(lambda: self.committer.quarantine is None)
-                    continue
-                workflow.logger.warning("recording %s failed, retrying: %s", event.type, error)
-                await workflow.sleep(timedelta(seconds=30))
+        await self.committer.keep(lambda _state, _now: [event], "accord", "appeal")
 
     async def _continue_as_new(self, run: DisputeRun) -> None:
         await self.committer.settled()
@@ -171,19 +154,13 @@ class DisputeWorkflow(ProcessHandlers):
             return
         publish_stage(self.state.stage.value, self.state.stage_deadline)
 
-    @workflow.update
-    async def execute(self, command: DisputeCommand) -> CommandResult:
-        self.commands_this_run += 1
-        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
-            command = command.model_copy(update={"seed": _seed()})
-        receipts = await self.committer.submit(lambda state, now: dispute.decide(state, command, now), command.actor)
-        return CommandResult(receipts=receipts)
+    def decide(self, state: DisputeState | None, command: DisputeCommand, now: datetime) -> list[dispute.DisputeEvent]:
+        return dispute.decide(state, command, now)
 
-    @execute.validator
-    def validate(self, command: DisputeCommand) -> None:
-        if self.committer.already_recorded():
-            return
-        decided(dispute.decide, self.state, command, workflow.now())
+    def prepare(self, command: DisputeCommand) -> DisputeCommand:
+        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
+            return command.model_copy(update={"seed": _seed()})
+        return command
 
     @workflow.query
     def current(self) -> DisputeState | None:

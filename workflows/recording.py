@@ -284,6 +284,24 @@ class Committer(Generic[S]):
         update = workflow.current_update_info()
         return update is not None and f"update:{update.id}" in self.carried.adopted
 
+    async def keep(self, decide: Decision, actor: str, cause: str) -> None:
+        """Record what the workflow decided by itself (a signal's news, a child's outcome), which no caller
+        waits for and which cannot be refused back: tried again every CLOCK_RETRY while the store does not
+        take it, and after a quarantine once the process is resumed; a refusal by the decider is logged."""
+        while True:
+            try:
+                await self.submit(decide, actor, cause)
+                return
+            except ApplicationError as error:
+                if error.type == "Refused":
+                    workflow.logger.warning("%s refused: %s", cause, error.message)
+                    return
+                if error.type == "Quarantined":
+                    await workflow.wait_condition(lambda: self.quarantine is None)
+                    continue
+                workflow.logger.warning("recording for %s failed, retrying: %s", cause, error)
+                await workflow.sleep(CLOCK_RETRY)
+
     async def submit(self, decide: Decision, actor: str, cause: str | None = None) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused).
 
@@ -571,25 +589,6 @@ class Committer(Generic[S]):
                 "schema_version": type(event).schema_version,
             },
         )
-
-
-class ProcessHandlers:
-    """The handlers every process workflow has over its committer: its head, and quarantine."""
-
-    committer: Committer[Any]
-
-    @workflow.update
-    async def resume(self) -> Quarantine | None:
-        """Look at a quarantined process's stream again (after an operator repaired it)."""
-        return await self.committer.resume()
-
-    @workflow.query
-    def quarantine(self) -> Quarantine | None:
-        return self.committer.quarantine
-
-    @workflow.query
-    def head(self) -> StreamHead:
-        return self.committer.head
 
 
 def _fail(items: list[_Pending], error: ApplicationError) -> None:

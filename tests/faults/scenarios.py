@@ -20,7 +20,8 @@ from typing import Any
 
 import asyncpg
 
-from accord.app import Accord, CommandFailed, DisputeView
+from accord.app import Accord, DisputeView
+from events.errors import Unavailable
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, load_charter
 from events.decision import (
@@ -86,7 +87,7 @@ class Ledger:
         except Refused as error:
             record.outcome, record.error = "refused", error.message
             return False
-        except CommandFailed as error:
+        except Unavailable as error:
             record.outcome, record.error = ("unknown" if error.outcome_unknown else "failed"), error.message
             return False
         except (OSError, asyncpg.PostgresError) as error:  # the application layer's own reads, with the store down
@@ -152,7 +153,7 @@ async def opening(start: Callable[[], Awaitable[Any]], timeout: float = 120) -> 
             if "already exists" in error.message:
                 return
             raise
-        except (OSError, asyncpg.PostgresError, RPCError, CommandFailed):
+        except (OSError, asyncpg.PostgresError, RPCError, Unavailable):
             if asyncio.get_running_loop().time() > deadline:
                 raise
         await asyncio.sleep(1)

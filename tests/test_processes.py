@@ -1,0 +1,40 @@
+"""Stream names and the process descriptors everything else derives from."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio import workflow
+
+from accord.worker import WORKFLOWS
+from events.processes import DECISION, DISPUTE, PROCESSES, parse_stream, process_of
+from events.rules import Refused, RefusalKind
+from events.streams import StreamId
+
+
+def test_a_stream_name_is_its_kind_a_dash_and_the_process_id_which_may_itself_hold_dashes() -> None:
+    stream = parse_stream("dispute-spring-march-2")
+    assert (stream.kind, stream.id) == ("dispute", "spring-march-2")
+    assert str(stream) == "dispute-spring-march-2" == DISPUTE.stream_name("spring-march-2")
+    assert process_of(stream) is DISPUTE is process_of("dispute-spring-march-2")
+
+
+@pytest.mark.parametrize("name", ["decision", "decision-", "-spring", "ledger-2026", ""])
+def test_a_name_of_no_known_kind_is_refused_with_the_names_accord_knows(name: str) -> None:
+    with pytest.raises(Refused) as refused:
+        process_of(name)
+    assert refused.value.kind == RefusalKind.NOT_FOUND
+    assert "'alliance-<id>', 'decision-<id>', 'dispute-<id>'" in refused.value.message
+
+
+def test_a_stream_id_cannot_be_built_ambiguous() -> None:
+    with pytest.raises(ValueError):
+        StreamId("dec-ision", "spring")
+    with pytest.raises(ValueError):
+        DECISION.stream("")
+
+
+def test_the_worker_runs_exactly_the_workflow_of_each_descriptor_under_its_kind() -> None:
+    assert WORKFLOWS == [p.workflow for p in PROCESSES.values()]
+    for kind, process in PROCESSES.items():
+        definition = workflow._Definition.must_from_class(process.workflow)
+        assert definition.name.lower() == kind
