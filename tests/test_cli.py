@@ -21,12 +21,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
-from cli_support import ROOT, Cli, clean_environment, cli_against
+from accord.examples import CHARTER as CHARTER_FILE
+from cli_support import Cli, clean_environment, cli_against
 from events.alliance import FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
 
-CHARTER_FILE = ROOT / "examples" / "charter.toml"
 FOUNDER = "riverkeepers"
 
 
@@ -50,9 +50,9 @@ async def test_an_operator_runs_an_alliance_from_the_command_line(
 
     found_text, found_json = await asyncio.gather(
         cli(
-            f"alliance found examples/charter.toml --id {rivers} --founder-id {FOUNDER} --founder-name 'River Keepers'"
+            f"alliance found accord/examples/charter.toml --id {rivers} --founder-id {FOUNDER} --founder-name 'River Keepers'"
         ),
-        cli(f"alliance found examples/charter.toml --id {lakes} --founder-id lakers --founder-name Lakers --json"),
+        cli(f"alliance found accord/examples/charter.toml --id {lakes} --founder-id lakers --founder-name Lakers --json"),
     )
 
     assert found_text.code == 0, found_text.stderr
@@ -160,7 +160,7 @@ async def test_refusals_exit_1_with_the_reason_and_record_nothing(
         cli(f"member admit {rivers} newts --name 'Newt Society' --as strangers"),
         cli(f"member suspend {rivers} {FOUNDER} --reason 'stepping back' --as {FOUNDER} --json"),
         cli(f"alliance found {shlex.quote(str(bad_charter))} --id {never} --founder-id {FOUNDER} --founder-name K"),
-        cli(f"alliance found examples/charter.toml --id 'Not An Id' --founder-id {FOUNDER} --founder-name K"),
+        cli(f"alliance found accord/examples/charter.toml --id 'Not An Id' --founder-id {FOUNDER} --founder-name K"),
         cli(f"member list {never}"),
         cli(f"member admit {rivers} newts --name 'Newt Society'"),
         cli(f"token revoke {rivers} {uuid.uuid4()} --as {FOUNDER} --json"),
