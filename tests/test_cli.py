@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -240,3 +242,19 @@ async def test_a_bad_setting_is_named_before_anything_runs(tmp_path: Path) -> No
     assert "ACCORD_DB_POOL_SIZE='lots': Input should be a valid integer" in worker.stderr
     assert "ACCORD_WORKER_CACHE='-5': Input should be greater than or equal to 0" in worker.stderr
     assert as_json.code == 2 and "ACCORD_WORKER_CACHE='-5'" in as_json.error_json()["error"]
+
+
+def test_help_and_parsing_load_neither_the_domain_nor_the_services(tmp_path: Path) -> None:
+    """What `accord --help` and a rejected argument import: click, not pydantic, the domain or the
+    Temporal client (their cost is measured by `python -m bench cli`; this keeps them out)."""
+    heavy = ("pydantic", "temporalio", "asyncpg", "structlog", "fastapi", "accord.app", "events.", "workflows.")
+    probe = (
+        "import sys\nfrom accord.cli import main\n"
+        "for argv in (['--help'], ['decision', '--help'], ['dispute', 'show']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], env=clean_environment(tmp_path), cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[-1] == "[]"
