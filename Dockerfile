@@ -26,7 +26,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip install -r /tmp/requirements.txt
 
 # Then the project itself: the packages accord, events, workflows, activities (with the SQL
-# migrations as package data) and the worker.py module, as pyproject.toml lists them.
+# migrations and the example charter as package data) and the worker.py module, as pyproject.toml
+# lists them.
 # .dockerignore keeps tests, docs, VCS data and local secrets out of the context.
 COPY . ./
 RUN pip install --no-deps . && accord --version

@@ -2,70 +2,41 @@
 
 Every command takes `--json`; errors go to stderr with a non-zero exit code (1: refused or failed,
 2: bad usage or nothing configured). Commands that act for a member take `--as MEMBER` (or ACCORD_AS).
+
+Loading this module imports click and little else, so that help and argument parsing are quick; each
+command imports the application layer and the domain it needs when it runs (see accord.cli_common).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import ValidationError
 
-from accord.app import Accord
-from accord.config import Settings, settings_error
-from accord.cli_common import actor_option, command, emit, emit_error, report, run_command
+from accord.cli_common import EnumChoice, actor_option, command, emit, load_settings, report, run_command
 from accord.render import Output, decision_text, replay_text
-from events.alliance import (
-    AdmitMember,
-    AmendCharter,
-    FoundAlliance,
-    ReinstateMember,
-    RemoveMember,
-    Role,
-    SetRoles,
-    SetWebhook,
-    SuspendMember,
-)
-from events.charter import load_charter, load_rules
-from events.store import VerifyReport
-from events.decision import (
-    AddPoint,
-    AmendPoint,
-    ApplyFallback,
-    CloseDecision,
-    ExtendDeadline,
-    StanceKind,
-    TakeStance,
-    WithdrawDecision,
-    WithdrawPoint,
-)
-from events.errors import CorruptRecord
-from events.rules import Refused, RefusalKind, build
+
+if TYPE_CHECKING:
+    from accord.app import Accord
+    from accord.config import Settings
+    from events.store import VerifyReport
 
 
-ROLE = click.Choice([r.value for r in Role])
+ROLE = EnumChoice("events.alliance", "Role")
 
 
 @click.group()
 @click.version_option(package_name="accord")
 def main() -> None:
     """accord: consensus decisions, dispute resolution and audit replay for alliances."""
-    # Every command reads the ACCORD_* settings: a bad value stops it here, named, before anything runs
-    # (help is still shown, whatever the environment).
-    if "--help" in sys.argv[1:]:
-        return
-    try:
-        Settings()
-    except ValidationError as error:
-        emit_error(settings_error(error), "--json" in sys.argv)
-        sys.exit(2)
+    # Every command reads the ACCORD_* settings when it runs (load_settings): a bad value stops it
+    # there, named, before anything else; help and usage errors never read them.
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -102,15 +73,17 @@ def demo(as_json: bool) -> None:
     from accord.demo import run_demo
     from accord.logs import configure_logging
 
-    settings = Settings()
+    settings = load_settings(as_json)
     configure_logging("warning" if "ACCORD_LOG_LEVEL" not in os.environ else settings.log_level)
     run_command(run_demo, as_json, needs_app=False, settings=settings, json_output=as_json)
 
 
 def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
+    import asyncio
+
     from accord.logs import configure_logging
 
-    settings = Settings()
+    settings = load_settings(False)
     configure_logging(settings.log_level)
     try:
         asyncio.run(service(settings))
@@ -131,7 +104,7 @@ async def migrate() -> Output:
     """Apply pending migrations (safe to run from several processes at once); needs only the database."""
     import asyncpg
 
-    from accord.config import database_url
+    from accord.config import Settings, database_url
     from events.migrate import migrate as apply
 
     conn = await asyncpg.connect(database_url(Settings()))
@@ -150,6 +123,8 @@ async def verify(app: Accord, stream_prefix: str | None) -> Output:
 
 
 def _verified(report: VerifyReport) -> Output:
+    from events.errors import CorruptRecord
+
     lines = [f"checked {report.events_checked} events in {report.streams_checked} streams"]
     lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
     output = Output(report, "\n".join(lines))
@@ -177,6 +152,10 @@ async def found(
     app: Accord, charter_file: Path, alliance_id: str, founder_id: str, founder_name: str, founder_webhook: str | None
 ) -> Output:
     """Found an alliance from a TOML charter; prints the founder's API token (shown once)."""
+    from events.alliance import FoundAlliance
+    from events.charter import load_charter
+    from events.rules import build
+
     command_ = build(
         FoundAlliance,
         alliance_id=alliance_id,
@@ -226,6 +205,10 @@ async def parked(app: Accord, alliance_id: str) -> Output:
 @actor_option
 async def amend_charter(app: Accord, alliance_id: str, charter_file: Path, reason: str, actor: str) -> Output:
     """Replace the charter (coordinators); running processes keep the charter they pinned."""
+    from events.alliance import AmendCharter
+    from events.charter import load_charter
+    from events.rules import build
+
     cmd = build(AmendCharter, actor=actor, charter=load_charter(charter_file), reason=reason)
     return Output.result(await app.alliance_command(alliance_id, cmd), "charter amended")
 
@@ -249,6 +232,9 @@ async def admit(
     app: Accord, alliance_id: str, member_id: str, name: str, roles: tuple[str, ...], webhook: str | None, actor: str
 ) -> Output:
     """Admit a member (coordinators)."""
+    from events.alliance import AdmitMember
+    from events.rules import build
+
     cmd = build(AdmitMember, actor=actor, member_id=member_id, name=name, roles=list(roles), webhook_url=webhook)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"admitted {member_id!r}")
 
@@ -260,6 +246,9 @@ async def admit(
 @actor_option
 async def suspend(app: Accord, alliance_id: str, member_id: str, reason: str, actor: str) -> Output:
     """Suspend a member (coordinators): a suspended member cannot act until reinstated."""
+    from events.alliance import SuspendMember
+    from events.rules import build
+
     cmd = build(SuspendMember, actor=actor, member_id=member_id, reason=reason)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"suspended {member_id!r}")
 
@@ -270,6 +259,9 @@ async def suspend(app: Accord, alliance_id: str, member_id: str, reason: str, ac
 @actor_option
 async def reinstate(app: Accord, alliance_id: str, member_id: str, actor: str) -> Output:
     """Reinstate a suspended member (coordinators)."""
+    from events.alliance import ReinstateMember
+    from events.rules import build
+
     cmd = build(ReinstateMember, actor=actor, member_id=member_id)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"reinstated {member_id!r}")
 
@@ -281,6 +273,9 @@ async def reinstate(app: Accord, alliance_id: str, member_id: str, actor: str) -
 @actor_option
 async def remove(app: Accord, alliance_id: str, member_id: str, reason: str, actor: str) -> Output:
     """Remove a member (coordinators; a member may also leave by removing themselves)."""
+    from events.alliance import RemoveMember
+    from events.rules import build
+
     cmd = build(RemoveMember, actor=actor, member_id=member_id, reason=reason)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"removed {member_id!r}")
 
@@ -292,6 +287,9 @@ async def remove(app: Accord, alliance_id: str, member_id: str, reason: str, act
 @actor_option
 async def roles(app: Accord, alliance_id: str, member_id: str, roles: tuple[str, ...], actor: str) -> Output:
     """Set a member's roles (coordinators): coordinator, steering, mediator, member."""
+    from events.alliance import SetRoles
+    from events.rules import build
+
     cmd = build(SetRoles, actor=actor, member_id=member_id, roles=list(roles))
     return Output.result(await app.alliance_command(alliance_id, cmd), f"{member_id!r} now has roles {', '.join(roles)}")
 
@@ -303,6 +301,9 @@ async def roles(app: Accord, alliance_id: str, member_id: str, roles: tuple[str,
 @actor_option
 async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None, actor: str) -> Output:
     """Set or clear where a member's notifications are delivered (the member or a coordinator)."""
+    from events.alliance import SetWebhook
+    from events.rules import build
+
     cmd = build(SetWebhook, actor=actor, member_id=member_id, webhook_url=url)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"webhook of {member_id!r} set")
 
@@ -340,7 +341,7 @@ def decision() -> None:
     """Consensus decisions: open, take stances, amend, escalate, inspect."""
 
 
-STANCE = click.Choice([k.value for k in StanceKind])
+STANCE = EnumChoice("events.decision", "StanceKind")
 
 
 @command(decision, "open")
@@ -357,6 +358,8 @@ async def open_(
     points: tuple[str, ...], take_up: tuple[str, ...], window: str | None, actor: str,
 ) -> Output:
     """Open a decision (any active member); the charter's rules and the electorate are pinned now."""
+    from events.rules import Refused
+
     parked = (await app.alliance(alliance_id)).parked if take_up else {}
     drafts: list[dict[str, Any]] = [{"text": text} for text in points]
     for ref in take_up:
@@ -381,6 +384,9 @@ async def stance(
     app: Accord, decision_id: str, point_id: str, stance: str, reason: str | None, principle: str | None, actor: str
 ) -> Output:
     """Take (or change) a stance on a point: agree, concerns, stand_aside, object, block."""
+    from events.decision import TakeStance
+    from events.rules import build
+
     cmd = build(TakeStance, actor=actor, point_id=point_id, stance=stance, reason=reason, principle=principle)
     return Output.result(await app.decision_command(decision_id, cmd), f"{actor} {stance} on {point_id}")
 
@@ -392,6 +398,9 @@ async def stance(
 @actor_option
 async def amend(app: Accord, decision_id: str, point_id: str, text: str, actor: str) -> Output:
     """Amend a point's text (the proposer): its stances are cleared and their holders notified."""
+    from events.decision import AmendPoint
+    from events.rules import build
+
     cmd = build(AmendPoint, actor=actor, point_id=point_id, text=text)
     return Output.result(await app.decision_command(decision_id, cmd), f"amended {point_id}")
 
@@ -403,6 +412,9 @@ async def amend(app: Accord, decision_id: str, point_id: str, text: str, actor: 
 @actor_option
 async def add_point(app: Accord, decision_id: str, text: str, origin: str | None, actor: str) -> Output:
     """Add a point (the proposer)."""
+    from events.decision import AddPoint
+    from events.rules import build
+
     cmd = build(AddPoint, actor=actor, text=text, origin=origin)
     return Output.result(await app.decision_command(decision_id, cmd), "point added")
 
@@ -413,6 +425,9 @@ async def add_point(app: Accord, decision_id: str, text: str, origin: str | None
 @actor_option
 async def withdraw_point(app: Accord, decision_id: str, point_id: str, actor: str) -> Output:
     """Withdraw one point (the proposer)."""
+    from events.decision import WithdrawPoint
+    from events.rules import build
+
     cmd = build(WithdrawPoint, actor=actor, point_id=point_id)
     return Output.result(await app.decision_command(decision_id, cmd), f"withdrew {point_id}")
 
@@ -423,6 +438,9 @@ async def withdraw_point(app: Accord, decision_id: str, point_id: str, actor: st
 @actor_option
 async def withdraw(app: Accord, decision_id: str, reason: str, actor: str) -> Output:
     """Withdraw the whole decision (the proposer or a coordinator)."""
+    from events.decision import WithdrawDecision
+    from events.rules import build
+
     cmd = build(WithdrawDecision, actor=actor, reason=reason)
     return Output.result(await app.decision_command(decision_id, cmd), f"withdrew decision {decision_id!r}")
 
@@ -432,6 +450,9 @@ async def withdraw(app: Accord, decision_id: str, reason: str, actor: str) -> Ou
 @actor_option
 async def extend(app: Accord, decision_id: str, actor: str) -> Output:
     """Extend a stalled decision's deadline (a coordinator; up to the charter's maximum)."""
+    from events.decision import ExtendDeadline
+    from events.rules import build
+
     result = await app.decision_command(decision_id, build(ExtendDeadline, actor=actor))
     return Output.result(result, f"extended decision {decision_id!r}")
 
@@ -441,6 +462,9 @@ async def extend(app: Accord, decision_id: str, actor: str) -> Output:
 @actor_option
 async def fallback(app: Accord, decision_id: str, actor: str) -> Output:
     """Apply the charter's fallback rule to a stalled decision (a coordinator)."""
+    from events.decision import ApplyFallback
+    from events.rules import build
+
     result = await app.decision_command(decision_id, build(ApplyFallback, actor=actor))
     view = await app.decision(decision_id)
     return Output.result(result, f"applied the {view.state.rules.fallback} rule: {view.state.outcome}")
@@ -451,6 +475,9 @@ async def fallback(app: Accord, decision_id: str, actor: str) -> Output:
 @actor_option
 async def close(app: Accord, decision_id: str, actor: str) -> Output:
     """Close a stalled decision as it stands (a coordinator): points without quorum are parked."""
+    from events.decision import CloseDecision
+    from events.rules import build
+
     result = await app.decision_command(decision_id, build(CloseDecision, actor=actor))
     return Output.result(result, f"closed decision {decision_id!r}")
 
@@ -492,6 +519,7 @@ def audit() -> None:
 async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, reader: str | None) -> Output:
     """Rebuild a process (alliance-, decision-, dispute-<id>) from the record, at a version or a moment."""
     from accord.audit import for_reader, replay
+    from events.rules import Refused, RefusalKind
 
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=timezone.utc)
@@ -506,6 +534,7 @@ async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, rea
 async def audit_check(app: Accord, stream: str) -> Output:
     """Compare the record with the live workflow: state, head, and a replay of its Temporal history."""
     from accord.audit import check
+    from events.errors import CorruptRecord
 
     report = await check(app, stream)
     text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
@@ -521,6 +550,7 @@ async def audit_check(app: Accord, stream: str) -> Output:
 async def audit_resume(app: Accord, stream: str) -> Output:
     """Have a quarantined process look at its repaired record again and take commands (docs/reliability.md)."""
     from accord.audit import resume
+    from events.errors import CorruptRecord
 
     finding = await resume(app, stream)
     if finding is not None:
@@ -534,6 +564,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) -> Output:
     """Recompute the hash chains; exit 1 naming the first bad version of each broken stream."""
     from accord.audit import alliance_streams
+    from events.rules import Refused, RefusalKind
 
     streams = await alliance_streams(app, alliance_id) if alliance_id else None
     if alliance_id and not streams:
@@ -550,6 +581,7 @@ async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) 
 async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: str | None) -> Output:
     """A self-contained report: timeline, outcome, rules pinned and applied, head hash."""
     from accord.audit import alliance_streams, export
+    from events.rules import Refused, RefusalKind
 
     if bool(stream) == bool(alliance_id):
         raise Refused("give either a STREAM or --alliance", field="stream")
@@ -567,6 +599,7 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
 async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -> Output:
     """Is this receipt (stream, version, hash) still in the record? Exit 1 if not."""
     from accord.audit import check_receipt
+    from events.errors import CorruptRecord
 
     result = await check_receipt(app.store, stream, version, hash_hex)
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
@@ -583,6 +616,7 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -
 async def audit_whatif(app: Accord, decision_id: str, rules_file: Path) -> Output:
     """How a closed decision would have ended under other decision rules; nothing is written."""
     from accord.audit import whatif
+    from events.charter import load_rules
 
     result = await whatif(app.store, decision_id, load_rules(rules_file))
     lines = [f"{decision_id}: {result.actual_outcome} -> would be {result.would_be_outcome} (assuming {result.assumption})"]

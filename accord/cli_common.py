@@ -2,27 +2,27 @@
 
 Kept apart from the command groups so that each group's module can import it without importing the
 others (and without meeting `accord.cli` half-loaded when it runs as `python -m accord.cli`).
+
+The command modules import only click when they load: `accord --help` and argument parsing need
+nothing else. The application layer, the domain and the Temporal client are imported by the
+command that runs, inside its function (docs/performance.md, the `cli` benchmark).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import importlib
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import structlog
 
-from accord.app import Accord
-from accord.config import Settings
-from accord.failures import as_accord_error
-from accord.render import Output
-from events.errors import DEFECT_EXIT_CODE, Unavailable, exit_code
-from events.rules import Refused
+if TYPE_CHECKING:
+    from accord.config import Settings
+    from accord.render import Output
 
 
 def emit_error(message: str, as_json: bool, **extra: Any) -> None:
@@ -39,13 +39,32 @@ def emit(output: Output, as_json: bool) -> None:
         click.echo(output.text)
 
 
+def load_settings(as_json: bool) -> Settings:
+    """The ACCORD_* settings, read as a command starts: a value that is not valid stops it here, named,
+    with exit code 2, before anything runs."""
+    from pydantic import ValidationError
+
+    from accord.config import Settings, settings_error
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        emit_error(settings_error(error), as_json)
+        sys.exit(2)
+
+
 def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: bool, **kwargs: Any) -> None:
     """Run one command: connect, call, print; turn every expected failure into a clear message."""
+    settings = load_settings(as_json)
+
+    import asyncio
+
+    from accord.app import Accord
 
     async def _run() -> Output:
         if not needs_app:
             return await fn(**kwargs)
-        app = await Accord.connect(Settings())
+        app = await Accord.connect(settings)
         try:
             return await fn(app, **kwargs)
         finally:
@@ -61,6 +80,12 @@ def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: 
 
 def report(error: Exception, as_json: bool) -> int:
     """Print an error as the error tree reads it (events/errors.py); return the exit code."""
+    import structlog
+
+    from accord.failures import as_accord_error
+    from events.errors import DEFECT_EXIT_CODE, Unavailable, exit_code
+    from events.rules import Refused
+
     known = as_accord_error(error)
     if known is None:
         structlog.get_logger(__name__).debug("internal error", exc_info=error)  # the traceback, with ACCORD_LOG_LEVEL=debug
@@ -110,3 +135,18 @@ def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--as", "actor", required=True, envvar="ACCORD_AS", metavar="MEMBER", help="The member who acts (or ACCORD_AS)."
     )(fn)
+
+
+class EnumChoice(click.Choice):  # type: ignore[type-arg]
+    """A choice among the values of an enum of the domain, imported when the choice is first shown or
+    checked rather than when the command line is built (the domain's modules load pydantic models)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        # Not Choice.__init__: it would store the choices now; `choices` below reads them on first use.
+        self.enum = (module, name)
+        self.case_sensitive = True
+
+    @functools.cached_property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        module, name = self.enum
+        return tuple(member.value for member in getattr(importlib.import_module(module), name))

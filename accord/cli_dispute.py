@@ -9,33 +9,16 @@ exist) where the charter keeps a dispute's existence confidential or to someone 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
-from pydantic import TypeAdapter, ValidationError
 
-from accord.app import Accord, DisputeView
-from accord.dispute_access import read_dispute, send_command
-from accord.cli_common import actor_option, command
+from accord.cli_common import EnumChoice, actor_option, command
 from accord.render import Output
-from events.dispute import (
-    AcceptTerms,
-    AssignMediator,
-    DeclareImpasse,
-    DisputeCommand,
-    DisputeState,
-    ExtendPanel,
-    LodgeAppeal,
-    ObjectToMediator,
-    Outline,
-    ProposeTerms,
-    RecordInterimMeasure,
-    ReferToAssembly,
-    RulingKind,
-    Severity,
-    SubmitRuling,
-    WithdrawDispute,
-)
-from events.rules import Duration, Refused, build
+
+if TYPE_CHECKING:
+    from accord.app import Accord, DisputeView
+    from events.dispute import DisputeCommand, DisputeState, Outline
 
 
 @click.group()
@@ -44,6 +27,8 @@ def dispute() -> None:
 
 
 async def _send(app: Accord, dispute_id: str, command_: DisputeCommand, summary: str) -> Output:
+    from accord.dispute_access import send_command
+
     return Output.result(await send_command(app, dispute_id, command_), summary)
 
 
@@ -60,7 +45,7 @@ def _when(value: datetime | None) -> str:
 @click.option("--respondent", "respondents", multiple=True, required=True, help="A member the dispute is with (repeat for several).")
 @click.option("--subject", required=True, help="What the dispute is about, in a line.")
 @click.option("--description", required=True, help="What happened; read only by those involved.")
-@click.option("--severity", type=click.Choice([s.value for s in Severity]), default="normal", show_default=True,
+@click.option("--severity", type=EnumChoice("events.dispute", "Severity"), default="normal", show_default=True,
               help="crisis: the charter's shorter windows, and coordinators and steering are told at once.")
 @actor_option
 async def raise_(
@@ -68,6 +53,9 @@ async def raise_(
     severity: str, actor: str,
 ) -> Output:
     """Raise a dispute (an active member) with one or more members; direct negotiation starts now."""
+    from accord.app import DisputeView
+    from accord.dispute_access import read_dispute
+
     result = await app.raise_dispute(alliance_id, actor, dispute_id, list(respondents), subject, description, severity)
     seen = await read_dispute(app, dispute_id, actor)
     deadline = seen.state.stage_deadline if isinstance(seen, DisputeView) else None
@@ -80,6 +68,9 @@ async def raise_(
 @actor_option
 async def propose(app: Accord, dispute_id: str, text: str, actor: str) -> Output:
     """Propose terms (a party, or the mediator in mediation); a party's own proposal counts as its acceptance."""
+    from events.dispute import ProposeTerms
+    from events.rules import build
+
     return await _send(app, dispute_id, build(ProposeTerms, actor=actor, text=text), "terms proposed")
 
 
@@ -89,6 +80,9 @@ async def propose(app: Accord, dispute_id: str, text: str, actor: str) -> Output
 @actor_option
 async def accept(app: Accord, dispute_id: str, terms_id: str, actor: str) -> Output:
     """Accept terms (a party); the dispute is settled once every party accepted the same terms."""
+    from events.dispute import AcceptTerms
+    from events.rules import build
+
     return await _send(app, dispute_id, build(AcceptTerms, actor=actor, terms_id=terms_id), f"{actor} accepted {terms_id}")
 
 
@@ -98,6 +92,9 @@ async def accept(app: Accord, dispute_id: str, terms_id: str, actor: str) -> Out
 @actor_option
 async def object_mediator(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
     """Object to the mediator (a party, once): another mediator is drawn, never the one objected to."""
+    from events.dispute import ObjectToMediator
+    from events.rules import build
+
     return await _send(app, dispute_id, build(ObjectToMediator, actor=actor, reason=reason), "objection recorded")
 
 
@@ -107,6 +104,9 @@ async def object_mediator(app: Accord, dispute_id: str, reason: str, actor: str)
 @actor_option
 async def assign_mediator(app: Accord, dispute_id: str, mediator: str, actor: str) -> Output:
     """Assign a mediator from the roster (a coordinator); never a party, never one a party objected to."""
+    from events.dispute import AssignMediator
+    from events.rules import build
+
     cmd = build(AssignMediator, actor=actor, mediator=mediator)
     return await _send(app, dispute_id, cmd, f"{mediator} mediates dispute {dispute_id!r}")
 
@@ -116,17 +116,23 @@ async def assign_mediator(app: Accord, dispute_id: str, mediator: str, actor: st
 @actor_option
 async def impasse(app: Accord, dispute_id: str, actor: str) -> Output:
     """Declare an impasse (the mediator): a panel is drawn from the members who are neither parties nor mediator."""
+    from events.dispute import DeclareImpasse
+    from events.rules import build
+
     return await _send(app, dispute_id, build(DeclareImpasse, actor=actor), "impasse declared")
 
 
 @command(dispute, "rule")
 @click.argument("dispute_id")
-@click.argument("ruling", type=click.Choice([k.value for k in RulingKind]))
+@click.argument("ruling", type=EnumChoice("events.dispute", "RulingKind"))
 @click.option("--terms", default=None, help="The terms imposed (a ruling of terms).")
 @click.option("--reasons", required=True)
 @actor_option
 async def rule(app: Accord, dispute_id: str, ruling: str, terms: str | None, reasons: str, actor: str) -> Output:
     """Submit a ruling (a panelist): uphold, dismiss or terms; a majority of the panel decides."""
+    from events.dispute import SubmitRuling
+    from events.rules import build
+
     cmd = build(SubmitRuling, actor=actor, ruling=ruling, terms=terms, reasons=reasons)
     return await _send(app, dispute_id, cmd, f"{actor} ruled {ruling}")
 
@@ -136,6 +142,9 @@ async def rule(app: Accord, dispute_id: str, ruling: str, terms: str | None, rea
 @actor_option
 async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
     """Give a panel without a majority one more window (coordinators and steering, once)."""
+    from events.dispute import ExtendPanel
+    from events.rules import build
+
     return await _send(app, dispute_id, build(ExtendPanel, actor=actor), "panel extended")
 
 
@@ -145,6 +154,9 @@ async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
 @actor_option
 async def refer(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
     """Refer a dispute whose panel reached no majority to the assembly (coordinators and steering)."""
+    from events.dispute import ReferToAssembly
+    from events.rules import build
+
     return await _send(app, dispute_id, build(ReferToAssembly, actor=actor, reason=reason), "referred to the assembly")
 
 
@@ -154,6 +166,9 @@ async def refer(app: Accord, dispute_id: str, reason: str, actor: str) -> Output
 @actor_option
 async def appeal(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
     """Appeal the panel's ruling (a party, within the appeal window): the members who are not parties decide, finally."""
+    from events.dispute import LodgeAppeal
+    from events.rules import build
+
     return await _send(app, dispute_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
 
 
@@ -163,6 +178,9 @@ async def appeal(app: Accord, dispute_id: str, reason: str, actor: str) -> Outpu
 @actor_option
 async def withdraw(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
     """Withdraw the dispute (the member who raised it); the parties are told."""
+    from events.dispute import WithdrawDispute
+    from events.rules import build
+
     return await _send(app, dispute_id, build(WithdrawDispute, actor=actor, reason=reason), f"withdrew dispute {dispute_id!r}")
 
 
@@ -174,12 +192,19 @@ async def withdraw(app: Accord, dispute_id: str, reason: str, actor: str) -> Out
 @actor_option
 async def interim(app: Accord, dispute_id: str, what: str, until: str | None, for_: str | None, actor: str) -> Output:
     """Record an interim measure in a crisis (a coordinator); it ends by itself when its time is up."""
+    from events.dispute import RecordInterimMeasure
+    from events.rules import build
+
     ends = _moment(until, for_)
     cmd = build(RecordInterimMeasure, actor=actor, what=what, until=ends)
     return await _send(app, dispute_id, cmd, f"interim measure until {_when(ends)}")
 
 
 def _moment(until: str | None, for_: str | None) -> datetime:
+    from pydantic import TypeAdapter, ValidationError
+
+    from events.rules import Duration, Refused
+
     if (until is None) == (for_ is None):
         raise Refused("give either --until MOMENT or --for DURATION", field="until")
     if for_ is not None:
@@ -202,6 +227,9 @@ def _moment(until: str | None, for_: str | None) -> datetime:
 @actor_option
 async def show(app: Accord, dispute_id: str, actor: str) -> Output:
     """Show a dispute: in full to its parties, mediator, panelists and the coordinators; its stage to other members."""
+    from accord.dispute_access import read_dispute
+    from events.dispute import Outline
+
     seen = await read_dispute(app, dispute_id, actor)
     if isinstance(seen, Outline):
         return Output(seen, outline_text(seen))
@@ -213,6 +241,8 @@ async def show(app: Accord, dispute_id: str, actor: str) -> Output:
 @actor_option
 async def list_(app: Accord, alliance_id: str, actor: str) -> Output:
     """List an alliance's disputes as MEMBER may see them."""
+    from events.dispute import Outline
+
     rows = await app.disputes(alliance_id, actor)  # those whose existence is kept from MEMBER are left out
     lines = []
     for seen in rows:

@@ -11,13 +11,13 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import click
 
 from accord.app import Accord, DisputeView
 from accord.config import Settings, running_dev_stack
 from accord.devstack import dev_services
+from accord.examples import CHARTER
 from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
@@ -27,8 +27,6 @@ from events.dispute import AcceptTerms, DisputeState, ProposeTerms
 from events.charter import Charter, load_charter
 from events.processes import DECISION
 from events.rules import Refused
-
-EXAMPLE_CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 
 
 @contextlib.asynccontextmanager
@@ -49,7 +47,7 @@ async def demo_stack(settings: Settings) -> AsyncIterator[tuple[Accord, str | No
 
 def demo_charter() -> Charter:
     """The example charter with short windows, so the demo's timers fire within seconds."""
-    charter = load_charter(EXAMPLE_CHARTER)
+    charter = load_charter(CHARTER)
     rules = charter.decisions.model_copy(
         update={
             "response_window": timedelta(seconds=8),

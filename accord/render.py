@@ -1,19 +1,28 @@
-"""What the CLI prints: one Output per command, as JSON (--json) or as text for people."""
+"""What the CLI prints: one Output per command, as JSON (--json) or as text for people.
+
+Imported by the command modules when they load, so it imports what it renders only to name types;
+pydantic is loaded by the commands that produce the output.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import TypeAdapter
+if TYPE_CHECKING:
+    from accord.app import DecisionView
+    from accord.audit import Replayed
+    from events.alliance import AllianceState, Member
+    from events.store import Receipt
+    from workflows.process import CommandResult
 
-from accord.app import DecisionView
-from accord.audit import Replayed, event_summary
-from events.alliance import AllianceState, Member
-from events.store import Receipt
-from workflows.process import CommandResult
+
+def _as_json(value: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Any).dump_python(value, mode="json")
 
 
 @dataclass
@@ -22,7 +31,7 @@ class Output:
     text: str = ""
 
     def json_data(self) -> Any:
-        return TypeAdapter(Any).dump_python(self.data, mode="json")
+        return _as_json(self.data)
 
     @staticmethod
     def receipts_text(receipts: list[Receipt]) -> str:
@@ -96,6 +105,8 @@ def decision_text(view: DecisionView) -> str:
 
 
 def replay_text(replayed: Replayed) -> str:
+    from accord.audit import event_summary
+
     lines = [f"{replayed.stream_id} at version {replayed.version} (hash {replayed.head_hash})", "timeline:"]
     for e in replayed.timeline:
         lines.append(
@@ -105,5 +116,5 @@ def replay_text(replayed: Replayed) -> str:
     if replayed.bad_rows:
         lines.append("left out of the state (they do not fold: written outside accord; see docs/reliability.md):")
         lines += [f"  v{b.version:<4} {b.event_type:20} {b.reason}" for b in replayed.bad_rows]
-    lines += ["state:", json.dumps(TypeAdapter(Any).dump_python(replayed.state, mode="json"), indent=2, ensure_ascii=False)]
+    lines += ["state:", json.dumps(_as_json(replayed.state), indent=2, ensure_ascii=False)]
     return "\n".join(lines)

@@ -56,12 +56,20 @@ def _peer(stack: Stack, args: argparse.Namespace, run: Run) -> Awaitable[None]:
     return peer.run(stack, size, run)
 
 
+def _cli(stack: Stack, args: argparse.Namespace, run: Run) -> Awaitable[None]:
+    from bench import cli
+
+    size = {"full": cli.FULL, "quick": cli.QUICK, "tiny": cli.TINY}[args.size]
+    return cli.run(stack, size, run)
+
+
 BENCHMARKS: dict[str, Callable[[Stack, argparse.Namespace, Run], Awaitable[None]]] = {
     "stances": _stances,
     "append": _append,
     "replay": _replay,
     "scale": _scale,
     "peer": _peer,
+    "cli": _cli,
 }
 
 

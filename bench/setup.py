@@ -16,7 +16,7 @@ FOUNDER = "m000"
 
 
 def charter(**decision_rules: Any) -> Charter:
-    """A charter like examples/charter.toml, with some decision rules changed."""
+    """A charter like accord/examples/charter.toml, with some decision rules changed."""
     rules = {
         "quorum": 0.6,
         "response_window": "7d",

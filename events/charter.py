@@ -1,7 +1,7 @@
 """The alliance charter: core principles, decision rules and the dispute procedure.
 
-A charter is written in TOML (see `examples/charter.toml`) and pinned, as it stood, into the opening
-event of every decision and dispute, so a later amendment never changes a running process.
+A charter is written in TOML (see `accord/examples/charter.toml`) and pinned, as it stood, into the
+opening event of every decision and dispute, so a later amendment never changes a running process.
 """
 
 from __future__ import annotations

@@ -68,4 +68,4 @@ def cli_against(home: Path, temporal_env: WorkflowEnvironment, db_url: str, task
     env["TEMPORAL_ADDRESS"] = temporal_env.client.service_client.config.target_host
     env["ACCORD_DATABASE_URL"] = db_url
     env["ACCORD_TASK_QUEUE"] = task_queue
-    return Cli(env, ROOT)  # so that examples/charter.toml is found as in the README
+    return Cli(env, ROOT)  # so that accord/examples/charter.toml is found as in the README

@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -16,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from accord.app import Accord, DecisionView
+from accord.examples import CHARTER
 from accord.worker import WORKFLOWS
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
@@ -29,7 +29,6 @@ from workflows.decision import DecisionWorkflow
 
 T = TypeVar("T")
 
-CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 MEMBERS = ["amber", "birch", "cedar", "dune"]  # with the founder 'gw': an electorate of 5, quorum 3
 ELECTORATE = sorted(["gw", *MEMBERS])
 

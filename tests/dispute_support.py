@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord, DisputeView
+from accord.examples import CHARTER
 from decision_support import eventually
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DisputeProcedure, load_charter
@@ -29,7 +29,6 @@ from events.dispute import DisputeContext, DisputeState
 from events.store import EventStore
 
 
-CHARTER = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 RAISER, RESPONDENT, COORDINATOR, STEERING = "cedar", "dune", "gw", "amber"
 ROLES: dict[str, list[Role]] = {
     "amber": [Role.STEERING],

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from accord.examples import CHARTER as EXAMPLE_CHARTER
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -42,7 +42,7 @@ from events.alliance import (
 from events.charter import Charter, load_charter
 from events.rules import RefusalKind, Refused, build
 
-CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
+CHARTER = load_charter(EXAMPLE_CHARTER)
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 

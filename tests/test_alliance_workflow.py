@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -22,6 +21,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from accord.app import Accord
+from accord.examples import CHARTER as EXAMPLE_CHARTER
 from activities.store import APPEND_EVENTS, AppendRequest, StoreActivities
 from events.processes import ALLIANCE
 from events.alliance import (
@@ -45,7 +45,7 @@ from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent, RecordedEvent
 from workflows.alliance import AllianceRun, AllianceWorkflow
 
-CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
+CHARTER = load_charter(EXAMPLE_CHARTER)
 FOUNDER = "riverkeepers"
 
 

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -24,12 +23,12 @@ import accord
 from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
+from accord.examples import CHARTER as CHARTER_FILE
 from api_support import bearer, client_for, event_count, validation_error
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
 
-CHARTER_FILE = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
 
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 # The suite runs from a checkout (`python -m bench` in the repository root); it is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import append, peer, replay, scale, stances
+from bench import append, cli, peer, replay, scale, stances
 from bench.__main__ import parse
 from bench.report import Run, table
 from bench.stack import Stack
@@ -36,9 +36,10 @@ async def test_every_benchmark_runs_and_reports_against_its_baseline(stack: Stac
     await replay.run(stack, replay.TINY, run)
     await scale.run(stack, scale.TINY, run)
     await peer.run(stack, peer.TINY, run)
+    await cli.run(stack, cli.TINY, run)
 
     benchmarks = {f.benchmark for f in run.figures}
-    assert {"stances", "append", "replay", "scale"} <= benchmarks
+    assert {"stances", "append", "replay", "scale", "cli"} <= benchmarks
     assert ("peer" in benchmarks) == peer.available()
     for figure in run.figures:
         assert figure.baseline_name and figure.unit
@@ -46,6 +47,7 @@ async def test_every_benchmark_runs_and_reports_against_its_baseline(stack: Stac
     assert run.details["replay"]["events_in_store"] == replay.TINY.events
     assert run.details["scale"]["accord"]["opened"] == scale.TINY.decisions
     assert run.details["stances"]["stance_events_recorded"] > 0
+    assert all(len(samples) == cli.TINY.rounds for samples in run.details["cli"]["samples_ms"].values())
 
     out = tmp_path / "results.json"
     run.write(out)
@@ -57,6 +59,7 @@ async def test_every_benchmark_runs_and_reports_against_its_baseline(stack: Stac
 def test_the_command_line_names_benchmarks_and_sizes() -> None:
     args = parse(["replay", "append", "--quick", "--replay-events", "5000", "--out", "x.json"])
     assert args.names == ["replay", "append"] and args.size == "quick" and args.replay_events == 5000
+    assert parse(["cli", "--tiny"]).names == ["cli"]
     assert parse([]).size == "full"
     with pytest.raises(SystemExit):
         parse(["nonsense"])

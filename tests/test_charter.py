@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from accord.examples import CHARTER as CHARTER_FILE
 from events.charter import Charter, load_charter, parse_charter
 from events.rules import Duration, RefusalKind, Refused, format_duration, parse_duration
-
-CHARTER_FILE = Path(__file__).resolve().parent.parent / "examples" / "charter.toml"
 
 
 def example() -> dict[str, Any]:

@@ -14,6 +14,8 @@ import asyncio
 import json
 import re
 import shlex
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -22,12 +24,12 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
-from cli_support import ROOT, Cli, clean_environment, cli_against
+from accord.examples import CHARTER as CHARTER_FILE
+from cli_support import Cli, clean_environment, cli_against
 from events.alliance import FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
 
-CHARTER_FILE = ROOT / "examples" / "charter.toml"
 FOUNDER = "riverkeepers"
 
 
@@ -51,9 +53,9 @@ async def test_an_operator_runs_an_alliance_from_the_command_line(
 
     found_text, found_json = await asyncio.gather(
         cli(
-            f"alliance found examples/charter.toml --id {rivers} --founder-id {FOUNDER} --founder-name 'River Keepers'"
+            f"alliance found accord/examples/charter.toml --id {rivers} --founder-id {FOUNDER} --founder-name 'River Keepers'"
         ),
-        cli(f"alliance found examples/charter.toml --id {lakes} --founder-id lakers --founder-name Lakers --json"),
+        cli(f"alliance found accord/examples/charter.toml --id {lakes} --founder-id lakers --founder-name Lakers --json"),
     )
 
     assert found_text.code == 0, found_text.stderr
@@ -161,7 +163,7 @@ async def test_refusals_exit_1_with_the_reason_and_record_nothing(
         cli(f"member admit {rivers} newts --name 'Newt Society' --as strangers"),
         cli(f"member suspend {rivers} {FOUNDER} --reason 'stepping back' --as {FOUNDER} --json"),
         cli(f"alliance found {shlex.quote(str(bad_charter))} --id {never} --founder-id {FOUNDER} --founder-name K"),
-        cli(f"alliance found examples/charter.toml --id 'Not An Id' --founder-id {FOUNDER} --founder-name K"),
+        cli(f"alliance found accord/examples/charter.toml --id 'Not An Id' --founder-id {FOUNDER} --founder-name K"),
         cli(f"member list {never}"),
         cli(f"member admit {rivers} newts --name 'Newt Society'"),
         cli(f"token revoke {rivers} {uuid.uuid4()} --as {FOUNDER} --json"),
@@ -249,3 +251,19 @@ async def test_a_bad_setting_is_named_before_anything_runs(tmp_path: Path) -> No
     assert "ACCORD_DB_POOL_SIZE='lots': Input should be a valid integer" in worker.stderr
     assert "ACCORD_WORKER_CACHE='-5': Input should be greater than or equal to 0" in worker.stderr
     assert as_json.code == 2 and "ACCORD_WORKER_CACHE='-5'" in as_json.error_json()["error"]
+
+
+def test_help_and_parsing_load_neither_the_domain_nor_the_services(tmp_path: Path) -> None:
+    """What `accord --help` and a rejected argument import: click, not pydantic, the domain or the
+    Temporal client (their cost is measured by `python -m bench cli`; this keeps them out)."""
+    heavy = ("pydantic", "temporalio", "asyncpg", "structlog", "fastapi", "accord.app", "events.", "workflows.")
+    probe = (
+        "import sys\nfrom accord.cli import main\n"
+        "for argv in (['--help'], ['decision', '--help'], ['dispute', 'show']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], env=clean_environment(tmp_path), cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.splitlines()[-1] == "[]"

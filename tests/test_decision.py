@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from accord.examples import CHARTER as EXAMPLE_CHARTER
 from events.charter import DecisionRules, load_charter
 from events.decision import (
     AddPoint,
@@ -61,7 +61,7 @@ from events.decision import (
 )
 from events.rules import RefusalKind, Refused, build
 
-RULES = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml").decisions
+RULES = load_charter(EXAMPLE_CHARTER).decisions
 PRINCIPLES = ["non-violence", "independence", "member-autonomy"]
 ELECTORATE = ["amber", "birch", "cedar", "dune", "gw"]
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)

@@ -39,6 +39,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.config import Settings
+from accord.examples import CHARTER as EXAMPLE_CHARTER
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
@@ -123,7 +124,7 @@ async def dispute_with_a_panel(app: Accord, env: WorkflowEnvironment, client: ht
     """
     # Another alliance whose founder has the same member id as this alliance's coordinator.
     other = await app.found_alliance(
-        FoundAlliance(alliance_id=unique("lakes"), charter=load_charter(ROOT / "examples" / "charter.toml"),
+        FoundAlliance(alliance_id=unique("lakes"), charter=load_charter(EXAMPLE_CHARTER),
                       founder_id=COORDINATOR, founder_name="Lake Watch")
     )
     for _ in range(8):

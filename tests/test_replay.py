@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
+from accord.examples import CHARTER as EXAMPLE_CHARTER
 from accord.worker import build_worker, replayer
 from events.processes import ALLIANCE
 from events.alliance import (
@@ -44,7 +45,7 @@ from events.rules import Refused
 from workflows.alliance import AllianceRun, AllianceWorkflow
 from replay_support import AllianceThatWaitsBeforeRecording
 
-CHARTER = load_charter(Path(__file__).resolve().parent.parent / "examples" / "charter.toml")
+CHARTER = load_charter(EXAMPLE_CHARTER)
 RECORDED = Path(__file__).resolve().parent / "histories" / "alliance.json"
 FOUNDER = "riverkeepers"
 

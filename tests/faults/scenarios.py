@@ -45,7 +45,7 @@ PARTIES = ["cedar", "dune", "elm", "hazel"]
 
 def fault_charter() -> Charter:
     """The example charter with windows of seconds, long enough that a fault's delay rarely changes a path."""
-    charter = load_charter(ROOT / "examples" / "charter.toml")
+    charter = load_charter(ROOT / "accord" / "examples" / "charter.toml")
     rules = charter.decisions.model_copy(update={
         "response_window": 60 * SECOND, "min_response_window": SECOND, "reminder_lead": 15 * SECOND,
         "escalation_window": 30 * SECOND, "extension": 30 * SECOND,
