@@ -18,6 +18,7 @@ from pathlib import Path
 from temporalio.client import WorkflowExecutionStatus
 
 from accord import audit
+from events.processes import process_of
 from faults.scenarios import Ledger, Scenario
 from faults.stack import FaultStack
 
@@ -94,7 +95,7 @@ async def _one(stack: FaultStack, fault: Fault, rng: random.Random, log: list[st
 
 async def ended(stack: FaultStack, scenario: Scenario, timeout: float) -> object:
     """The process's final state, once its workflow has ended (or its last state when the time is up)."""
-    workflow = audit.WORKFLOWS[scenario.stream_id.partition("-")[0]]
+    workflow = process_of(scenario.stream_id).workflow
     handle = stack.app.client.get_workflow_handle_for(workflow.run, scenario.stream_id)
     deadline = time.monotonic() + timeout
     state: object = None
