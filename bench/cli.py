@@ -128,7 +128,7 @@ def _rounds(size: Size, envs: dict[str, dict[str, str]], alliance_id: str) -> di
             "baseline": timed([sys.executable, "-c", "pass"], envs["plain"], 0),
             "help": timed([*accord, "--help"], envs["plain"], 0),
             "subcommand_help": timed([*accord, "decision", "stance", "--help"], envs["plain"], 0),
-            "unreachable": timed([*admit, f"x{index:03d}", *as_founder], envs["refused"], 1, "cannot reach a service"),
+            "unreachable": timed([*admit, f"x{index:03d}", *as_founder], envs["refused"], 75, "did not answer"),
             "command": timed([*admit, f"c{index:03d}", *as_founder], envs["served"], 0),
         }
         if index >= size.warmup:
