@@ -87,7 +87,7 @@ from events.errors import AccordError, ConfigurationError, Unavailable
 from events.processes import DECISION, DISPUTE, parse_stream, process_of
 from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
 from events.store import BrokenStream, StreamHead
-from workflows.process import CommandResult
+from workflows.shapes import CommandResult
 
 log = structlog.get_logger("accord.api")
 

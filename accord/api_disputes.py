@@ -42,7 +42,7 @@ from events.dispute import (
     WithdrawDispute,
 )
 from events.rules import Slug, Text
-from workflows.process import CommandResult
+from workflows.shapes import CommandResult
 
 log = structlog.get_logger("accord.api")
 

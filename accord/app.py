@@ -43,10 +43,11 @@ from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
 from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
-from workflows.alliance import AllianceRun, AllianceWorkflow
-from workflows.decision import DecisionRun, DecisionWorkflow
-from workflows.dispute import DisputeRun, DisputeWorkflow
-from workflows.process import CommandResult, update_name
+from workflows.alliance import AllianceWorkflow
+from workflows.shapes import AllianceRun, DecisionRun, DisputeRun, CommandResult
+from workflows.decision import DecisionWorkflow
+from workflows.dispute import DisputeWorkflow
+from workflows.process import update_name
 
 T = TypeVar("T")
 

@@ -21,11 +21,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError, computed_field
 from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
+from workflows.shapes import Quarantine
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
 from events.processes import ALLIANCE, DECISION, Process, process_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
-from workflows.recording import Quarantine
 
 
 class TimelineEntry(BaseModel):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from accord.app import Accord, DisputeView
 from events.processes import DISPUTE
+from workflows.shapes import CommandResult
 from events.dispute import DisputeCommand, Outline
 from events.rules import Refused, not_found
-from workflows.process import CommandResult
 
 
 def unknown(dispute_id: str) -> Refused:

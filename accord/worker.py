@@ -23,7 +23,8 @@ def workflow_runner(sandbox: bool = True) -> WorkflowRunner:
     The sandbox imports `workflows` anew for every workflow run and checks what the code calls
     (the clock, randomness, I/O) while it runs. Passing `workflows` through it would halve the memory
     per cached decision, but the package's code would then run with the real modules, unchecked, so
-    the sandbox is all or nothing here. Without it (`ACCORD_WORKFLOW_SANDBOX=false`) a worker takes
+    the sandbox is all or nothing for code; only `workflows.shapes`, pydantic models without behaviour,
+    is imported through it (built once per worker, not once per run). Without it (`ACCORD_WORKFLOW_SANDBOX=false`) a worker takes
     about 1.5x the stances per second; replays (the test suite, `accord audit check`) still run under
     the sandbox, which is where non-determinism is then caught (docs/performance.md).
 

@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events.decision import TakeStance
-    from workflows.process import CommandResult
+    from workflows.shapes import CommandResult
 
 
 @workflow.defn(name="BenchBareStance")

@@ -38,7 +38,7 @@ from bench.stack import CpuMeter, Stack, worker_process
 from events.processes import DECISION
 from events.decision import StanceKind, TakeStance
 from workflows.decision import DecisionWorkflow
-from workflows.process import CommandResult
+from workflows.shapes import CommandResult
 
 STANCES = [StanceKind.AGREE, StanceKind.CONCERNS, StanceKind.STAND_ASIDE]
 PATHS = ("baseline", "take_stance", "decision_command", "update")

@@ -24,8 +24,8 @@ from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
 from events.store import EventStore
-from workflows.process import CommandResult
 from workflows.decision import DecisionWorkflow
+from workflows.shapes import CommandResult
 
 T = TypeVar("T")
 

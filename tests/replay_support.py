@@ -7,8 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 from events.alliance import AllianceCommand
-from workflows.alliance import AllianceRun, AllianceWorkflow
-from workflows.process import CommandResult
+from workflows.alliance import AllianceWorkflow
+from workflows.shapes import AllianceRun, CommandResult
 
 
 @workflow.defn(name="Alliance", sandboxed=False)  # the sandbox would re-import the test module

@@ -43,7 +43,8 @@ from events.alliance import (
 from events.charter import load_charter
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent, RecordedEvent
-from workflows.alliance import AllianceRun, AllianceWorkflow
+from workflows.alliance import AllianceWorkflow
+from workflows.shapes import AllianceRun
 
 CHARTER = load_charter(EXAMPLE_CHARTER)
 FOUNDER = "riverkeepers"

@@ -34,8 +34,8 @@ from decision_support import alliance_with_members, final_state, stance, unique
 from temporal_fixtures import end_running_processes
 from events.processes import DECISION
 from events.decision import DecisionCommand, DecisionState
-from workflows.process import CommandResult
-from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.decision import DecisionWorkflow
+from workflows.shapes import DecisionRun, CommandResult
 
 RECORDED = Path(__file__).resolve().parent / "histories" / "decision.json"
 

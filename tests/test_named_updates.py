@@ -17,9 +17,10 @@ from events.dispute import DisputeCommand
 from events.processes import ALLIANCE, DECISION
 from events.rules import Refused
 from workflows.alliance import AllianceWorkflow
+from workflows.shapes import CommandResult
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
-from workflows.process import CommandResult, update_name
+from workflows.process import update_name
 
 
 async def update_names(app: Accord, workflow_id: str) -> list[str]:

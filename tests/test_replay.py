@@ -42,7 +42,8 @@ from events.alliance import (
 )
 from events.charter import load_charter
 from events.rules import Refused
-from workflows.alliance import AllianceRun, AllianceWorkflow
+from workflows.alliance import AllianceWorkflow
+from workflows.shapes import AllianceRun
 from replay_support import AllianceThatWaitsBeforeRecording
 
 CHARTER = load_charter(EXAMPLE_CHARTER)

@@ -4,11 +4,13 @@ reads the clock or draws random numbers is refused."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from types import SimpleNamespace
 
 import pytest
+from pydantic import BaseModel
 
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
@@ -78,3 +80,21 @@ async def test_what_a_sandboxed_workflow_logs_reaches_the_log(app: Accord, capfd
     err = capfd.readouterr().err
     assert "--- Logging error ---" not in err
     assert "recording a batch failed" in err and "something nobody expected" in err
+
+
+@pytest.mark.parametrize("module_name", ["workflows.recording", "workflows.process", "workflows.alliance",
+                                         "workflows.decision", "workflows.dispute"])
+def test_the_sandboxed_workflow_modules_build_no_pydantic_model_of_their_own(module_name: str) -> None:
+    """The sandbox imports these modules anew for every workflow run it holds, and a model class costs tens
+    of KiB to build each time (the scale benchmark's worker RSS): models live in workflows.shapes, which
+    the workflows import through the sandbox."""
+    module = importlib.import_module(module_name)
+    own = [
+        name for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module_name
+    ]
+    assert own == []
+    assert all(
+        value.__module__ == "workflows.shapes" for name, value in vars(module).items()
+        if name in {"CommandResult", "Quarantine", "Carried", "AllianceRun", "DecisionRun", "DisputeRun"}
+    )

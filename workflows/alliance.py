@@ -10,28 +10,18 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events import alliance
     from events.alliance import AllianceCommand, AllianceState, DecisionResult
     from events.processes import ALLIANCE
-    from events.store import StreamHead
+    from workflows.shapes import AllianceRun, Carried
 
 from workflows.process import ProcessWorkflow, command_updates
-from workflows.recording import Carried, Committer, empty_head
+from workflows.recording import Committer, empty_head
 
 FOUNDING_TIMEOUT = timedelta(minutes=10)
-
-
-class AllianceRun(BaseModel):
-    alliance_id: str
-    state: AllianceState | None = None
-    head: StreamHead | None = None
-    continue_after_updates: int = 500
-    """Continue-as-new after this many commands (Temporal caps Updates per run)."""
-    carried: Carried | None = None
 
 
 @workflow.defn(name="Alliance")

@@ -11,34 +11,21 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.alliance import DecisionResult, ParkedPoint
-    from events.decision import DecisionCommand, DecisionState, OpenDecision, PointOutcome, Stage
+    from events.decision import DecisionCommand, DecisionState, PointOutcome, Stage
     from events.processes import ALLIANCE, DECISION
-    from events.store import StreamHead
+    from workflows.shapes import Carried, DecisionRun
 
 from workflows.alliance import AllianceWorkflow
 from workflows.process import ProcessWorkflow, command_updates
-from workflows.recording import Carried, Committer, empty_head, publish_stage
+from workflows.recording import Committer, empty_head, publish_stage
 
 OPENING_TIMEOUT = timedelta(minutes=10)
 
-
-
-class DecisionRun(BaseModel):
-    decision_id: str
-    state: DecisionState | None = None
-    head: StreamHead | None = None
-    continue_after_updates: int = 1000
-    open: OpenDecision | None = None
-    """Opened by the workflow itself (an appeal started by a dispute) rather than by a member's Update."""
-    report_to_alliance: bool = True
-    """Tell the alliance which points were parked (not for appeals: a ruling is not a parked proposal)."""
-    carried: Carried | None = None
 
 
 @workflow.defn(name="Decision")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -22,23 +21,15 @@ with workflow.unsafe.imports_passed_through():
     from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
     from events.dispute import DisputeCommand, DisputeStage, DisputeState, ObjectToMediator, DeclareImpasse
     from events.processes import DECISION, DISPUTE
-    from events.store import StreamHead
+    from workflows.shapes import Carried, DecisionRun, DisputeRun
 
 from workflows import search
-from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.decision import DecisionWorkflow
 from workflows.process import ProcessWorkflow, command_updates
-from workflows.recording import Carried, Committer, empty_head, publish_stage
+from workflows.recording import Committer, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
 
-
-
-class DisputeRun(BaseModel):
-    dispute_id: str
-    state: DisputeState | None = None
-    head: StreamHead | None = None
-    continue_after_updates: int = 1000
-    carried: Carried | None = None
 
 
 def _seed() -> int:

@@ -14,19 +14,15 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar, get_args
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from events.store import Receipt, StreamHead
+    from events.store import StreamHead
+    from workflows.shapes import CommandResult, Quarantine
 
-from workflows.recording import Committer, Quarantine, decided
+from workflows.recording import Committer, decided
 
 W = TypeVar("W", bound=type)
-
-
-class CommandResult(BaseModel):
-    receipts: list[Receipt]
 
 
 def update_name(command_type: type) -> str:

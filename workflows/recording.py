@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
@@ -37,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from events.rules import DomainEvent, Refused, model_summary
     from events.store import GENESIS_HASH, NewEvent, Receipt, StoredEvent, StreamHead
     from pydantic import ValidationError
+    from workflows.shapes import Carried, Quarantine
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -105,34 +105,6 @@ def decided(decide: Callable[..., T], *args: Any) -> T:
 
 def empty_head(stream_id: str) -> StreamHead:
     return StreamHead(stream_id=stream_id, version=0, hash=GENESIS_HASH.hex())
-
-
-class Quarantine(BaseModel):
-    """Why a process stopped: the first version of its stream it cannot take as its own."""
-
-    stream_id: str
-    version: int
-    event_type: str | None = None
-    reason: str
-
-    @property
-    def message(self) -> str:
-        what = f"version {self.version}" + (f" ({self.event_type})" if self.event_type else "")
-        return (
-            f"{self.stream_id} is quarantined: its record was changed outside accord at {what}: {self.reason}. "
-            f"It takes no commands until the record is repaired: run `accord audit check {self.stream_id}`, then "
-            f"`accord audit resume {self.stream_id}` (docs/reliability.md, 'Quarantine')"
-        )
-
-    def error(self) -> ApplicationError:
-        return ApplicationError(self.message, type="Quarantined", non_retryable=True)
-
-
-class Carried(BaseModel):
-    """What a process carries into its next run besides state and head."""
-
-    adopted: dict[str, list[Receipt]] = {}
-    """Answers for commands whose events were adopted before their callers' Updates came back."""
 
 
 @dataclass

@@ -30,7 +30,8 @@ from dispute_support import alliance_for_disputes, in_stage, raise_between, stat
 from events.decision import StanceKind, TakeStance
 from events.store import Receipt
 from faults.stack import FaultStack
-from workflows.decision import DecisionRun, DecisionWorkflow
+from workflows.decision import DecisionWorkflow
+from workflows.shapes import DecisionRun
 from workflows.dispute import DisputeWorkflow
 
 POINTS = ["before_append", "after_append", "after_append_temporal"]
