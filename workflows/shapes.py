@@ -8,6 +8,8 @@ class costs tens of KiB each time, so models here are built once per worker inst
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
@@ -15,6 +17,8 @@ from events.alliance import AllianceState
 from events.decision import DecisionState, OpenDecision
 from events.dispute import DisputeState
 from events.store import Receipt, StreamHead
+
+S = TypeVar("S")
 
 
 class CommandResult(BaseModel):
@@ -49,30 +53,28 @@ class Carried(BaseModel):
     """Answers for commands whose events were adopted before their callers' Updates came back."""
 
 
-class AllianceRun(BaseModel):
-    alliance_id: str
-    state: AllianceState | None = None
+class ProcessRun(BaseModel, Generic[S]):
+    """A process's run: its state and head when it continues as new (none at the start), and when to."""
+
+    state: S | None = None
     head: StreamHead | None = None
-    continue_after_updates: int = 500
+    continue_after_updates: int = 1000
     """Continue-as-new after this many commands (Temporal caps Updates per run)."""
     carried: Carried | None = None
 
 
-class DecisionRun(BaseModel):
+class AllianceRun(ProcessRun[AllianceState]):
+    alliance_id: str
+    continue_after_updates: int = 500
+
+
+class DecisionRun(ProcessRun[DecisionState]):
     decision_id: str
-    state: DecisionState | None = None
-    head: StreamHead | None = None
-    continue_after_updates: int = 1000
     open: OpenDecision | None = None
     """Opened by the workflow itself (an appeal started by a dispute) rather than by a member's Update."""
     report_to_alliance: bool = True
     """Tell the alliance which points were parked (not for appeals: a ruling is not a parked proposal)."""
-    carried: Carried | None = None
 
 
-class DisputeRun(BaseModel):
+class DisputeRun(ProcessRun[DisputeState]):
     dispute_id: str
-    state: DisputeState | None = None
-    head: StreamHead | None = None
-    continue_after_updates: int = 1000
-    carried: Carried | None = None
