@@ -85,7 +85,7 @@ from events.decision import (
 from events.dispute import Outline
 from events.errors import AccordError, ConfigurationError, Unavailable
 from events.processes import DECISION, DISPUTE, parse_stream, process_of
-from events.rules import Duration, Refused, RefusalKind, Slug, Text, forbidden, not_found
+from events.rules import Duration, RefusalKind, Refused, Slug, Text, forbidden, not_found
 from events.store import BrokenStream, StreamHead
 from workflows.shapes import CommandResult
 
@@ -317,7 +317,7 @@ service = APIRouter(tags=["service"])
 async def _probe(check: Awaitable[object]) -> str:
     try:
         healthy = await asyncio.wait_for(check, timeout=5)
-    except Exception as error:  # any failure means: not available; the log has the details
+    except Exception as error:  # noqa: BLE001 - any failure means: not available; the log has the details
         log.warning("health check failed", error=repr(error))
         return f"unavailable ({type(error).__name__})"
     return "ok" if healthy else "unavailable (not serving)"

@@ -26,28 +26,27 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import TypedSearchAttributes, SearchAttributePair, WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from accord.config import Settings, database_url
 from accord.failures import from_workflow, transient
 from accord.temporal import connect
-from events import alliance
-from events import decision, dispute
-from events.errors import Unavailable
-from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
+from events import alliance, decision, dispute
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
+from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
+from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
 from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
 from workflows.alliance import AllianceWorkflow
-from workflows.shapes import AllianceRun, DecisionRun, DisputeRun, CommandResult
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.process import update_name
+from workflows.shapes import AllianceRun, CommandResult, DecisionRun, DisputeRun
 
 T = TypeVar("T")
 
@@ -177,7 +176,8 @@ class Accord:
 
     async def _update(self, handle: WorkflowHandle[Any, Any], command: Any, command_id: str | None = None) -> CommandResult:
         """Send a command (the Update named after it) and return its result; what the workflow answered instead is raised
-        as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`). `command_id` names the Update: a caller that
+        as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`).
+        `command_id` names the Update: a caller that
         sends a command again under the same id gets the first one's answer, never a second recording."""
         try:
             return await send_update(

@@ -15,17 +15,17 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from temporalio.service import RPCError, RPCStatusCode
 from pydantic import BaseModel, TypeAdapter, ValidationError, computed_field
+from temporalio.service import RPCError, RPCStatusCode
 
 from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
-from workflows.shapes import Quarantine
 from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
 from events.processes import ALLIANCE, DECISION, Process, process_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
+from workflows.shapes import Quarantine
 
 
 class TimelineEntry(BaseModel):
@@ -75,7 +75,7 @@ def fold(stream_id: str, events: list[RecordedEvent]) -> Folded:
         try:
             typed = process.event(event.event_type, int(event.metadata.get("schema_version", 1)), event.data)
             folded.state = process.evolve(folded.state, typed)
-        except Exception as error:  # whatever it is, this event cannot be part of the state
+        except Exception as error:  # noqa: BLE001 - whatever it is, this event cannot be part of the state
             reason = f"it does not fold: {_why(error)}"
             folded.bad_rows.append(BadRow(version=event.stream_version, event_type=event.event_type, reason=reason))
     return folded
@@ -198,7 +198,7 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
                 lines += differences(expected[key], actual[key], where)
         return lines
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [line for i, (e, a) in enumerate(zip(expected, actual)) for line in differences(e, a, f"{path}[{i}]")]
+        return [line for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for line in differences(e, a, f"{path}[{i}]")]
     return [] if expected == actual else [f"{path or 'state'}: record says {expected!r}, workflow says {actual!r}"]
 
 
@@ -505,7 +505,10 @@ def render_markdown(document: AuditExport) -> str:
         ]
         if report.outcome:
             lines.append(f"- outcome: {json.dumps(jsonable(report.outcome), ensure_ascii=False)}")
-        lines += [f"- rules: `{json.dumps(jsonable(report.rules), ensure_ascii=False)}`", "", "| v | recorded (UTC) | actor | event | data |", "|---|---|---|---|---|"]
+        lines += [
+            f"- rules: `{json.dumps(jsonable(report.rules), ensure_ascii=False)}`", "",
+            "| v | recorded (UTC) | actor | event | data |", "|---|---|---|---|---|",
+        ]
         for e in report.timeline:
             data = escape(event_summary(e.data)).replace("|", "\\|")
             lines.append(f"| {e.version} | {e.recorded_at:%Y-%m-%d %H:%M:%S} | {e.actor or ''} | {e.event_type} | {data} |")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -519,10 +519,10 @@ def audit() -> None:
 async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, reader: str | None) -> Output:
     """Rebuild a process (alliance-, decision-, dispute-<id>) from the record, at a version or a moment."""
     from accord.audit import for_reader, replay
-    from events.rules import Refused, RefusalKind
+    from events.rules import RefusalKind, Refused
 
     if as_of is not None and as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=timezone.utc)
+        as_of = as_of.replace(tzinfo=UTC)
     replayed = for_reader(await replay(app.store, stream, at=at, as_of=as_of), reader)
     if replayed is None:
         raise Refused(f"stream {stream!r} has no events", RefusalKind.NOT_FOUND, "stream")
@@ -564,7 +564,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) -> Output:
     """Recompute the hash chains; exit 1 naming the first bad version of each broken stream."""
     from accord.audit import alliance_streams
-    from events.rules import Refused, RefusalKind
+    from events.rules import RefusalKind, Refused
 
     streams = await alliance_streams(app, alliance_id) if alliance_id else None
     if alliance_id and not streams:
@@ -581,14 +581,14 @@ async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) 
 async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: str | None) -> Output:
     """A self-contained report: timeline, outcome, rules pinned and applied, head hash."""
     from accord.audit import alliance_streams, export
-    from events.rules import Refused, RefusalKind
+    from events.rules import RefusalKind, Refused
 
     if bool(stream) == bool(alliance_id):
         raise Refused("give either a STREAM or --alliance", field="stream")
     streams = [stream] if stream else await alliance_streams(app, alliance_id or "")
     if not streams:
         raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
-    document = await export(app.store, streams, fmt, datetime.now(timezone.utc), reader=reader)
+    document = await export(app.store, streams, fmt, datetime.now(UTC), reader=reader)
     return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
 
 
@@ -687,6 +687,7 @@ async def revoke(app: Accord, alliance_id: str, token_id: Any, actor: str) -> Ou
 
 
 from accord.cli_dispute import dispute  # noqa: E402  (a group of its own module; it needs nothing from here at import)
+
 main.add_command(dispute)
 
 

@@ -18,7 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.errors import ConfigurationError
 
-
 DEFAULT_WORKER_CACHE = 1000
 """Workflow runs a worker keeps in memory (Temporal's default). A run that is evicted is replayed from
 its history when it next has work, so size it to the open processes a worker carries."""

@@ -22,9 +22,9 @@ from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
 from events.alliance import AdmitMember, FoundAlliance, ReinstateMember, Role, SetRoles, SuspendMember
+from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
 from events.dispute import AcceptTerms, DisputeState, ProposeTerms
-from events.charter import Charter, load_charter
 from events.processes import DECISION
 from events.rules import Refused
 
@@ -39,10 +39,12 @@ async def demo_stack(settings: Settings) -> AsyncIterator[tuple[Accord, str | No
         return
     async with dev_services(settings) as endpoints:
         settings = settings.model_copy(update={"database_url": endpoints.database_url})
-        async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
-            async with build_worker(app.client, app.pool, app.task_queue):
-                # This stack stops with the demo; its data stays in the data directory for `accord dev`.
-                yield app, None
+        async with (
+            migrated_app(settings, temporal_address=endpoints.temporal_address) as app,
+            build_worker(app.client, app.pool, app.task_queue),
+        ):
+            # This stack stops with the demo; its data stays in the data directory for `accord dev`.
+            yield app, None
 
 
 def demo_charter() -> Charter:
@@ -139,7 +141,8 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             f"  accord dispute show {alliance_id}-banner --as fisherfolk\n"
             f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
             f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}-campaign';\n"
-            f"  Temporal Web UI: {ui_url or 'http://localhost:8233 under accord dev'} (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
+            f"  Temporal Web UI: {ui_url or 'http://localhost:8233 under accord dev'}"
+            f" (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
         )
     return Output({"alliance_id": alliance_id, "steps": tell.lines}, "")
 

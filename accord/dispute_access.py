@@ -12,10 +12,10 @@ not_found. The edges add two rules on top:
 from __future__ import annotations
 
 from accord.app import Accord, DisputeView
-from events.processes import DISPUTE
-from workflows.shapes import CommandResult
 from events.dispute import DisputeCommand, Outline
+from events.processes import DISPUTE
 from events.rules import Refused, not_found
+from workflows.shapes import CommandResult
 
 
 def unknown(dispute_id: str) -> Refused:

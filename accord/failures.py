@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from events.errors import AccordError, CorruptRecord, Unavailable
-from events.rules import Refused, RefusalKind
+from events.rules import RefusalKind, Refused
 
 TRANSIENT = {
     RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED, RPCStatusCode.RESOURCE_EXHAUSTED,
@@ -61,7 +61,7 @@ def from_workflow(error: BaseException) -> AccordError | None:
     if cause is None:
         return None
     if cause.type == "Refused":
-        kind, field = (list(cause.details) + [RefusalKind.INVALID, None])[:2]
+        kind, field = ([*list(cause.details), RefusalKind.INVALID, None])[:2]
         return Refused(cause.message, RefusalKind(kind), field)
     if cause.type == "Quarantined":
         return CorruptRecord(cause.message)

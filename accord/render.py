@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from accord.app import DecisionView
     from accord.audit import Replayed
     from events.alliance import AllianceState, Member
-    from workflows.shapes import CommandResult
     from events.store import Receipt
+    from workflows.shapes import CommandResult
 
 
 def _as_json(value: Any) -> Any:

@@ -18,7 +18,7 @@ def temporal_configured() -> bool:
         return True
     try:
         return bool(ClientConfigProfile.load(disable_env=True).address)
-    except Exception:  # a missing or unreadable profile file means: not configured
+    except Exception:  # noqa: BLE001 - a missing or unreadable profile file means: not configured
         return False
 
 

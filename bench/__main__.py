@@ -81,7 +81,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", dest="size", action="store_const", const="quick", help="a fast smoke size (about a minute)")
-    sizes.add_argument("--tiny", dest="size", action="store_const", const="tiny", help="seconds; for the test that keeps the code from rotting")
+    sizes.add_argument(
+        "--tiny", dest="size", action="store_const", const="tiny", help="seconds; for the test that keeps the code from rotting"
+    )
     parser.set_defaults(size="full")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the JSON results (default: bench/results.json)")
     parser.add_argument("--replay-events", type=int, default=None, help="events to replay (the full size is 1,000,000)")
@@ -91,7 +93,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="experiment: every worker (accord's and the bare one) with this workflow runner "
         "(default: what `accord worker` runs, Temporal's sandbox unless ACCORD_WORKFLOW_SANDBOX=false)",
     )
-    parser.add_argument("--worker-cache", type=int, default=None, help="experiment: the scale benchmark's worker with this max_cached_workflows")
+    parser.add_argument(
+        "--worker-cache", type=int, default=None, help="experiment: the scale benchmark's worker with this max_cached_workflows"
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:

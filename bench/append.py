@@ -74,8 +74,8 @@ async def _run(pool: asyncpg.Pool, size: Size, report: Run) -> None:
         tag = uuid.uuid4().hex[:8]
         _add(batch["raw"], await _raw_batches(pool, size, tag))
         _add(batch["accord"], await _accord_batches(store, size, tag))
-        _add(single["raw"], await _concurrent(size, lambda w: _raw_writer(pool, f"raw-{tag}-{w}")))
-        _add(single["accord"], await _concurrent(size, lambda w: _accord_writer(store, f"one-{tag}-{w}")))
+        _add(single["raw"], await _concurrent(size, lambda w, tag=tag: _raw_writer(pool, f"raw-{tag}-{w}")))
+        _add(single["accord"], await _concurrent(size, lambda w, tag=tag: _accord_writer(store, f"one-{tag}-{w}")))
 
     report.figures += [
         Figure("append", f"batch append, {size.batch} events", "events/s", batch["accord"].rate,
@@ -100,7 +100,7 @@ async def _accord_batches(store: EventStore, size: Size, tag: str) -> Tally:
     streams = [DECISION.stream_name(f"b{tag}-{i}") for i in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
-    for stream, batch in zip(streams, events):
+    for stream, batch in zip(streams, events, strict=True):
         await store.append(stream, 0, batch)
     return Tally(size.batch * size.batches, time.perf_counter() - started)
 

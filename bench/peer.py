@@ -31,7 +31,6 @@ from bench.stack import Stack
 from events.processes import DECISION
 from events.store import EventStore, NewEvent
 
-
 SCHEMA = "bench_es"
 
 
@@ -132,7 +131,7 @@ async def _accord_batches(store: EventStore, size: Size) -> Tally:
     streams = [DECISION.stream_name(str(uuid.uuid4())) for _ in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
-    for stream, batch in zip(streams, events):
+    for stream, batch in zip(streams, events, strict=True):
         await store.append(stream, 0, batch)
     return Tally(size.batch * size.batches, time.perf_counter() - started)
 

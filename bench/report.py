@@ -135,7 +135,7 @@ def machine() -> dict[str, Any]:
         import psutil
 
         memory = psutil.virtual_memory().total
-    except Exception:  # informative only
+    except Exception:  # noqa: BLE001 - informative only
         pass
     return {
         "cpus": os.cpu_count(),
@@ -154,7 +154,7 @@ def _git_commit() -> str | None:
             cwd=Path(__file__).resolve().parent,
         )
         return out.stdout.strip() or None
-    except Exception:
+    except Exception:  # noqa: BLE001 - the commit is informative only
         return None
 
 

@@ -17,6 +17,7 @@ worker process with the same options; lateness is the workflow's close time minu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
@@ -79,12 +80,10 @@ class Memory:
         while not stop.is_set():
             try:
                 self.samples.append((time.monotonic() - started, worker.rss()))
-            except Exception:  # the process has ended
+            except Exception:  # noqa: BLE001 - the process has ended
                 return
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
-            except TimeoutError:
-                pass
 
 
 @dataclass

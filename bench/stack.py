@@ -87,7 +87,7 @@ def temporal_cli_version() -> str:
     try:
         out = subprocess.run([binary("temporal"), "--version"], capture_output=True, text=True, timeout=10)
         return out.stdout.strip()
-    except Exception:  # the version is informative only
+    except Exception:  # noqa: BLE001 - the version is informative only
         return "unknown"
 
 
@@ -184,7 +184,7 @@ def _cpu_seconds(processes: list[Any]) -> float:
     for process in processes:
         try:
             times = process.cpu_times()
-        except Exception:  # a process that has ended takes its CPU time with it
+        except Exception:  # noqa: BLE001 - a process that has ended takes its CPU time with it
             continue
         total += times.user + times.system
     return total
@@ -222,7 +222,7 @@ class CpuMeter:
 
         snap = {name: _cpu_seconds(processes) for name, processes in self._groups().items()}
         machine = psutil.cpu_times()
-        snap["machine"] = machine.user + machine.system + getattr(machine, "nice", 0.0) + getattr(machine, "irq", 0.0) + getattr(machine, "softirq", 0.0)
+        snap["machine"] = machine.user + machine.system + sum(getattr(machine, f, 0.0) for f in ("nice", "irq", "softirq"))
         snap["wall"] = time.monotonic()
         return snap
 

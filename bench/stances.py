@@ -35,8 +35,8 @@ from bench.bare import BareStance
 from bench.load import Call, LoadResult, closed_loop, open_loop
 from bench.report import Figure, Run, progress
 from bench.stack import CpuMeter, Stack, worker_process
-from events.processes import DECISION
 from events.decision import StanceKind, TakeStance
+from events.processes import DECISION
 from workflows.decision import DecisionWorkflow
 from workflows.shapes import CommandResult
 

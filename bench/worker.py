@@ -26,6 +26,7 @@ from accord.runner import migrated_app, stop_on_signals
 from accord.worker import build_worker, workflow_runner
 from bench.bare import BARE_WORKFLOWS
 
+
 def runner(name: str | None, package: str, settings: Settings) -> WorkflowRunner:
     """The workflow runner called `name` for workflows defined in `package`; by default what
     `accord worker` runs with these settings (ACCORD_WORKFLOW_SANDBOX)."""

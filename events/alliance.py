@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, TypeAdapter
 
 from events.charter import Charter
-from events.streams import StreamId
 from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
+from events.streams import StreamId
 
 
 class Role(StrEnum):

@@ -19,8 +19,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, TypeAdapter
 
 from events.charter import DecisionRules, FallbackRule
-from events.upcast import upcaster
 from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
+from events.upcast import upcaster
 
 MAX_POINTS = 50
 APPEAL_PREFIX = "appeal-"
@@ -352,7 +352,7 @@ def quorum_needed(rules: DecisionRules, electorate: int) -> int:
 
 
 def tally(state: DecisionState, point: Point) -> Tally:
-    counts = {kind: 0 for kind in StanceKind}
+    counts = dict.fromkeys(StanceKind, 0)
     for stance in point.stances.values():
         counts[stance.stance] += 1
     needed = quorum_needed(state.rules, len(state.context.electorate))
@@ -759,13 +759,25 @@ def told(after: DecisionState, event: DecisionEvent) -> list[Notice]:
         case DecisionOpened():
             return to(everyone, "decision_opened", f"{after.proposer} proposes {title}; respond by {after.deadline:%Y-%m-%d %H:%M} UTC")
         case ReminderSent():
-            return to(event.members, "reminder", f"{title} closes at {event.deadline:%Y-%m-%d %H:%M} UTC; you have not responded on every point")
+            return to(
+                event.members, "reminder", f"{title} closes at {event.deadline:%Y-%m-%d %H:%M} UTC; you have not responded on every point"
+            )
         case PointAmended():
-            return to(event.cleared, "stance_cleared", f"point {event.point_id} of {title} was amended; your stance was cleared, respond again by {event.deadline:%Y-%m-%d %H:%M} UTC")
+            return to(
+                event.cleared, "stance_cleared",
+                f"point {event.point_id} of {title} was amended; your stance was cleared, "
+                f"respond again by {event.deadline:%Y-%m-%d %H:%M} UTC",
+            )
         case PointAdded():
-            return to(everyone, "point_added", f"point {event.point_id} was added to {title}; respond by {event.deadline:%Y-%m-%d %H:%M} UTC")
+            return to(
+                everyone, "point_added", f"point {event.point_id} was added to {title}; respond by {event.deadline:%Y-%m-%d %H:%M} UTC"
+            )
         case DecisionStalled():
-            return to(escalation, "decision_stalled", f"{title} stalled: no quorum on {', '.join(event.without_quorum)}; act by {event.escalation_deadline:%Y-%m-%d %H:%M} UTC or the {after.rules.fallback} rule applies")
+            return to(
+                escalation, "decision_stalled",
+                f"{title} stalled: no quorum on {', '.join(event.without_quorum)}; "
+                f"act by {event.escalation_deadline:%Y-%m-%d %H:%M} UTC or the {after.rules.fallback} rule applies",
+            )
         case DeadlineExtended():
             return to(everyone, "deadline_extended", f"{title} was extended to {event.deadline:%Y-%m-%d %H:%M} UTC")
         case DecisionClosed():

@@ -685,7 +685,10 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
             accepted = terms.model_copy(update={"accepted_by": [*terms.accepted_by, event.by]})
             update = {"terms": {**state.terms, terms.terms_id: accepted}}
         case DisputeSettled():
-            update = {"stage": DisputeStage.SETTLED, "outcome": f"settled on terms {event.terms_id}", "closed_at": event.at, "stage_deadline": None}
+            update = {
+                "stage": DisputeStage.SETTLED, "outcome": f"settled on terms {event.terms_id}",
+                "closed_at": event.at, "stage_deadline": None,
+            }
         case MediationStarted():
             update = {"stage": DisputeStage.MEDIATION, "stage_deadline": event.deadline}
         case MediatorAssigned():
@@ -792,15 +795,24 @@ def told(after: DisputeState, event: DisputeEvent) -> list[DisputeNotice]:
         case PanelDrawn():
             return to([*parties, *event.panelists], "panel_drawn", f"a panel ({', '.join(event.panelists)}) was drawn for {name}")
         case PanelDecided():
-            return to([*parties, *after.panel], "panel_decided", f"the panel ruled in {name}; appeals until {event.appeal_deadline:%Y-%m-%d %H:%M} UTC")
+            return to(
+                [*parties, *after.panel], "panel_decided",
+                f"the panel ruled in {name}; appeals until {event.appeal_deadline:%Y-%m-%d %H:%M} UTC",
+            )
         case PanelStalled():
-            return to(escalation, "panel_stalled", f"the panel of {name} reached no majority in time: extend it once or refer to the assembly")
+            return to(
+                escalation, "panel_stalled", f"the panel of {name} reached no majority in time: extend it once or refer to the assembly"
+            )
         case AppealLodged() | AppealDecided() | RulingFinal() | ReferredToAssembly():
             return to(parties, "dispute_" + event.type.lower(), f"{name}: {after.outcome or after.stage}")
         case DisputeWithdrawn():
             return to(parties, "dispute_withdrawn", f"{name} was withdrawn by {event.by}")
         case InterimMeasureRecorded():
-            return to([*parties, *escalation], "interim_measure", f"an interim measure in {name} runs until {event.until:%Y-%m-%d %H:%M} UTC")
+            return to(
+                [*parties, *escalation], "interim_measure", f"an interim measure in {name} runs until {event.until:%Y-%m-%d %H:%M} UTC"
+            )
         case DisputeReminderSent():
-            return to(event.members, "dispute_reminder", f"{name} moves on at {event.deadline:%Y-%m-%d %H:%M} UTC; you have something to do")
+            return to(
+                event.members, "dispute_reminder", f"{name} moves on at {event.deadline:%Y-%m-%d %H:%M} UTC; you have something to do"
+            )
     return []

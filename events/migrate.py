@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -76,7 +77,7 @@ def load_migrations() -> list[Migration]:
 
 
 def _check_unique_versions(migrations: list[Migration]) -> None:
-    for before, after in zip(migrations, migrations[1:], strict=False):
+    for before, after in itertools.pairwise(migrations):
         if before.version == after.version:
             raise MigrationError(
                 f"two migration files share version {before.version:04d}: "

@@ -87,7 +87,7 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.match(value.strip())
         if match and any(match.groups()):
-            return timedelta(seconds=sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS)))
+            return timedelta(seconds=sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS, strict=True)))
         if not value.strip().upper().startswith("P"):  # else pydantic takes '7 days' but says nothing useful on '7 hours'
             raise ValueError("must be a duration such as '7d', '36h', '1h30m', '45s' or ISO 8601 'P7D'")
     return value

@@ -37,12 +37,12 @@ from events.errors import AccordError
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
 
 __all__ = [
+    "GENESIS_HASH",
     "AppendOutcome",
-    "BrokenStream",
     "Break",
+    "BrokenStream",
     "ConcurrencyError",
     "EventStore",
-    "GENESIS_HASH",
     "GlobalCheckpoint",
     "LogRow",
     "NewEvent",

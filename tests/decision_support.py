@@ -19,10 +19,10 @@ from accord.examples import CHARTER
 from accord.worker import WORKFLOWS
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
-from events.processes import DECISION
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
+from events.processes import DECISION
 from events.store import EventStore
 from workflows.decision import DecisionWorkflow
 from workflows.shapes import CommandResult

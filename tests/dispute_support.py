@@ -18,16 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from decision_support import eventually
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord, DisputeView
 from accord.examples import CHARTER
-from decision_support import eventually
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DisputeProcedure, load_charter
 from events.dispute import DisputeContext, DisputeState
 from events.store import EventStore
-
 
 RAISER, RESPONDENT, COORDINATOR, STEERING = "cedar", "dune", "gw", "amber"
 ROLES: dict[str, list[Role]] = {

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from decision_support import alliance_with_members, unique
 
 from accord.app import Accord
 from accord.audit import check
-from decision_support import alliance_with_members, unique
 from events.decision import StanceKind, TakeStance
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent

@@ -154,7 +154,7 @@ def test_any_other_command_before_founding_is_not_found() -> None:
 
 
 @pytest.mark.parametrize(
-    "changes, field",
+    ("changes", "field"),
     [
         ({"alliance_id": "Clean Rivers"}, "alliance_id"),
         ({"founder_id": "River_Keepers!"}, "founder_id"),
@@ -190,7 +190,7 @@ def test_a_founding_command_with_a_bad_field_is_refused_naming_it(changes: dict[
     ids=lambda c: c.type,
 )
 @pytest.mark.parametrize(
-    "actor, message",
+    ("actor", "message"),
     [
         ("strangers", "'strangers' is not a member of alliance 'rivers'"),
         ("mudlarks", "'mudlarks' is suspended in alliance 'rivers' and cannot act"),
@@ -205,7 +205,7 @@ def test_only_active_members_may_act(rivers: AllianceState, command: Any, actor:
 
 
 @pytest.mark.parametrize(
-    "command, action",
+    ("command", "action"),
     [
         (AdmitMember(actor="wetlands", member_id="newts", name="Newt Society"), "admit members"),
         (SuspendMember(actor="wetlands", member_id="anglers", reason="r"), "suspend members"),

@@ -16,14 +16,12 @@ import asyncpg
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from accord.app import Accord
 from accord.examples import CHARTER as EXAMPLE_CHARTER
 from activities.store import APPEND_EVENTS, AppendRequest, StoreActivities
-from events.processes import ALLIANCE
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -41,6 +39,7 @@ from events.alliance import (
     evolve,
 )
 from events.charter import load_charter
+from events.processes import ALLIANCE
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent, RecordedEvent
 from workflows.alliance import AllianceWorkflow

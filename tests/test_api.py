@@ -18,13 +18,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from api_support import bearer, client_for, event_count, validation_error
 
 import accord
 from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
 from accord.examples import CHARTER as CHARTER_FILE
-from api_support import bearer, client_for, event_count, validation_error
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore
@@ -388,7 +388,7 @@ async def test_founder_admits_suspends_reinstates_and_removes(
         {"roles": ["steering"]},
         {"webhook_url": "https://kayak.example/hook"},
     ]
-    for version, (step, change) in enumerate(zip(steps, expected), start=3):
+    for version, (step, change) in enumerate(zip(steps, expected, strict=True), start=3):
         response = await step
         assert response.status_code == 200, response.text
         assert response.json()["receipts"][0]["stream_version"] == version

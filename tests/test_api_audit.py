@@ -16,11 +16,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from api_support import bearer, client_for, event_count, validation_error
+from decision_support import alliance_with_members, charter
 
 from accord.app import Accord
 from accord.config import Settings
-from api_support import bearer, client_for, event_count, validation_error
-from decision_support import alliance_with_members, charter
 from events.alliance import AdmitMember, FoundAlliance, RemoveMember
 from events.decision import StanceKind, TakeStance
 from events.rules import RefusalKind, Refused

@@ -17,12 +17,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from api_support import bearer, client_for, event_count, validation_error
+from decision_support import MEMBERS, alliance_with_members
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.config import Settings
-from api_support import bearer, client_for, event_count, validation_error
-from decision_support import MEMBERS, alliance_with_members
 from events.alliance import AdmitMember, Role, SuspendMember
 from events.store import EventStore
 

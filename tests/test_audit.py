@@ -19,6 +19,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from cli_support import Cli, cli_against
+from decision_support import CHARTER, alliance_with_members, behind_the_triggers, charter, eventually, final_state
+from replay_support import AllianceThatWaitsBeforeRecording
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
@@ -33,8 +36,6 @@ from accord.audit import (
     replay_history,
     whatif,
 )
-from cli_support import Cli, cli_against
-from decision_support import CHARTER, alliance_with_members, behind_the_triggers, charter, eventually, final_state
 from events.alliance import (
     AdmitMember,
     AmendCharter,
@@ -52,8 +53,6 @@ from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
 from workflows.alliance import AllianceWorkflow
-from replay_support import AllianceThatWaitsBeforeRecording
-
 
 
 def unique(prefix: str) -> str:

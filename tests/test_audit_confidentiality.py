@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
+from decision_support import alliance_with_members
 
 from accord.app import Accord
 from accord.audit import alliance_streams, export, for_reader, replay
-from decision_support import alliance_with_members
 from events.store import EventStore
 
 SECRET = "the treasurer moved funds without a mandate"
@@ -19,7 +20,7 @@ async def raise_one(app: Accord, alliance_id: str) -> None:
 
 async def exported(app: Accord, alliance_id: str, reader: str | None) -> str:
     streams = await alliance_streams(app, alliance_id)
-    return await export(app.store, streams, "json", datetime.now(timezone.utc), reader=reader)
+    return await export(app.store, streams, "json", datetime.now(UTC), reader=reader)
 
 
 async def test_exports_show_dispute_contents_only_to_readers(skipping_app: Accord, store: EventStore) -> None:

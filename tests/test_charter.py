@@ -70,7 +70,7 @@ def test_a_charter_round_trips_through_json_with_readable_durations() -> None:
     assert Charter.model_validate(dumped) == charter
 
 
-@pytest.mark.parametrize("quorum, accepted", [(0, "greater than 0"), (1.5, "less than or equal to 1")])
+@pytest.mark.parametrize(("quorum", "accepted"), [(0, "greater than 0"), (1.5, "less than or equal to 1")])
 def test_quorum_outside_zero_to_one_is_refused(quorum: float, accepted: str) -> None:
     refused = refusal(lambda raw: raw["decisions"].update(quorum=quorum))
 
@@ -203,7 +203,7 @@ DURATION = TypeAdapter(Duration)
 
 
 @pytest.mark.parametrize(
-    "written, seconds, formatted",
+    ("written", "seconds", "formatted"),
     [
         ("1d12h", 129600, "1d12h"),
         ("36h", 129600, "1d12h"),

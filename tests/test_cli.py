@@ -21,11 +21,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from cli_support import Cli, clean_environment, cli_against
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.examples import CHARTER as CHARTER_FILE
-from cli_support import Cli, clean_environment, cli_against
 from events.alliance import FoundAlliance, Role
 from events.charter import load_charter
 from events.store import EventStore

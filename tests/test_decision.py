@@ -199,7 +199,7 @@ def test_a_point_may_take_up_a_parked_point() -> None:
 
 
 @pytest.mark.parametrize(
-    "window, message",
+    ("window", "message"),
     [
         ("30m", "response window must lie between 1h and 30d under the charter"),
         ("31d", "response window must lie between 1h and 30d under the charter"),
@@ -250,7 +250,7 @@ def test_opening_twice_is_a_conflict_and_nothing_else_comes_before_opening() -> 
 
 
 @pytest.mark.parametrize(
-    "fields, field",
+    ("fields", "field"),
     [
         ({"decision_id": "Big Decision"}, "decision_id"),
         ({"title": "  "}, "title"),
@@ -332,7 +332,7 @@ def test_a_stance_on_a_withdrawn_point_is_a_conflict() -> None:
     assert error.message == "point 'p2' was withdrawn"
 
 
-@pytest.mark.parametrize("kind, verb", [("object", "object"), ("block", "block")])
+@pytest.mark.parametrize(("kind", "verb"), [("object", "object"), ("block", "block")])
 @pytest.mark.parametrize("reason", [None, "", "   "])
 def test_objecting_or_blocking_needs_a_reason(kind: str, verb: str, reason: str | None) -> None:
     command = TakeStance(actor="dune", point_id="p1", stance=StanceKind(kind), reason=reason)
@@ -366,7 +366,7 @@ def test_a_block_citing_an_unknown_principle_is_refused_listing_the_charters() -
 
 
 def test_no_stance_on_a_closed_decision() -> None:
-    state = with_stances(opened(1), {"p1": {m: "agree" for m in ELECTORATE}})
+    state = with_stances(opened(1), {"p1": dict.fromkeys(ELECTORATE, "agree")})
     assert state.stage == Stage.CLOSED
 
     error = refused(state, stance("gw", "p1", "object", reason="changed my mind"))
@@ -465,7 +465,7 @@ def test_adding_a_point_with_an_origin_not_parked_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "command, action",
+    ("command", "action"),
     [
         (AmendPoint(actor="amber", point_id="p1", text="mine"), "amend it"),
         (AddPoint(actor="amber", text="mine"), "add points"),
@@ -538,7 +538,7 @@ def test_the_proposer_or_a_coordinator_may_withdraw_the_decision_and_nobody_else
 
 def test_the_last_missing_stance_closes_the_decision_in_the_same_decide() -> None:
     stances = {
-        "p1": {m: "agree" for m in ELECTORATE},
+        "p1": dict.fromkeys(ELECTORATE, "agree"),
         "p2": {"gw": "agree", "amber": "agree", "birch": "stand_aside", "cedar": "object", "dune": "object"},
     }
     state = with_stances(opened(2), {"p1": stances["p1"], "p2": {m: stances["p2"][m] for m in ["gw", "amber", "birch", "cedar"]}})
@@ -560,7 +560,7 @@ def test_the_last_missing_stance_closes_the_decision_in_the_same_decide() -> Non
 
 
 def test_withdrawing_the_only_point_left_to_answer_closes_the_decision() -> None:
-    state = with_stances(opened(2), {"p1": {m: "agree" for m in ELECTORATE}})
+    state = with_stances(opened(2), {"p1": dict.fromkeys(ELECTORATE, "agree")})
 
     events = decide(state, WithdrawPoint(actor="gw", point_id="p2"), T0 + 2 * HOUR)
 
@@ -572,7 +572,7 @@ def test_withdrawing_the_only_point_left_to_answer_closes_the_decision() -> None
 
 
 def test_no_early_close_while_one_member_misses_one_point() -> None:
-    state = with_stances(opened(2), {"p1": {m: "agree" for m in ELECTORATE}, "p2": {m: "agree" for m in ELECTORATE[:-1]}})
+    state = with_stances(opened(2), {"p1": dict.fromkeys(ELECTORATE, "agree"), "p2": dict.fromkeys(ELECTORATE[:-1], "agree")})
 
     assert state.stage == Stage.OPEN
     assert state.pending_members() == ["gw"]
@@ -582,7 +582,7 @@ def test_no_early_close_while_one_member_misses_one_point() -> None:
 
 
 @pytest.mark.parametrize(
-    "quorum, electorate, needed",
+    ("quorum", "electorate", "needed"),
     [
         (0.6, 5, 3),
         (0.5, 4, 2),
@@ -629,7 +629,7 @@ def test_a_quorum_of_half_of_four_is_two() -> None:
 
 
 @pytest.mark.parametrize(
-    "tolerance, objections, outcome",
+    ("tolerance", "objections", "outcome"),
     [(1, 1, PointOutcome.ADOPTED), (1, 2, PointOutcome.PARKED), (0, 1, PointOutcome.PARKED), (2, 2, PointOutcome.ADOPTED)],
 )
 def test_objection_tolerance(tolerance: int, objections: int, outcome: PointOutcome) -> None:
@@ -847,7 +847,7 @@ def test_a_coordinator_closes_a_stalled_decision_parking_the_stalled_points() ->
 
 
 @pytest.mark.parametrize(
-    "command, what",
+    ("command", "what"),
     [
         (ExtendDeadline(actor="gw"), "extended"),
         (ApplyFallback(actor="gw"), "escalated"),
@@ -863,7 +863,7 @@ def test_only_a_stalled_decision_is_extended_escalated_or_closed_by_a_coordinato
 
 
 @pytest.mark.parametrize(
-    "command, action",
+    ("command", "action"),
     [
         (ExtendDeadline(actor="amber"), "extend a stalled decision"),
         (ApplyFallback(actor="amber"), "apply the fallback rule"),
@@ -894,7 +894,7 @@ def test_a_closed_decision_refuses_every_command() -> None:
 
 
 def test_reminder_then_deadline_then_escalation_window() -> None:
-    state = with_stances(opened(2), {"p1": {"gw": "agree", "amber": "agree"}, "p2": {m: "agree" for m in ELECTORATE[:-1]}})
+    state = with_stances(opened(2), {"p1": {"gw": "agree", "amber": "agree"}, "p2": dict.fromkeys(ELECTORATE[:-1], "agree")})
     remind_at = DEADLINE - 2 * DAY
 
     assert next_due(state) == remind_at

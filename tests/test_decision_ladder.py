@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import uuid4
 
+from decision_support import alliance_with_members, charter, event_types, eventually, final_state, stance, unique
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.audit import fold_log, replay
-from decision_support import alliance_with_members, charter, event_types, eventually, final_state, stance, unique
 from events import decision
-from events.processes import DECISION
 from events.decision import DecisionContext, OpenDecision, PointDraft
+from events.processes import DECISION
 from events.store import EventStore, NewEvent
 
 
@@ -57,7 +57,7 @@ async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_othe
 
 async def test_a_stored_v1_stall_replays_into_todays_type(store: EventStore) -> None:
     """DecisionStalled was recorded at schema version 1 with `points`; replay upcasts the stored row."""
-    opened_at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    opened_at = datetime(2026, 3, 1, tzinfo=UTC)
     opening = decision.decide(
         None,
         OpenDecision(

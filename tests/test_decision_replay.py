@@ -22,6 +22,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from decision_support import alliance_with_members, final_state, stance, unique
+from temporal_fixtures import end_running_processes
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
@@ -30,12 +32,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.worker import build_worker, replayer
-from decision_support import alliance_with_members, final_state, stance, unique
-from temporal_fixtures import end_running_processes
-from events.processes import DECISION
 from events.decision import DecisionCommand, DecisionState
+from events.processes import DECISION
 from workflows.decision import DecisionWorkflow
-from workflows.shapes import DecisionRun, CommandResult
+from workflows.shapes import CommandResult, DecisionRun
 
 RECORDED = Path(__file__).resolve().parent / "histories" / "decision.json"
 

@@ -21,12 +21,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from temporalio.api.enums.v1 import EventType
-from temporalio.testing import WorkflowEnvironment
-
-from accord.app import Accord
-from temporal_fixtures import end_running_processes
-from accord.worker import build_worker
 from decision_support import (
     DAY,
     ELECTORATE,
@@ -43,7 +37,12 @@ from decision_support import (
     unique,
     worker_without_cache,
 )
-from events.processes import DECISION
+from temporal_fixtures import end_running_processes
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+
+from accord.app import Accord
+from accord.worker import build_worker
 from events.alliance import AdmitMember, FoundAlliance, SuspendMember
 from events.decision import (
     AddPoint,
@@ -57,6 +56,7 @@ from events.decision import (
     WithdrawDecision,
     WithdrawPoint,
 )
+from events.processes import DECISION
 from events.rules import RefusalKind, Refused
 from events.store import EventStore
 from workflows import search

@@ -516,7 +516,9 @@ def test_contents_are_for_parties_mediator_panelists_and_coordinators_and_others
         assert state.may_read(member) == (member in readers), member
     for member in others:
         assert outline_for(state, member) == Outline(dispute_id="x1", alliance_id="rivers", stage=DisputeStage.PANEL)
-    error = pytest.raises(Refused, outline_for, state, "oak").value  # not a member of the alliance
+    with pytest.raises(Refused) as refused:
+        outline_for(state, "oak")  # not a member of the alliance
+    error = refused.value
     assert (error.kind, error.message) == ("not_found", "no dispute 'x1'")
 
 
@@ -524,7 +526,9 @@ def test_where_existence_is_confidential_other_members_learn_nothing() -> None:
     state = raised(existence_confidential=True)
     assert state.may_read("gw") and state.may_read("dune") and not state.may_read("elm")
     for member in ("elm", "amber", "oak"):
-        error = pytest.raises(Refused, outline_for, state, member).value
+        with pytest.raises(Refused) as refused:
+            outline_for(state, member)
+        error = refused.value
         assert (error.kind, error.message) == ("not_found", "no dispute 'x1'")
 
 

@@ -252,7 +252,7 @@ async def test_the_confidentiality_matrix(
         asyncio.gather(*(cli(f"dispute list {scene.alliance_id} --as {m} --json") for m in as_member.values())),
         asyncio.gather(*(cli(f"dispute rule {dispute_id} dismiss --reasons nope --as {as_member[r]} --json") for r in writers)),
     )
-    for role, shown, cli_list in zip(as_member, shows, lists):
+    for role, shown, cli_list in zip(as_member, shows, lists, strict=True):
         assert cli_list.code == 0, (role, cli_list.stderr)
         if role in READERS:
             assert shown.code == 0 and DESCRIPTION in shown.stdout and "stage: panel" in shown.stdout, (role, shown)

@@ -86,7 +86,7 @@ async def test_a_changed_applied_migration_is_refused(empty_conn: asyncpg.Connec
         "UPDATE accord.schema_migrations SET checksum = 'not-what-was-applied' WHERE version = 1"
     )
     with pytest.raises(
-        MigrationError, match="0001_event_store.sql has changed since it was applied"
+        MigrationError, match=r"0001_event_store\.sql has changed since it was applied"
     ):
         await migrate(empty_conn)
     # The refusal released the lock: another run is not blocked.

@@ -6,21 +6,21 @@ from __future__ import annotations
 from typing import Any, get_args
 
 import pytest
+from decision_support import alliance_with_members, stance, unique
 from temporalio.api.enums.v1 import EventType
 from temporalio.workflow import _Definition
 
 from accord.app import Accord, send_update
-from decision_support import alliance_with_members, stance, unique
 from events.alliance import AllianceCommand
 from events.decision import AmendPoint, DecisionCommand, TakeStance
 from events.dispute import DisputeCommand
 from events.processes import ALLIANCE, DECISION
 from events.rules import Refused
 from workflows.alliance import AllianceWorkflow
-from workflows.shapes import CommandResult
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.process import update_name
+from workflows.shapes import CommandResult
 
 
 async def update_names(app: Accord, workflow_id: str) -> list[str]:

@@ -7,7 +7,7 @@ from temporalio import workflow
 
 from accord.worker import WORKFLOWS
 from events.processes import DECISION, DISPUTE, PROCESSES, parse_stream, process_of
-from events.rules import Refused, RefusalKind
+from events.rules import RefusalKind, Refused
 from events.streams import StreamId
 
 
@@ -27,14 +27,14 @@ def test_a_name_of_no_known_kind_is_refused_with_the_names_accord_knows(name: st
 
 
 def test_a_stream_id_cannot_be_built_ambiguous() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a stream id"):
         StreamId("dec-ision", "spring")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a stream id"):
         DECISION.stream("")
 
 
 def test_the_worker_runs_exactly_the_workflow_of_each_descriptor_under_its_kind() -> None:
-    assert WORKFLOWS == [p.workflow for p in PROCESSES.values()]
+    assert [p.workflow for p in PROCESSES.values()] == WORKFLOWS
     for kind, process in PROCESSES.items():
         definition = workflow._Definition.must_from_class(process.workflow)
         assert definition.name.lower() == kind

@@ -19,14 +19,14 @@ from typing import Any
 
 import asyncpg
 import pytest
+from api_support import client_for
+from cli_support import cli_against
+from decision_support import alliance_with_members, behind_the_triggers, eventually, notified, stance, unique
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
-from accord.config import Settings
-from api_support import client_for
-from cli_support import cli_against
 from accord.audit import check, export, replay, resume
-from decision_support import alliance_with_members, behind_the_triggers, eventually, notified, stance, unique
+from accord.config import Settings
 from events.errors import CorruptRecord
 from events.store import EventStore, NewEvent
 from workflows import search
@@ -127,7 +127,7 @@ class TestAStreamChangedByASuperuser:
         assert "the record was cut or rewritten" in {c.name: c for c in report.checks}["head"].detail
 
         async with behind_the_triggers(pool) as conn:  # restored from a backup
-            columns = [c for c in row.keys() if c not in ("global_position", "transaction_id")]
+            columns = [c for c in row.keys() if c not in ("global_position", "transaction_id")]  # noqa: SIM118 - a Record iterates over its values
             await conn.execute(
                 f"INSERT INTO accord.events ({', '.join(columns)}) OVERRIDING SYSTEM VALUE"
                 f" VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})",

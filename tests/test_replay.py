@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from replay_support import AllianceThatWaitsBeforeRecording
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
@@ -28,7 +29,6 @@ from temporalio.testing import WorkflowEnvironment
 from accord.app import Accord
 from accord.examples import CHARTER as EXAMPLE_CHARTER
 from accord.worker import build_worker, replayer
-from events.processes import ALLIANCE
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -41,10 +41,10 @@ from events.alliance import (
     SuspendMember,
 )
 from events.charter import load_charter
+from events.processes import ALLIANCE
 from events.rules import Refused
 from workflows.alliance import AllianceWorkflow
 from workflows.shapes import AllianceRun
-from replay_support import AllianceThatWaitsBeforeRecording
 
 CHARTER = load_charter(EXAMPLE_CHARTER)
 RECORDED = Path(__file__).resolve().parent / "histories" / "alliance.json"

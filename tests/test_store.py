@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -12,8 +13,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-
 from decision_support import eventually
+
 from events.hashing import (
     GENESIS_HASH,
     canonical_bytes,
@@ -31,7 +32,6 @@ from events.store import (
     RecordedEvent,
     StreamHead,
 )
-
 
 
 def new_event(event_type: str = "PointProposed", **data: Any) -> NewEvent:
@@ -94,7 +94,7 @@ def test_recorded_at_must_be_aware_and_keeps_six_fraction_digits() -> None:
 def test_canonical_bytes_refuses_what_json_cannot_carry_exactly() -> None:
     at = datetime.now(UTC)
     for bad in ({"x": float("nan")}, {"x": 2**53}, {"x": {1: "int key"}}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError):  # noqa: PT011 - the message is rfc8785's or the encoder's, whichever refuses
             canonical_bytes("s", 1, uuid4(), "T", bad, {}, at)
 
 
@@ -172,7 +172,7 @@ async def test_append_and_read_back(store: EventStore) -> None:
     ]
     assert [e.global_position for e in stored] == positions
     assert stored[0].prev_hash == GENESIS_HASH
-    for before, after in zip(stored, stored[1:], strict=False):
+    for before, after in itertools.pairwise(stored):
         assert after.prev_hash == before.hash
     assert [e.hash.hex() for e in stored] == [r.hash for r in receipts]
 
@@ -682,7 +682,7 @@ async def test_the_app_role_may_read_and_append_but_not_change(
             "DELETE FROM accord.schema_migrations",
             "INSERT INTO accord.schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')",
         ):
-            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):  # noqa: PT012 - the role holds only in its transaction
                 async with conn.transaction():
                     await conn.execute("SET LOCAL ROLE accord_app")
                     await conn.execute(forbidden)

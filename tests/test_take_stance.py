@@ -8,12 +8,12 @@ it records, on a real Temporal dev server and a real PostgreSQL.
 from __future__ import annotations
 
 import pytest
+from decision_support import alliance_with_members, event_types, unique
 
 from accord.app import Accord
-from decision_support import alliance_with_members, event_types, unique
-from events.processes import DECISION
 from events.alliance import ReinstateMember, RemoveMember, SuspendMember
 from events.decision import WithdrawDecision
+from events.processes import DECISION
 from events.rules import RefusalKind, Refused
 
 

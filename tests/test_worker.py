@@ -10,8 +10,10 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
+from clock_workflow import ReadsTheWallClock
+from decision_support import charter
+from logging_workflow import LogsAnError
 from pydantic import BaseModel
-
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -20,9 +22,6 @@ from accord.config import Settings
 from accord.logs import configure_logging
 from accord.runner import worker_for
 from accord.worker import replayer, workflow_runner
-from clock_workflow import ReadsTheWallClock
-from logging_workflow import LogsAnError
-from decision_support import charter
 from events.alliance import FoundAlliance
 
 

@@ -7,7 +7,6 @@ continues-as-new, carrying state and head, well before its history or its count 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -43,7 +42,7 @@ class AllianceWorkflow(ProcessWorkflow):
     async def run(self, run: AllianceRun) -> None:
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=FOUNDING_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return  # started, but the founding command never came: nothing was recorded
         await workflow.wait_condition(
             lambda: workflow.info().is_continue_as_new_suggested() or self.commands_this_run >= self.continue_after

@@ -8,7 +8,6 @@ worker and server restarts. When the decision ends, the alliance is told which p
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -52,7 +51,7 @@ class DecisionWorkflow(ProcessWorkflow):
             await self.committer.submit(lambda state, now: decision.decide(state, opening, now), opening.actor, "open")
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=OPENING_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None  # started, but the opening command never came: nothing was recorded
         while self.state is not None and self.state.is_live:
             if self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested():

@@ -13,13 +13,13 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from events import dispute
     from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
-    from events.dispute import DisputeCommand, DisputeStage, DisputeState, ObjectToMediator, DeclareImpasse
+    from events.dispute import DeclareImpasse, DisputeCommand, DisputeStage, DisputeState, ObjectToMediator
     from events.processes import DECISION, DISPUTE
     from workflows.shapes import Carried, DecisionRun, DisputeRun
 
@@ -58,14 +58,14 @@ class DisputeWorkflow(ProcessWorkflow):
         self.committer.begin()
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=RAISING_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None  # started, but the raising command never came: nothing was recorded
         while self.state is not None and (self.state.is_live or dispute.next_due(self.state) is not None):
             if self.state.stage == DisputeStage.APPEAL and self.appeal is None:
                 self.appeal = asyncio.create_task(self._run_appeal())
-            if self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested():
-                if self.appeal is None:
-                    await self._continue_as_new(run)
+            due_to_continue = self.commands_this_run >= self.continue_after or workflow.info().is_continue_as_new_suggested()
+            if due_to_continue and self.appeal is None:
+                await self._continue_as_new(run)
             self._publish_stage()
             await self.committer.wait_for_clock(dispute.next_due(self.state), self._strike)
         self._publish_stage()
@@ -78,7 +78,9 @@ class DisputeWorkflow(ProcessWorkflow):
     async def _run_appeal(self) -> None:
         """The appeal: a consensus decision among the members who are not parties; its outcome is final."""
         state = self.state
-        assert state is not None and state.ruling is not None and state.appeal_decision is not None
+        assert state is not None
+        assert state.ruling is not None
+        assert state.appeal_decision is not None
         ruling = state.ruling
         wording = {"uphold": "uphold the complaint", "dismiss": "dismiss the complaint", "terms": f"impose the terms: {ruling.terms}"}
         opening = OpenDecision(

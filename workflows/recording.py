@@ -28,14 +28,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
     from activities.notify import DELIVER_NOTIFICATIONS
     from activities.store import (
-        APPEND_EVENTS, NOTIFY_QUARANTINE, AppendRequest, AppendResult, OutboxNotice, QuarantineNotice,
+        APPEND_EVENTS,
+        NOTIFY_QUARANTINE,
+        AppendRequest,
+        AppendResult,
+        OutboxNotice,
+        QuarantineNotice,
     )
     from events.processes import process_of
     from events.rules import DomainEvent, Refused, model_summary
     from events.store import GENESIS_HASH, NewEvent, Receipt, StoredEvent, StreamHead
-    from pydantic import ValidationError
     from workflows.shapes import Carried, Quarantine
 
 S = TypeVar("S")
@@ -147,6 +153,8 @@ class Committer(Generic[S]):
     """DETERMINISTIC_TIMES applies to this run (`begin` asks, first thing in the run)."""
     _pending: list[_Pending] = field(default_factory=list)
     _flushing: bool = False
+    _flushed: asyncio.Task[None] | None = None
+    """The task that records what is queued (kept, so that it is not collected while it runs)."""
     _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
     _alarm: asyncio.Future[None] | None = None
     _alarm_due: datetime | None = None
@@ -190,7 +198,7 @@ class Committer(Generic[S]):
             if not await self._alarm_rang(due, moved, compare_now=False):
                 return
             assert due is not None  # the alarm rings only for a due time
-            decide = lambda state, _now: strike(state, due)  # noqa: E731 - the due time, not the task's
+            decide = lambda state, _now: strike(state, due)  # the due time, not the task's
         elif workflow.patched(ONE_TIMER_PER_DUE):
             if not await self._alarm_rang(due, moved):
                 return
@@ -202,7 +210,7 @@ class Committer(Generic[S]):
                 try:
                     await workflow.wait_condition(lambda: self.commits != commits, timeout=delay)
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         try:
             if await self.submit(decide, "accord", CLOCK):
@@ -292,7 +300,7 @@ class Committer(Generic[S]):
         self._pending.append(_Pending(decide, actor, cause, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.create_task(self._flush())
+            self._flushed = asyncio.create_task(self._flush())
         return await future
 
     @property
@@ -305,7 +313,7 @@ class Committer(Generic[S]):
                 batch, self._pending = self._pending, []
                 try:
                     await self._commit(batch)
-                except Exception as error:  # a defect, not an outcome: still, every caller gets an answer
+                except Exception as error:  # noqa: BLE001 - a defect, not an outcome: still, every caller gets an answer
                     workflow.logger.exception("recording a batch of %d command(s) failed", len(batch))
                     _fail(batch, ApplicationError(f"accord could not record the command: {error}", type="InternalError"))
         finally:
@@ -345,7 +353,7 @@ class Committer(Generic[S]):
             except Refused as error:
                 decision.refused.append((item, refusal(error)))
                 continue
-            except Exception as error:  # a defect in a decider: that command fails, the others go on
+            except Exception as error:  # noqa: BLE001 - a defect in a decider: that command fails, the others go on
                 workflow.logger.exception("deciding a command failed")
                 decision.refused.append((item, ApplicationError(f"accord could not decide the command: {error}", type="InternalError")))
                 continue
@@ -440,7 +448,7 @@ class Committer(Generic[S]):
             if problem is None:
                 try:
                     state = self.evolve(self.state, self._parse(stored))
-                except Exception as error:  # whatever the reason, the process cannot take this event as its own
+                except Exception as error:  # noqa: BLE001 - whatever the reason, the process cannot take this event as its own
                     problem = f"it does not fold into the process: {_why(error)}"
             if problem is not None:
                 self._enter_quarantine(Quarantine(

@@ -3,6 +3,7 @@ worker processes and the application layer, all on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -37,10 +38,8 @@ def fault_postgres(fault_root: Path) -> Iterator[Postgres]:
     server = Postgres(fault_root)
     server.start()
     yield server
-    try:
+    with contextlib.suppress(Exception):  # already stopped by a test that failed half-way
         server.stop("fast")
-    except Exception:  # noqa: BLE001 - already stopped by a test that failed half-way
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -19,18 +19,24 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from temporalio.service import RPCError
 
 from accord.app import Accord, DisputeView
-from events.errors import Unavailable
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, load_charter
 from events.decision import (
-    AmendPoint, ApplyFallback, CloseDecision, DecisionState, ExtendDeadline, StanceKind, TakeStance,
+    AmendPoint,
+    ApplyFallback,
+    CloseDecision,
+    DecisionState,
+    ExtendDeadline,
+    StanceKind,
+    TakeStance,
 )
 from events.dispute import AcceptTerms, DeclareImpasse, DisputeState, ProposeTerms, RulingKind, SubmitRuling
+from events.errors import Unavailable
 from events.rules import Refused
 from events.store import Receipt
-from temporalio.service import RPCError
 from faults.servers import ROOT
 
 SECOND = timedelta(seconds=1)

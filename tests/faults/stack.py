@@ -7,9 +7,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from test_replay import without_stack_traces
+
 from accord.app import Accord
 from faults.servers import ROOT, Postgres, Temporal, WorkerProcess
-from test_replay import without_stack_traces
 
 RECORDED_FAULTS = ROOT / "tests" / "histories" / "faults"
 

@@ -17,22 +17,22 @@ recorded once, the state equal to the record, the history replaying.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from decision_support import alliance_with_members, stance, unique
+from dispute_support import alliance_for_disputes, in_stage, raise_between, state_of
 
 from accord import audit
 from accord.app import Accord, send_update
-from decision_support import alliance_with_members, stance, unique
-from dispute_support import alliance_for_disputes, in_stage, raise_between, state_of
-from events.decision import StanceKind, TakeStance
 from events.store import Receipt
 from faults.stack import FaultStack
 from workflows.decision import DecisionWorkflow
-from workflows.shapes import DecisionRun
 from workflows.dispute import DisputeWorkflow
+from workflows.shapes import DecisionRun
 
 POINTS = ["before_append", "after_append", "after_append_temporal"]
 
@@ -217,10 +217,8 @@ async def test_a_query_on_a_fresh_worker_does_not_run_the_clock_at_a_stale_time(
         async def keep_asking() -> None:
             handle = stack.app.client.get_workflow_handle_for(DisputeWorkflow.run, stream)
             while True:
-                try:
+                with contextlib.suppress(Exception):  # the worker is down, on purpose
                     await asyncio.wait_for(handle.query(DisputeWorkflow.current), 30)
-                except Exception:  # noqa: BLE001 - the worker is down, on purpose
-                    pass
                 await asyncio.sleep(0.5)
 
         asking = asyncio.create_task(keep_asking())

@@ -6,9 +6,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from accord.config import Settings
 from api_support import bearer, client_for
 from cli_support import Cli, clean_environment
+
+from accord.config import Settings
 from events.alliance import FoundAlliance
 from faults.scenarios import COORDINATOR, fault_charter
 from faults.stack import FaultStack
