@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import WITH_WEBHOOK_SQL
 from events.processes import ALLIANCE
-from events.store import Break, EventStore, NewEvent, Receipt, StoredEvent, StreamHead
+from events.store import Break, Connection, EventStore, NewEvent, Receipt, StoredEvent, StreamHead
 
 APPEND_EVENTS = "append_events"
 NOTIFY_QUARANTINE = "notify_quarantine"
@@ -76,7 +76,7 @@ class StoreActivities:
 
     @activity.defn(name=APPEND_EVENTS)
     async def append_events(self, request: AppendRequest) -> AppendResult:
-        async def write_outbox(conn: asyncpg.Connection) -> None:
+        async def write_outbox(conn: Connection) -> None:
             await conn.executemany(
                 "INSERT INTO accord.notifications"
                 " (notification_id, event_id, stream_id, alliance_id, member_id, kind, message)"

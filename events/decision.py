@@ -297,9 +297,14 @@ class DecisionEscalated(DomainEvent):
     by: str | None = None
 
 
+ClosedHow = Literal["all_responded", "deadline", "fallback", "automatic", "coordinator"]
+"""What closed a decision: everyone responded, its deadline, a fallback rule (applied by a coordinator or
+by itself at the end of the escalation window), or a coordinator."""
+
+
 class DecisionClosed(DomainEvent):
     type: Literal["DecisionClosed"] = "DecisionClosed"
-    how: Literal["all_responded", "deadline", "fallback", "automatic", "coordinator"]
+    how: ClosedHow
     rule: str | None = None
     outcomes: dict[str, PointOutcome]
     outcome: DecisionOutcome
@@ -418,7 +423,10 @@ def _evaluated(state: DecisionState) -> dict[str, PointOutcome | None]:
     return {p.point_id: evaluate(state.rules, tally(state, p)) for p in state.active_points}
 
 
-def _close(state: DecisionState, how: str, now: datetime, *, rule: FallbackRule | None = None, by: str | None = None) -> DecisionClosed:
+def _close(
+    state: DecisionState, how: ClosedHow, now: datetime, *, rule: FallbackRule | None = None, by: str | None = None
+) -> DecisionClosed:
+    per_point: dict[str, PointOutcome | None]
     if rule is not None:
         per_point = {p.point_id: fallback_outcome(state.rules, rule, tally(state, p)) for p in state.active_points}
     else:
@@ -784,4 +792,5 @@ def told(after: DecisionState, event: DecisionEvent) -> list[Notice]:
             return to(everyone, "decision_closed", f"{title} closed: {event.outcome}")
         case DecisionWithdrawn():
             return to(everyone, "decision_withdrawn", f"{title} was withdrawn by {event.by}: {event.reason}")
-    return []
+        case _:
+            return []

@@ -128,9 +128,10 @@ class DisputeState(Model):
     def is_live(self) -> bool:
         return self.stage in LIVE_STAGES
 
-    def window(self, step: str) -> timedelta:
+    def window(self, step: Literal["negotiation", "mediation", "panel", "appeal"]) -> timedelta:
         windows = self.context.procedure.crisis if self.severity == Severity.CRISIS else self.context.procedure
-        return getattr(windows, f"{step}_window")
+        window: timedelta = getattr(windows, f"{step}_window")
+        return window
 
     def may_read(self, member: str) -> bool:
         """Contents are for the parties, the mediator, the panelists and the coordinators."""
@@ -412,7 +413,7 @@ def mediator_pool(state: DisputeState) -> list[str]:
 
 
 def panel_pool(state: DisputeState) -> list[str]:
-    excluded = set(state.parties) | ({state.mediator} if state.mediator else set())
+    excluded = set(state.parties) | ({state.mediator} if state.mediator else set[str]())
     return sorted(m for m in state.context.members if m not in excluded)
 
 
@@ -532,8 +533,8 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
                 raise forbidden(f"only the panelists of dispute {state.dispute_id!r} may rule")
             if command.ruling == RulingKind.TERMS and not (command.terms or "").strip():
                 raise invalid("a ruling of terms must state the terms", "terms")
-            terms = command.terms.strip() if command.ruling == RulingKind.TERMS and command.terms else None
-            submitted = RulingSubmitted(at=now, panelist=command.actor, ruling=command.ruling, terms=terms, reasons=command.reasons)
+            ruled = command.terms.strip() if command.ruling == RulingKind.TERMS and command.terms else None
+            submitted = RulingSubmitted(at=now, panelist=command.actor, ruling=command.ruling, terms=ruled, reasons=command.reasons)
             return [submitted, *_majority(evolve(state, submitted), now)]
         case ExtendPanel():
             _stage(state, {DisputeStage.PANEL_STALLED}, "the panel can be extended")
@@ -659,7 +660,8 @@ def _deadline_passed(state: DisputeState, now: datetime, seed: int) -> list[Disp
             return [PanelStalled(at=now, rulings=len(state.rulings))]
         case DisputeStage.APPEAL_WINDOW:
             return [RulingFinal(at=now)]
-    return []
+        case _:
+            return []
 
 
 # --- evolve ---------------------------------------------------------------------------------------
@@ -729,7 +731,7 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
             update = {"measures": {**state.measures, measure.measure_id: measure}}
         case DisputeReminderSent():
             update = {"reminded_for": event.deadline}
-        case _:
+        case _:  # pyright: ignore[reportUnnecessaryComparison]  # every known type is matched: a guard against the others
             raise ValueError(f"unknown dispute event {event.type}")
     return state.model_copy(update=update)
 
@@ -815,4 +817,5 @@ def told(after: DisputeState, event: DisputeEvent) -> list[DisputeNotice]:
             return to(
                 event.members, "dispute_reminder", f"{name} moves on at {event.deadline:%Y-%m-%d %H:%M} UTC; you have something to do"
             )
-    return []
+        case _:
+            return []

@@ -171,7 +171,7 @@ def canonical_json(value: Any) -> str:
 
 
 def _plain(value: Any) -> bool:
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]  # the type of an Any, which pyright calls Unknown
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not (key.isascii() or not _UTF16_ORDER_DIFFERS.search(key)):
@@ -186,7 +186,7 @@ def _plain(value: Any) -> bool:
 
 def _plain_leaf(value: Any) -> bool:
     """A scalar written the same by both encoders (checked without a call per leaf where it can be)."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]  # the type of an Any, which pyright calls Unknown
     if kind is str or kind is bool or value is None:
         return True
     return kind is int and -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER

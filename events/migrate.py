@@ -24,11 +24,15 @@ import itertools
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
 
 from events.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from events.store import Connection
 
 __all__ = ["MIGRATION_LOCK_KEY", "Migration", "MigrationError", "load_migrations", "migrate"]
 
@@ -85,7 +89,7 @@ def _check_unique_versions(migrations: list[Migration]) -> None:
             )
 
 
-async def migrate(conn_or_pool: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+async def migrate(conn_or_pool: Connection | asyncpg.Pool) -> list[str]:
     """Apply the pending migrations; return the names applied by this call (oldest first)."""
     if isinstance(conn_or_pool, asyncpg.Pool):
         async with conn_or_pool.acquire() as conn:
@@ -93,7 +97,7 @@ async def migrate(conn_or_pool: asyncpg.Connection | asyncpg.Pool) -> list[str]:
     return await _migrate(conn_or_pool)
 
 
-async def _migrate(conn: asyncpg.Connection) -> list[str]:
+async def _migrate(conn: Connection) -> list[str]:
     migrations = load_migrations()
     # A session lock rather than a transaction lock: the run spans one transaction per file.
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
@@ -110,7 +114,7 @@ async def _migrate(conn: asyncpg.Connection) -> list[str]:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
 
 
-async def _applied_checksums(conn: asyncpg.Connection) -> dict[int, tuple[str, str]]:
+async def _applied_checksums(conn: Connection) -> dict[int, tuple[str, str]]:
     """version -> (name, checksum) of what the database has recorded (empty on a new database)."""
     exists = await conn.fetchval("SELECT to_regclass('accord.schema_migrations') IS NOT NULL")
     if not exists:
@@ -133,7 +137,7 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, tuple[str, 
             )
 
 
-async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
+async def _apply(conn: Connection, migration: Migration) -> None:
     async with conn.transaction():
         await conn.execute(migration.sql)
         await conn.execute(

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 
 from events import alliance, decision, dispute
 from events.hashing import load_json
-from events.rules import not_found
+from events.rules import DomainEvent, not_found
 from events.streams import StreamId
 from events.upcast import upcast
 
@@ -50,9 +50,10 @@ class Process:
         return TypeAdapter(self.event_union)
 
     @cached_property
-    def _classes(self) -> dict[str, Any]:
+    def _classes(self) -> dict[str, type[DomainEvent]]:
         union = get_args(self.event_union)[0]
-        return {cls.model_fields["type"].default: cls for cls in get_args(union)}
+        classes: tuple[type[DomainEvent], ...] = get_args(union)
+        return {cls.model_fields["type"].default: cls for cls in classes}
 
     def schema_version(self, event_type: str) -> int:
         """Today's schema version of an event type of this process."""

@@ -98,7 +98,7 @@ def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
     if seconds == 0:
         return "0s"
-    parts = []
+    parts: list[str] = []
     for unit, size in _UNITS[1:]:
         count, seconds = divmod(seconds, size)
         if count:

@@ -27,10 +27,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 from uuid import UUID
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from events.errors import AccordError
@@ -42,6 +43,7 @@ __all__ = [
     "Break",
     "BrokenStream",
     "ConcurrencyError",
+    "Connection",
     "EventStore",
     "GlobalCheckpoint",
     "LogRow",
@@ -53,7 +55,10 @@ __all__ = [
     "VerifyReport",
 ]
 
-Extra = Callable[[asyncpg.Connection], Awaitable[None]]
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+"""A connection of its own or one lent by a pool (which stands in for it, method for method)."""
+
+Extra = Callable[[Connection], Awaitable[None]]
 
 _VERIFY_BATCH = 1000
 
@@ -450,7 +455,7 @@ def _validate_append(stream_id: str, expected_version: int, events: Sequence[New
         raise ValueError(f"the events for stream {stream_id!r} repeat an event_id")
 
 
-async def _read_head(conn: asyncpg.Connection, stream_id: str) -> _Head:
+async def _read_head(conn: Connection, stream_id: str) -> _Head:
     row = await conn.fetchrow(_HEAD_SQL, stream_id)
     assert row is not None  # the query always returns exactly one row
     if row["stream_version"] is None:
@@ -498,7 +503,7 @@ def _chain(stream_id: str, head: _Head, events: Sequence[NewEvent]) -> list[_Row
 
 
 async def _insert(
-    conn: asyncpg.Connection, stream_id: str, rows: list[_Row], extra: Extra | None
+    conn: Connection, stream_id: str, rows: list[_Row], extra: Extra | None
 ) -> list[Receipt]:
     args = (
         stream_id,
@@ -533,7 +538,7 @@ async def _insert(
 
 
 async def _replay_or_conflict(
-    conn: asyncpg.Connection,
+    conn: Connection,
     stream_id: str,
     expected_version: int,
     events: Sequence[NewEvent],
@@ -555,7 +560,7 @@ async def _replay_or_conflict(
     )
 
 
-async def _beyond(conn: asyncpg.Connection, head: StreamHead, events: Sequence[NewEvent], limit: int) -> AppendOutcome:
+async def _beyond(conn: Connection, head: StreamHead, events: Sequence[NewEvent], limit: int) -> AppendOutcome:
     """The stream is not at ``head``: the receipts of ``events`` if exactly they are stored after it,
     otherwise what follows ``head`` and where the stream stops following it."""
     stream_id = head.stream_id
@@ -631,7 +636,7 @@ def _stored_receipt(stream_id: str, row: asyncpg.Record) -> Receipt:
 
 
 async def _conflict_message(
-    conn: asyncpg.Connection,
+    conn: Connection,
     stream_id: str,
     expected_version: int,
     actual_version: int,
@@ -668,7 +673,7 @@ async def _conflict_message(
 
 
 async def _taken_id_message(
-    conn: asyncpg.Connection, where: str, events: Sequence[NewEvent]
+    conn: Connection, where: str, events: Sequence[NewEvent]
 ) -> str:
     """The stream is where the writer expected, so an event id must be recorded elsewhere."""
     row = await conn.fetchrow(
@@ -718,7 +723,7 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
 
 
 async def _stream_rows(
-    conn: asyncpg.Connection, stream_prefix: str | None, streams: Sequence[str] | None
+    conn: Connection, stream_prefix: str | None, streams: Sequence[str] | None
 ) -> AsyncIterator[asyncpg.Record]:
     # Cursors need a transaction; REPEATABLE READ gives the whole walk one consistent snapshot.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
