@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
@@ -138,6 +138,24 @@ class DomainEvent(Model):
     schema_version: ClassVar[int] = 1
     type: str
     at: datetime
+
+
+class Command(Protocol):
+    """What every command has: the member it acts for."""
+
+    @property
+    def actor(self) -> str: ...
+
+
+class Notice(Protocol):
+    """Who is told what of an event (a row of the outbox)."""
+
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
 
 
 def model_summary(error: Exception) -> tuple[str, str | None]:

@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events import alliance
-    from events.alliance import AllianceCommand, AllianceState, DecisionResult
+    from events.alliance import AllianceCommand, AllianceEvent, AllianceState, DecisionResult
     from events.processes import ALLIANCE
     from workflows.shapes import AllianceRun, Carried
 
@@ -25,10 +25,10 @@ FOUNDING_TIMEOUT = timedelta(minutes=10)
 
 @workflow.defn(name="Alliance")
 @command_updates(AllianceCommand)
-class AllianceWorkflow(ProcessWorkflow):
+class AllianceWorkflow(ProcessWorkflow[AllianceState, AllianceEvent, AllianceCommand]):
     @workflow.init
     def __init__(self, run: AllianceRun) -> None:
-        self.committer: Committer[AllianceState | None] = Committer(
+        self.committer: Committer[AllianceState, AllianceEvent] = Committer(
             head=run.head or empty_head(ALLIANCE.stream_name(run.alliance_id)),
             state=run.state,
             evolve=alliance.evolve,

@@ -15,7 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.alliance import DecisionResult, ParkedPoint
-    from events.decision import DecisionCommand, DecisionState, PointOutcome, Stage
+    from events.decision import DecisionCommand, DecisionEvent, DecisionState, PointOutcome, Stage
     from events.processes import ALLIANCE, DECISION
     from workflows.shapes import Carried, DecisionRun
 
@@ -29,10 +29,10 @@ OPENING_TIMEOUT = timedelta(minutes=10)
 
 @workflow.defn(name="Decision")
 @command_updates(DecisionCommand)
-class DecisionWorkflow(ProcessWorkflow):
+class DecisionWorkflow(ProcessWorkflow[DecisionState, DecisionEvent, DecisionCommand]):
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
-        self.committer: Committer[DecisionState | None] = Committer(
+        self.committer: Committer[DecisionState, DecisionEvent] = Committer(
             head=run.head or empty_head(DECISION.stream_name(run.decision_id)),
             state=run.state,
             evolve=decision.evolve,

@@ -19,7 +19,7 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 with workflow.unsafe.imports_passed_through():
     from events import dispute
     from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
-    from events.dispute import DeclareImpasse, DisputeCommand, DisputeStage, DisputeState, ObjectToMediator
+    from events.dispute import DeclareImpasse, DisputeCommand, DisputeEvent, DisputeStage, DisputeState, ObjectToMediator
     from events.processes import DECISION, DISPUTE
     from workflows.shapes import Carried, DecisionRun, DisputeRun
 
@@ -38,10 +38,10 @@ def _seed() -> int:
 
 @workflow.defn(name="Dispute")
 @command_updates(DisputeCommand)
-class DisputeWorkflow(ProcessWorkflow):
+class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand]):
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
-        self.committer: Committer[DisputeState | None] = Committer(
+        self.committer: Committer[DisputeState, DisputeEvent] = Committer(
             head=run.head or empty_head(DISPUTE.stream_name(run.dispute_id)),
             state=run.state,
             evolve=dispute.evolve,
@@ -120,6 +120,7 @@ class DisputeWorkflow(ProcessWorkflow):
             await self._keep(referred)
             return
         outcome = result.outcome if result is not None else DecisionOutcome.NOT_ADOPTED
+        assert outcome is not None  # a decision that ended has its outcome
         # At the appeal decision's closing time, not the task's (recording.DETERMINISTIC_TIMES).
         closed_at = result.closed_at if result is not None else None
         at = closed_at if closed_at is not None and self.committer.fixed_times else workflow.now()

@@ -11,17 +11,21 @@ callers that still send it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar, get_args
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar, get_args
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from events.rules import Command
     from events.store import StreamHead
     from workflows.shapes import CommandResult, Quarantine
 
-from workflows.recording import Committer, decided
+from workflows.recording import Committer, E, S, decided
 
+C = TypeVar("C", bound=Command)
+"""A process's commands."""
 W = TypeVar("W", bound=type)
 
 
@@ -30,29 +34,29 @@ def update_name(command_type: type) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", command_type.__name__).lower()
 
 
-class ProcessWorkflow:
-    committer: Committer[Any]
+class ProcessWorkflow(Generic[S, E, C]):
+    committer: Committer[S, E]
     commands_this_run: int = 0
 
     @property
-    def state(self) -> Any:
+    def state(self) -> S | None:
         return self.committer.state
 
-    def decide(self, state: Any, command: Any, now: Any) -> list[Any]:
+    def decide(self, state: S | None, command: C, now: datetime) -> Sequence[E]:
         """The process's decider."""
         raise NotImplementedError
 
-    def prepare(self, command: Any) -> Any:
+    def prepare(self, command: C) -> C:
         """The command as the workflow decides it (a dispute gives a draw its seed here)."""
         return command
 
-    async def command(self, command: Any) -> CommandResult:
+    async def command(self, command: C) -> CommandResult:
         self.commands_this_run += 1
         command = self.prepare(command)
         receipts = await self.committer.submit(lambda state, now: self.decide(state, command, now), command.actor)
         return CommandResult(receipts=receipts)
 
-    def validate_command(self, command: Any) -> None:
+    def validate_command(self, command: C) -> None:
         if self.committer.already_recorded():
             return
         decided(self.decide, self.state, command, workflow.now())
@@ -75,10 +79,10 @@ def command_updates(union: Any) -> Callable[[W], W]:
     """A class decorator (under `@workflow.defn`): an Update per command type of `union`, and `execute`."""
 
     def handler(name: str, command_type: Any, description: str | None) -> Any:
-        async def update(self: ProcessWorkflow, command: Any) -> CommandResult:
+        async def update(self: ProcessWorkflow[Any, Any, Any], command: Any) -> CommandResult:
             return await self.command(command)
 
-        def validate(self: ProcessWorkflow, command: Any) -> None:
+        def validate(self: ProcessWorkflow[Any, Any, Any], command: Any) -> None:
             self.validate_command(command)
 
         update.__name__ = update.__qualname__ = name

@@ -21,10 +21,10 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -40,11 +40,14 @@ with workflow.unsafe.imports_passed_through():
         QuarantineNotice,
     )
     from events.processes import process_of
-    from events.rules import DomainEvent, Refused, model_summary
+    from events.rules import DomainEvent, Notice, Refused, model_summary
     from events.store import GENESIS_HASH, NewEvent, Receipt, StoredEvent, StreamHead
     from workflows.shapes import Carried, Quarantine
 
 S = TypeVar("S")
+"""A process's state (a process has none before its first event)."""
+E = TypeVar("E", bound=DomainEvent)
+"""A process's events."""
 T = TypeVar("T")
 
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=300), maximum_attempts=2)
@@ -89,11 +92,12 @@ ROUNDS = 20
 ADOPTED_KEPT = 1000
 """How many answers to commands whose events were adopted a process keeps for their callers' retries."""
 
-Decision = Callable[[Any, datetime], Sequence[DomainEvent]]
+Decision: TypeAlias = Callable[[S | None, datetime], Sequence[E]]
 """A command bound to its arguments: (state, now) -> events, or raises Refused."""
 
-Notify = Callable[[Any, DomainEvent], Sequence[Any]]
-"""(state after the event, event) -> notices (objects with member_id, kind, message)."""
+
+Notify: TypeAlias = Callable[[S, E], Sequence[Notice]]
+"""(state after the event, event) -> notices."""
 
 
 def refusal(error: Refused) -> ApplicationError:
@@ -114,20 +118,20 @@ def empty_head(stream_id: str) -> StreamHead:
 
 
 @dataclass
-class _Pending:
-    decide: Decision
+class _Pending(Generic[S, E]):
+    decide: Decision[S, E]
     actor: str
     cause: str
     future: asyncio.Future[list[Receipt]]
 
 
 @dataclass
-class _Round:
+class _Round(Generic[S, E]):
     """One decision round of a batch: the state it leads to and what it would record."""
 
-    state: Any
-    accepted: list[tuple[_Pending, list[NewEvent]]] = field(default_factory=list)
-    refused: list[tuple[_Pending, ApplicationError]] = field(default_factory=list)
+    state: S | None
+    accepted: list[tuple[_Pending[S, E], list[NewEvent]]] = field(default_factory=list)
+    refused: list[tuple[_Pending[S, E], ApplicationError]] = field(default_factory=list)
     notices: list[OutboxNotice] = field(default_factory=list)
 
     @property
@@ -136,14 +140,14 @@ class _Round:
 
 
 @dataclass
-class Committer(Generic[S]):
+class Committer(Generic[S, E]):
     """A workflow's event stream and the queue of commands waiting to be recorded on it."""
 
     head: StreamHead
-    state: S
-    evolve: Callable[[S, Any], S]
+    state: S | None
+    evolve: Callable[[S | None, E], S]
     alliance_id: Callable[[S], str] = lambda state: ""
-    notify: Notify | None = None
+    notify: Notify[S, E] | None = None
     coordinators: Callable[[S], list[str]] = lambda state: []
     carried: Carried = field(default_factory=Carried)
     commits: int = 0
@@ -151,7 +155,7 @@ class Committer(Generic[S]):
     quarantine: Quarantine | None = None
     fixed_times: bool = False
     """DETERMINISTIC_TIMES applies to this run (`begin` asks, first thing in the run)."""
-    _pending: list[_Pending] = field(default_factory=list)
+    _pending: list[_Pending[S, E]] = field(default_factory=list)
     _flushing: bool = False
     _flushed: asyncio.Task[None] | None = None
     """The task that records what is queued (kept, so that it is not collected while it runs)."""
@@ -180,7 +184,7 @@ class Committer(Generic[S]):
 
     # --- the clock ---------------------------------------------------------------------------------
 
-    async def wait_for_clock(self, due: datetime | None, strike: Decision) -> None:
+    async def wait_for_clock(self, due: datetime | None, strike: Callable[[S, datetime], Sequence[E]]) -> None:
         """Sleep until `due` (the state's next timer) or until a commit changes the state; when the
         time comes, submit the clock's decision. Timers thus always come from the recorded state.
         A quarantined process keeps no timer: nothing is due until it is resumed."""
@@ -193,12 +197,12 @@ class Committer(Generic[S]):
         def moved() -> bool:
             return self.commits != commits or self.quarantine is not None
 
-        decide = strike
+        decide: Decision[S, E] = lambda state, now: strike(_present(state), now)
         if self.fixed_times:
             if not await self._alarm_rang(due, moved, compare_now=False):
                 return
             assert due is not None  # the alarm rings only for a due time
-            decide = lambda state, _now: strike(state, due)  # the due time, not the task's
+            decide = lambda state, _now: strike(_present(state), due)  # the due time, not the task's
         elif workflow.patched(ONE_TIMER_PER_DUE):
             if not await self._alarm_rang(due, moved):
                 return
@@ -264,13 +268,13 @@ class Committer(Generic[S]):
         update = workflow.current_update_info()
         return update is not None and f"update:{update.id}" in self.carried.adopted
 
-    async def keep(self, decide: Decision, actor: str, cause: str) -> None:
+    async def keep(self, decide: Callable[[S, datetime], Sequence[E]], actor: str, cause: str) -> None:
         """Record what the workflow decided by itself (a signal's news, a child's outcome), which no caller
         waits for and which cannot be refused back: tried again every CLOCK_RETRY while the store does not
         take it, and after a quarantine once the process is resumed; a refusal by the decider is logged."""
         while True:
             try:
-                await self.submit(decide, actor, cause)
+                await self.submit(lambda state, now: decide(_present(state), now), actor, cause)
                 return
             except ApplicationError as error:
                 if error.type == "Refused":
@@ -282,7 +286,7 @@ class Committer(Generic[S]):
                 workflow.logger.warning("recording for %s failed, retrying: %s", cause, error)
                 await workflow.sleep(CLOCK_RETRY)
 
-    async def submit(self, decide: Decision, actor: str, cause: str | None = None) -> list[Receipt]:
+    async def submit(self, decide: Decision[S, E], actor: str, cause: str | None = None) -> list[Receipt]:
         """Queue a command; returns its receipts once its events are durable (raises if refused).
 
         `cause` names what the command answers, in the events' metadata: an Update (by default, inside
@@ -297,7 +301,7 @@ class Committer(Generic[S]):
         if answered is not None:
             return answered
         future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(decide, actor, cause, future))
+        self._pending.append(_Pending[S, E](decide, actor, cause, future))
         if not self._flushing:
             self._flushing = True
             self._flushed = asyncio.create_task(self._flush())
@@ -319,7 +323,7 @@ class Committer(Generic[S]):
         finally:
             self._flushing = False
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending[S, E]]) -> None:
         """Decide the batch and record it; when the store is found beyond the head, adopt what it holds
         and decide again what remains. Every command of the batch gets its answer here."""
         queue = batch
@@ -345,8 +349,8 @@ class Committer(Generic[S]):
             queue = self._adopt(result, queue)
         _fail(queue, ApplicationError("the event could not be recorded: the event store's answers did not settle", type="RecordingFailed"))
 
-    def _decide(self, queue: list[_Pending], now: datetime) -> _Round:
-        decision = _Round(state=self.state)
+    def _decide(self, queue: list[_Pending[S, E]], now: datetime) -> _Round[S, E]:
+        decision = _Round[S, E](state=self.state)
         for item in queue:
             try:
                 events = list(item.decide(decision.state, now))
@@ -357,23 +361,23 @@ class Committer(Generic[S]):
                 workflow.logger.exception("deciding a command failed")
                 decision.refused.append((item, ApplicationError(f"accord could not decide the command: {error}", type="InternalError")))
                 continue
-            mine = []
+            mine: list[NewEvent] = []
             for event in events:
                 new = self._new_event(event, item.actor, item.cause)
-                decision.state = self.evolve(decision.state, event)  # the notices read the state it leads to
+                after = decision.state = self.evolve(decision.state, event)  # the notices read the state it leads to
                 if self.notify is not None:
                     decision.notices += [
                         OutboxNotice(
-                            event_id=new.event_id, alliance_id=self.alliance_id(decision.state),
+                            event_id=new.event_id, alliance_id=self.alliance_id(after),
                             member_id=n.member_id, kind=n.kind, message=n.message,
                         )
-                        for n in self.notify(decision.state, event)
+                        for n in self.notify(after, event)
                     ]
                 mine.append(new)
             decision.accepted.append((item, mine))
         return decision
 
-    async def _append(self, decision: _Round) -> AppendResult | None:
+    async def _append(self, decision: _Round[S, E]) -> AppendResult | None:
         """The append; None when it failed for good (its commands have their answer then).
 
         While the store does not answer (PostgreSQL down, a network partition) the same request is
@@ -386,16 +390,18 @@ class Committer(Generic[S]):
         )
         for attempt in itertools.count():
             try:
-                return await workflow.execute_local_activity(
+                result: AppendResult = await workflow.execute_local_activity(
                     APPEND_EVENTS, request, result_type=AppendResult,
                     start_to_close_timeout=APPEND_TIMEOUT, retry_policy=APPEND_RETRY,
                 )
+                return result
             except FailureError as error:
                 # The local activity's failure arrives as the ApplicationError it raised, or wrapped in
                 # an ActivityError (a timeout, say).
                 cause = error if isinstance(error, ApplicationError) or not isinstance(error.cause, ApplicationError) else error.cause
                 if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent":
-                    return await self._invalid(decision, cause)
+                    await self._invalid(decision, cause)
+                    return None
                 pause = APPEND_BACKOFF[min(attempt, len(APPEND_BACKOFF) - 1)]
                 workflow.logger.warning(
                     "the event store did not take %d event(s) (attempt %d); trying again in %d s: %s",
@@ -404,7 +410,7 @@ class Committer(Generic[S]):
                 await workflow.sleep(timedelta(seconds=pause))
         raise AssertionError("unreachable")
 
-    async def _invalid(self, decision: _Round, cause: ApplicationError) -> None:
+    async def _invalid(self, decision: _Round[S, E], cause: ApplicationError) -> None:
         """The store refused the events outright (nothing was written): one command's events cannot be
         stored. Each command is recorded on its own then, so the others do not fail with it."""
         if len(decision.accepted) > 1:
@@ -416,9 +422,8 @@ class Committer(Generic[S]):
                 type="Unrecordable", non_retryable=True,
             ))
         _answer_refused(decision)
-        return None
 
-    def _recorded(self, state: S, result: AppendResult) -> None:
+    def _recorded(self, state: S | None, result: AppendResult) -> None:
         last = result.receipts[-1]
         self.head = StreamHead(stream_id=self.head.stream_id, version=last.stream_version, hash=last.hash)
         self.state = state
@@ -438,7 +443,7 @@ class Committer(Generic[S]):
 
     # --- adoption and quarantine -------------------------------------------------------------------
 
-    def _adopt(self, result: AppendResult, queue: list[_Pending]) -> list[_Pending]:
+    def _adopt(self, result: AppendResult, queue: list[_Pending[S, E]]) -> list[_Pending[S, E]]:
         """Take the events an earlier attempt of this run recorded as this process's own, answer the
         commands that caused them, and return the commands still to decide. A stored event this run
         did not record, or cannot fold, quarantines the process instead (the events before it are kept)."""
@@ -447,7 +452,7 @@ class Committer(Generic[S]):
             problem = self._not_ours(stored)
             if problem is None:
                 try:
-                    state = self.evolve(self.state, self._parse(stored))
+                    self.state = self.evolve(self.state, self._parse(stored))
                 except Exception as error:  # noqa: BLE001 - whatever the reason, the process cannot take this event as its own
                     problem = f"it does not fold into the process: {_why(error)}"
             if problem is not None:
@@ -455,7 +460,6 @@ class Committer(Generic[S]):
                     stream_id=self.head.stream_id, version=stored.stream_version, event_type=stored.event_type, reason=problem,
                 ))
                 break
-            self.state = state
             self.head = StreamHead(stream_id=self.head.stream_id, version=stored.stream_version, hash=stored.hash)
             self._adopted_ids.add(stored.event_id)
             answers.setdefault(str(stored.metadata.get("causation_id")), []).append(stored.receipt())
@@ -468,7 +472,7 @@ class Committer(Generic[S]):
             )
         if result.broken is not None and self.quarantine is None:
             self._enter_quarantine(Quarantine(stream_id=self.head.stream_id, **result.broken.model_dump()))
-        remaining = []
+        remaining: list[_Pending[S, E]] = []
         for item in queue:
             answer = answers.pop(item.cause, None)
             if answer is not None:
@@ -511,7 +515,7 @@ class Committer(Generic[S]):
 
         self.quarantine = finding
         self.drop_alarm()
-        workflow.upsert_search_attributes([search.STAGE.value_set(QUARANTINED)])
+        _upsert_search_attributes([search.STAGE.value_set(QUARANTINED)])
         workflow.logger.error("%s", finding.message)
         pending, self._pending = self._pending, []
         _fail(pending, finding.error())
@@ -538,7 +542,7 @@ class Committer(Generic[S]):
         if finding is None:
             return None
         await workflow.wait_condition(lambda: self.idle)
-        result = await self._append(_Round(state=self.state))  # no events: it only looks
+        result = await self._append(_Round[S, E](state=self.state))  # no events: it only looks
         if result is None:
             return finding  # the store did not answer: nothing is known, nothing changes
         self.quarantine = None
@@ -549,7 +553,7 @@ class Committer(Generic[S]):
             self.commits += 1  # the run loop looks at the state again
         return self.quarantine
 
-    def _new_event(self, event: DomainEvent, actor: str, cause: str) -> NewEvent:
+    def _new_event(self, event: E, actor: str, cause: str) -> NewEvent:
         info = workflow.info()
         # A task attempt draws the same ids as the lost attempts before it (the random sequence replays);
         # those drawn for events that were adopted are taken already.
@@ -571,13 +575,20 @@ class Committer(Generic[S]):
         )
 
 
-def _fail(items: list[_Pending], error: ApplicationError) -> None:
+def _present(state: S | None) -> S:
+    """The state of a process that has one: the clock, signals and children act only after its first event."""
+    if state is None:
+        raise ValueError("the process has no state yet")
+    return state
+
+
+def _fail(items: Sequence[_Pending[Any, Any]], error: ApplicationError) -> None:
     for item in items:
         if not item.future.done():
             item.future.set_exception(error)
 
 
-def _answer(decision: _Round, receipts: list[Receipt]) -> None:
+def _answer(decision: _Round[Any, Any], receipts: list[Receipt]) -> None:
     """Give each accepted command its receipts (in order) and each refused one its refusal."""
     offset = 0
     for item, mine in decision.accepted:
@@ -586,7 +597,7 @@ def _answer(decision: _Round, receipts: list[Receipt]) -> None:
     _answer_refused(decision)
 
 
-def _answer_refused(decision: _Round) -> None:
+def _answer_refused(decision: _Round[Any, Any]) -> None:
     for item, error in decision.refused:
         if not item.future.done():
             item.future.set_exception(error)
@@ -605,10 +616,15 @@ def publish_stage(stage: str, deadline: datetime | None) -> None:
     from workflows import search
 
     current = workflow.info().typed_search_attributes
-    updates = []
+    updates: list[SearchAttributeUpdate[Any]] = []
     if current.get(search.STAGE) != stage:
         updates.append(search.STAGE.value_set(stage))
     if deadline is not None and current.get(search.DEADLINE) != deadline:
         updates.append(search.DEADLINE.value_set(deadline))
     if updates:
-        workflow.upsert_search_attributes(updates)
+        _upsert_search_attributes(updates)
+
+
+def _upsert_search_attributes(updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+    # temporalio leaves the value type of the updates it takes unparameterised, which pyright calls unknown
+    workflow.upsert_search_attributes(updates)  # pyright: ignore[reportUnknownMemberType]
