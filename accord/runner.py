@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import click
 import structlog
@@ -32,7 +32,7 @@ def stop_on_signals() -> asyncio.Event:
 
 
 @contextlib.asynccontextmanager
-async def migrated_app(settings: Settings, *, temporal_address: str | None = None) -> AsyncIterator[Accord]:
+async def migrated_app(settings: Settings, *, temporal_address: str | None = None) -> AsyncGenerator[Accord, None]:
     client = await connect(settings, address=temporal_address) if temporal_address else None
     app = await Accord.connect(settings, client=client)
     try:
