@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Generator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -186,11 +186,13 @@ class Health(BaseModel):
 
 
 def accord_of(request: Request) -> Accord:
-    return request.app.state.accord
+    accord: Accord = request.app.state.accord
+    return accord
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 bearer = HTTPBearer(auto_error=False, description="an accord API token: `Authorization: Bearer acc_...`")
@@ -353,7 +355,7 @@ async def found(body: FoundRequest, accord: AccordDep) -> Founded:
 alliances = APIRouter(prefix="/alliances/{alliance_id}", responses=ERRORS)
 
 
-async def _visible_state(accord: Accord, actor: Identity) -> AllianceState:
+async def visible_state(accord: Accord, actor: Identity) -> AllianceState:
     """The alliance as its members see it; a member who was removed sees nothing any more."""
     state = await accord.alliance(actor.alliance_id)
     member = state.member(actor.member_id)
@@ -364,12 +366,12 @@ async def _visible_state(accord: Accord, actor: Identity) -> AllianceState:
 
 @alliances.get("", tags=["alliances"], summary="The alliance: charter and members")
 async def alliance_state(actor: Actor, accord: AccordDep) -> AllianceState:
-    return await _visible_state(accord, actor)
+    return await visible_state(accord, actor)
 
 
 @alliances.get("/members", tags=["members"], summary="The alliance's members, removed ones included")
 async def members(actor: Actor, accord: AccordDep) -> list[Member]:
-    return list((await _visible_state(accord, actor)).members.values())
+    return list((await visible_state(accord, actor)).members.values())
 
 
 @alliances.get("/head", tags=["alliances"], summary="The head of the alliance's event stream (version and hash)")
@@ -495,7 +497,7 @@ async def open_decision(body: OpenDecisionRequest, actor: Actor, accord: AccordD
 
 @alliances.get("/decisions", tags=["decisions"], summary="The alliance's decisions and the stage each is in")
 async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionSummary]:
-    await _visible_state(accord, actor)
+    await visible_state(accord, actor)
     return await accord.decisions(actor.alliance_id)
 
 
@@ -503,7 +505,7 @@ async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionSummary]:
     "/parked", tags=["decisions"], summary="Points that decisions parked, kept until a new decision takes them up"
 )
 async def parked(actor: Actor, accord: AccordDep) -> list[ParkedPoint]:
-    return list((await _visible_state(accord, actor)).parked.values())
+    return list((await visible_state(accord, actor)).parked.values())
 
 
 @alliances.get(
@@ -523,7 +525,7 @@ async def decision(decision_id: str, caller: Caller, accord: AccordDep) -> Decis
     view = await accord.decision(decision_id)
     if view.state.alliance_id != caller.alliance_id:
         raise forbidden(f"decision {decision_id!r} is not a decision of alliance {caller.alliance_id!r}")
-    await _visible_state(accord, caller)
+    await visible_state(accord, caller)
     return view
 
 
@@ -629,7 +631,7 @@ async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: s
     if reader.alliance_id != alliance_id:
         raise forbidden(f"this token belongs to alliance {reader.alliance_id!r}; {what} belongs to {alliance_id!r}")
     if not reader.auditor:
-        await _visible_state(accord, reader)  # a removed member reads nothing more
+        await visible_state(accord, reader)  # a removed member reads nothing more
 
 
 async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
@@ -666,7 +668,7 @@ async def _may_read_contents(accord: Accord, reader: Identity, stream_id: str) -
 
 async def _readable(accord: Accord, reader: Identity, streams: list[str]) -> list[str]:
     """The streams whose record the reader may see: an auditor all of the alliance's, a member not every dispute."""
-    readable = []
+    readable: list[str] = []
     for stream_id in streams:
         try:
             await _may_read_contents(accord, reader, stream_id)
@@ -798,7 +800,8 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     )
     app.state.accord = accord
     app.state.settings = settings
-    for kind in (AccordError, *LIBRARY_ERRORS):
+    handled: tuple[type[Exception], ...] = (AccordError, *LIBRARY_ERRORS)
+    for kind in handled:
         app.add_exception_handler(kind, error_response)
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
@@ -814,7 +817,7 @@ class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: whoever runs it decides when it stops, through `stop`."""
 
     @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
+    def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 

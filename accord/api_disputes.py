@@ -20,7 +20,7 @@ from accord.api import (
     Body,
     Caller,
     ReasonRequest,
-    _visible_state,
+    visible_state,
 )
 from accord.app import Accord, DisputeView, Identity
 from accord.dispute_access import read_dispute, send_command
@@ -103,7 +103,7 @@ async def raise_dispute(body: RaiseDisputeRequest, actor: Actor, accord: AccordD
 
 @alliance_disputes.get("", summary="The alliance's disputes: in full where the caller may read them, else their stage")
 async def disputes(actor: Actor, accord: AccordDep) -> list[DisputeView | Outline]:
-    await _visible_state(accord, actor)
+    await visible_state(accord, actor)
     return await accord.disputes(actor.alliance_id, actor.member_id)
 
 
@@ -115,7 +115,7 @@ dispute_routes = APIRouter(prefix="/disputes/{dispute_id}", tags=["disputes"], r
 @dispute_routes.get("", summary="A dispute: in full for its parties, mediator, panelists and coordinators; else its stage")
 async def dispute(dispute_id: str, caller: Caller, accord: AccordDep) -> DisputeView | Outline:
     seen = await read_dispute(accord, dispute_id, caller.member_id, alliance_id=caller.alliance_id)
-    await _visible_state(accord, caller)  # a removed member reads nothing more
+    await visible_state(accord, caller)  # a removed member reads nothing more
     return seen
 
 

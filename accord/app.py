@@ -15,7 +15,7 @@ import secrets
 import uuid
 from dataclasses import astuple, dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import asyncpg
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -29,6 +29,8 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.types import MethodAsyncSingleParam, MethodSyncOrAsyncNoParam
+from temporalio.workflow import UpdateMethodMultiParam
 
 from accord.config import Settings, database_url
 from accord.failures import from_workflow, transient
@@ -39,7 +41,7 @@ from events.decision import DecisionCommand, DecisionContext, DecisionState, Ope
 from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
-from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
+from events.rules import Command, Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
 from workflows.alliance import AllianceWorkflow
@@ -48,7 +50,12 @@ from workflows.dispute import DisputeWorkflow
 from workflows.process import update_name
 from workflows.shapes import AllianceRun, CommandResult, DecisionRun, DisputeRun
 
-T = TypeVar("T")
+W = TypeVar("W")
+"""A workflow class."""
+R = TypeVar("R")
+"""What a workflow's query or Update answers."""
+P = TypeVar("P")
+"""What a workflow's run takes."""
 
 
 class IssuedToken(BaseModel):
@@ -105,6 +112,16 @@ def _lost_update(error: RPCError) -> bool:
     return error.status == RPCStatusCode.NOT_FOUND and "update" in str(error).lower()
 
 
+@overload
+async def send_update(
+    handle: WorkflowHandle[Any, Any], update: str, *args: Any, patience: float, update_id: str | None = None,
+    result_type: type[R],
+) -> R: ...
+@overload
+async def send_update(
+    handle: WorkflowHandle[Any, Any], update: UpdateMethodMultiParam[..., R], *args: Any, patience: float,
+    update_id: str | None = None,
+) -> R: ...
 async def send_update(
     handle: WorkflowHandle[Any, Any], update: Any, *args: Any, patience: float, update_id: str | None = None,
     result_type: type | None = None,
@@ -121,7 +138,9 @@ async def send_update(
     delay = 0.05
     while True:
         try:
-            return await handle.execute_update(update, args=list(args), id=update_id, result_type=result_type)
+            return await handle.execute_update(  # pyright: ignore[reportUnknownMemberType]  # temporalio: an overload's `args` is unannotated
+                update, args=list(args), id=update_id, result_type=result_type
+            )
         except WorkflowUpdateRPCTimeoutOrCancelledError as error:
             last: BaseException = error
         except RPCError as error:
@@ -174,7 +193,7 @@ class Accord:
 
     # --- commands --------------------------------------------------------------------------------
 
-    async def _update(self, handle: WorkflowHandle[Any, Any], command: Any, command_id: str | None = None) -> CommandResult:
+    async def _update(self, handle: WorkflowHandle[Any, Any], command: Command, command_id: str | None = None) -> CommandResult:
         """Send a command (the Update named after it) and return its result; what the workflow answered instead is raised
         as accord's error (`Refused`, `CorruptRecord` for a quarantined process, `Unavailable`).
         `command_id` names the Update: a caller that
@@ -207,14 +226,14 @@ class Accord:
 
     async def _start_with_command(
         self,
-        run: Any,
-        run_arg: Any,
+        run: MethodAsyncSingleParam[W, P, Any],
+        run_arg: P,
         workflow_id: str,
-        command: Any,
+        command: Command,
         *,
         what: str,
         attributes: list[SearchAttributePair[Any]],
-    ) -> Any:
+    ) -> CommandResult:
         """Start a process workflow and send it its first command (found, open, raise).
 
         Two calls rather than update-with-start: the time-skipping test server cannot skip time for a
@@ -265,6 +284,7 @@ class Accord:
             alliance_id, actor, decision_id, title, points, body=body, response_window=response_window
         )
         opened = decision.decide(None, command, datetime.now().astimezone())[0]
+        assert isinstance(opened, decision.DecisionOpened)  # what an opening records first
         return await self._start_with_command(
             DecisionWorkflow.run,
             DecisionRun(decision_id=decision_id),
@@ -323,7 +343,8 @@ class Accord:
         kind, process_id = astuple(parse_stream(stream_id))
         if row is None:
             raise not_found(f"no {kind} {process_id!r}")
-        owner, status = row["alliance_id"], row["status"]
+        owner: str = row["alliance_id"]
+        status: str | None = row["status"]
         if alliance_id is not None and owner != alliance_id:
             raise forbidden(f"{kind} {process_id!r} is not a {kind} of alliance {alliance_id!r}")
         if status is None:
@@ -370,7 +391,7 @@ class Accord:
         return await self.decision_command(decision_id, command, alliance_id=alliance_id)
 
     async def decision(self, decision_id: str) -> DecisionView:
-        state: DecisionState = await self._query(
+        state: DecisionState = await self.present(
             DecisionWorkflow.run, DECISION.stream_name(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
         )
         return DecisionView(
@@ -406,9 +427,9 @@ class Accord:
             list(DECISION_STAGE_EVENTS),
             list(DECISION_DEADLINE_EVENTS),
         )
-        summaries = []
+        summaries: list[DecisionSummary] = []
         for row in rows:
-            data = json.loads(row["data"]) if row["data"] else {}
+            data: dict[str, Any] = json.loads(row["data"]) if row["data"] else {}
             summaries.append(
                 DecisionSummary(
                     decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
@@ -459,6 +480,7 @@ class Accord:
             subject=subject, description=description, severity=severity, context=context,
         )
         raised = dispute.decide(None, command, datetime.now().astimezone())[0]
+        assert isinstance(raised, dispute.DisputeRaised)  # what raising a dispute records first
         return await self._start_with_command(
             DisputeWorkflow.run,
             DisputeRun(dispute_id=dispute_id),
@@ -475,7 +497,7 @@ class Accord:
         )
 
     async def _dispute_state(self, dispute_id: str) -> DisputeState:
-        return await self._query(
+        return await self.present(
             DisputeWorkflow.run, DISPUTE.stream_name(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
         )
 
@@ -514,13 +536,18 @@ class Accord:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def _query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
+    async def present(
+        self, run: MethodAsyncSingleParam[W, Any, Any], workflow_id: str, query: MethodSyncOrAsyncNoParam[W, R | None], what: str
+    ) -> R:
+        """A workflow's query that must answer something (a process's state, say): None is `not_found`."""
         result = await self.query(run, workflow_id, query, what)
         if result is None:
             raise not_found(f"no {what}")
         return result
 
-    async def query(self, run: Any, workflow_id: str, query: Any, what: str) -> Any:
+    async def query(
+        self, run: MethodAsyncSingleParam[W, Any, Any], workflow_id: str, query: MethodSyncOrAsyncNoParam[W, R], what: str
+    ) -> R:
         """A workflow's query, asked again while Temporal restarts or is unreachable (for at most
         `patience` seconds); a workflow Temporal does not know is `not_found`."""
         handle = self.client.get_workflow_handle_for(run, workflow_id)
@@ -536,12 +563,12 @@ class Accord:
             await asyncio.sleep(0.5)
 
     async def alliance(self, alliance_id: str) -> AllianceState:
-        return await self._query(
+        return await self.present(
             AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
         )
 
     async def alliance_head(self, alliance_id: str) -> StreamHead:
-        return await self._query(
+        return await self.present(
             AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
         )
 
@@ -563,7 +590,7 @@ class Accord:
         stream = parse_stream(stream_id)  # refuses a stream name accord does not know
         if stream.kind == ALLIANCE.kind:
             return stream.id
-        alliance_id = await self.pool.fetchval(
+        alliance_id: str | None = await self.pool.fetchval(
             "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
         )
         if alliance_id is None:
@@ -645,6 +672,7 @@ class Accord:
             " RETURNING token_id, member_id, label, issued_by, issued_at, revoked_at",
             token_id,
         )
+        assert updated is not None  # the token was found above, and tokens are never deleted
         return TokenInfo(**dict(updated))
 
     async def authenticate(self, token: str) -> Identity | None:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, TypeAdapter, ValidationError, computed_field
 from temporalio.service import RPCError, RPCStatusCode
@@ -60,7 +60,7 @@ class Replayed(BaseModel):
 @dataclass
 class Folded:
     state: Any
-    bad_rows: list[BadRow] = field(default_factory=list)
+    bad_rows: list[BadRow] = field(default_factory=list[BadRow])
 
 
 def fold(stream_id: str, events: list[RecordedEvent]) -> Folded:
@@ -95,7 +95,7 @@ def _why(error: BaseException) -> str:
 class FoldedLog:
     """Stream states rebuilt from the global log, and where to resume folding from."""
 
-    states: dict[str, Any] = field(default_factory=dict)
+    states: dict[str, Any] = field(default_factory=dict[str, Any])
     checkpoint: GlobalCheckpoint = GlobalCheckpoint()
     events: int = 0
 
@@ -184,10 +184,14 @@ async def replay(store: EventStore, stream_id: str, *, at: int | None = None, as
     )
 
 
-def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
+Json: TypeAlias = "dict[str, Json] | list[Json] | str | int | float | bool | None"
+"""A JSON value as Python holds it."""
+
+
+def differences(expected: Json, actual: Json, path: str = "") -> list[str]:
     """Field-by-field differences between two JSON values, as readable lines."""
     if isinstance(expected, dict) and isinstance(actual, dict):
-        lines = []
+        lines: list[str] = []
         for key in sorted(set(expected) | set(actual), key=str):
             where = f"{path}.{key}" if path else str(key)
             if key not in actual:
@@ -212,7 +216,7 @@ class CheckReport(BaseModel):
     stream_id: str
     checks: list[Check]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy takes no decorator above @property; pydantic's documented way
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
@@ -236,8 +240,8 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
     )
     checks = [record_check]
     try:
-        live = await app._query(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
-        live_head = await app._query(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
+        live = await app.present(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
+        live_head = await app.present(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
         quarantine = await app.query(workflow.run, stream_id, workflow.quarantine, f"workflow {stream_id!r}")
     except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
         checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
@@ -279,7 +283,7 @@ def _process_check(quarantine: Any) -> Check:
     return Check(name="process", ok=False, detail=quarantine.message)
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> Json:
     return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
@@ -381,8 +385,8 @@ async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> W
     kept = [e for e in events if e.event_type not in STAGE_EVENTS]
     state = fold(stream_id, kept).state
     state = state.model_copy(update={"context": state.context.model_copy(update={"rules": rules})})
-    outcomes = {}
-    points = []
+    outcomes: dict[str, PointOutcome] = {}
+    points: list[WhatIfPoint] = []
     for point in state.active_points:
         t = tally(state, point)
         would = fallback_outcome(rules, rules.fallback, t)
@@ -432,11 +436,13 @@ def stream_report(replayed: Replayed) -> StreamReport:
             stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
             head_hash=replayed.head_hash, rules=None, outcome={"stage": state["stage"]}, state=state, timeline=[],
         )
+    rules: Any
+    outcome: Any
     if state is None:  # the opening event itself is a bad row
         rules, outcome = None, None
     elif replayed.kind == "decision":
-        rules: Any = state.context.rules
-        outcome: Any = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
+        rules = state.context.rules
+        outcome = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
                         "points": state.outcomes}
     elif replayed.kind == "dispute":
         rules, outcome = state.context.procedure, {"outcome": state.outcome, "stage": state.stage, "ruling": state.ruling}

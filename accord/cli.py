@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +78,7 @@ def demo(as_json: bool) -> None:
     run_command(run_demo, as_json, needs_app=False, settings=settings, json_output=as_json)
 
 
-def _run_service(service: Callable[[Settings], Awaitable[None]]) -> None:
+def _run_service(service: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
     import asyncio
 
     from accord.logs import configure_logging

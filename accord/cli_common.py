@@ -137,7 +137,7 @@ def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-class EnumChoice(click.Choice):  # type: ignore[type-arg]
+class EnumChoice(click.Choice):  # type: ignore[type-arg]  # Choice is generic from click 8.2 on, and accord takes 8.1
     """A choice among the values of an enum of the domain, imported when the choice is first shown or
     checked rather than when the command line is built (the domain's modules load pydantic models)."""
 
@@ -147,6 +147,6 @@ class EnumChoice(click.Choice):  # type: ignore[type-arg]
         self.case_sensitive = True
 
     @functools.cached_property
-    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # read on first use, in place of Choice's attribute
         module, name = self.enum
         return tuple(member.value for member in getattr(importlib.import_module(module), name))

@@ -244,7 +244,7 @@ async def list_(app: Accord, alliance_id: str, actor: str) -> Output:
     from events.dispute import Outline
 
     rows = await app.disputes(alliance_id, actor)  # those whose existence is kept from MEMBER are left out
-    lines = []
+    lines: list[str] = []
     for seen in rows:
         if isinstance(seen, Outline):
             lines.append(f"{seen.dispute_id:24} {seen.stage:14} (confidential)")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import timedelta
+from typing import cast
 
 import click
 
@@ -21,7 +22,7 @@ from accord.examples import CHARTER
 from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
-from events.alliance import AdmitMember, FoundAlliance, ReinstateMember, Role, SetRoles, SuspendMember
+from events.alliance import AdmitMember, FoundAlliance, ParkedPoint, ReinstateMember, Role, SetRoles, SuspendMember
 from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
 from events.dispute import AcceptTerms, DisputeState, ProposeTerms
@@ -30,7 +31,7 @@ from events.rules import Refused
 
 
 @contextlib.asynccontextmanager
-async def demo_stack(settings: Settings) -> AsyncIterator[tuple[Accord, str | None]]:
+async def demo_stack(settings: Settings) -> AsyncGenerator[tuple[Accord, str | None], None]:
     """The running dev stack if there is one, else the embedded services with a worker of our own."""
     stack = running_dev_stack(settings)
     if stack is not None:
@@ -178,7 +179,7 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
         events = await app.store.read_stream(DECISION.stream_name(decision_id), from_version=seen)
         for event in events:
             seen = event.stream_version + 1
-            data = {k: ", ".join(v) if isinstance(v, list) else v for k, v in event.data.items()}
+            data = {k: ", ".join(cast("list[str]", v)) if isinstance(v, list) else v for k, v in event.data.items()}
             tell.say("   " + DEMO_STORY.get(event.event_type, event.event_type).format(**data))
         view = await app.decision(decision_id)
         if not view.state.is_live:
@@ -186,6 +187,7 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
         await asyncio.sleep(0.5)
     outcomes = ", ".join(f"{pid} {outcome}" for pid, outcome in view.state.outcomes.items())
     tell.say(f"7. Outcome: {view.state.outcome} ({outcomes}).")
+    parked: dict[str, ParkedPoint] = {}
     for _ in range(20):  # the alliance records the parked point when the decision's signal arrives
         parked = (await app.alliance(alliance_id)).parked
         if parked:

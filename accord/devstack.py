@@ -87,8 +87,7 @@ async def dev_temporal(data_dir: Path) -> AsyncGenerator[WorkflowEnvironment, No
         extra += ["--dynamic-config-value", value]
     for pragma in TEMPORAL_SQLITE_PRAGMAS:
         extra += ["--sqlite-pragma", pragma]
-    # start_local leaves the value type of its search attribute keys unparameterised, which pyright calls unknown.
-    env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]
+    env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]  # temporalio: search attribute keys unparameterised
         port=port,
         ui=True,
         dev_server_existing_path=binary("temporal"),

@@ -34,7 +34,7 @@ the connection was cut, or its host has no address. (The Temporal client raises 
 these.)"""
 
 
-LIBRARY_ERRORS: tuple[type[BaseException], ...] = (RPCError, WorkflowUpdateFailedError, ApplicationError, *_DATABASE_DOWN)
+LIBRARY_ERRORS: tuple[type[Exception], ...] = (RPCError, WorkflowUpdateFailedError, ApplicationError, *_DATABASE_DOWN)
 """What the libraries raise that `as_accord_error` may read as accord's errors."""
 
 

@@ -37,8 +37,8 @@ async def connect(settings: Settings, *, address: str | None = None, namespace: 
         config["target_host"] = address
     if namespace is not None:
         config["namespace"] = namespace
-    config.setdefault("target_host", "localhost:7233")
+    target = config.setdefault("target_host", "localhost:7233")
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter)
     except RuntimeError as error:  # what the SDK raises when the server does not answer
-        raise Unavailable(f"Temporal at {config['target_host']} did not answer ({error}): is it running?") from None
+        raise Unavailable(f"Temporal at {target} did not answer ({error}): is it running?") from None

@@ -49,7 +49,8 @@ class NotifyActivities:
             "SELECT * FROM accord.notifications WHERE notification_id = ANY($1) AND delivered_at IS NULL",
             notification_ids,
         )
-        delivered, failed = 0, []
+        delivered = 0
+        failed: list[str] = []
         for row in rows:
             url = await self.pool.fetchval(WEBHOOK_SQL, ALLIANCE.stream_name(row["alliance_id"]), row["member_id"])
             if not url:
