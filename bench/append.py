@@ -17,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import asyncpg
 
@@ -74,8 +77,8 @@ async def _run(pool: asyncpg.Pool, size: Size, report: Run) -> None:
         tag = uuid.uuid4().hex[:8]
         _add(batch["raw"], await _raw_batches(pool, size, tag))
         _add(batch["accord"], await _accord_batches(store, size, tag))
-        _add(single["raw"], await _concurrent(size, lambda w, tag=tag: _raw_writer(pool, f"raw-{tag}-{w}")))
-        _add(single["accord"], await _concurrent(size, lambda w, tag=tag: _accord_writer(store, f"one-{tag}-{w}")))
+        _add(single["raw"], await _concurrent(size, partial(_raw_writer, pool), f"raw-{tag}"))
+        _add(single["accord"], await _concurrent(size, partial(_accord_writer, store), f"one-{tag}"))
 
     report.figures += [
         Figure("append", f"batch append, {size.batch} events", "events/s", batch["accord"].rate,
@@ -107,7 +110,7 @@ async def _accord_batches(store: EventStore, size: Size, tag: str) -> Tally:
 
 async def _raw_batches(pool: asyncpg.Pool, size: Size, tag: str) -> Tally:
     now = datetime.now(UTC)
-    batches = []
+    batches: list[list[tuple[Any, ...]]] = []
     for i in range(size.batches):
         stream = DECISION.stream_name(f"r{tag}-{i}")
         batches.append([raw_row(stream, n + 1, stance_event(stream, n), now) for n in range(size.batch)])
@@ -118,14 +121,19 @@ async def _raw_batches(pool: asyncpg.Pool, size: Size, tag: str) -> Tally:
     return Tally(size.batch * size.batches, time.perf_counter() - started)
 
 
-async def _concurrent(size: Size, writer) -> Tally:  # type: ignore[no-untyped-def]
+Writer = Callable[[float], Awaitable[int]]
+"""A writer: appends until the deadline (a `time.perf_counter()`), returns how many events it appended."""
+
+
+async def _concurrent(size: Size, writer: Callable[[str], Writer], prefix: str) -> Tally:
+    """`size.writers` writers at once, each on a stream of its own (`<prefix>-<n>`)."""
     deadline = time.perf_counter() + size.seconds
     started = time.perf_counter()
-    counts = await asyncio.gather(*(writer(w)(deadline) for w in range(size.writers)))
+    counts = await asyncio.gather(*(writer(f"{prefix}-{w}")(deadline) for w in range(size.writers)))
     return Tally(sum(counts), time.perf_counter() - started)
 
 
-def _accord_writer(store: EventStore, stream: str):  # type: ignore[no-untyped-def]
+def _accord_writer(store: EventStore, stream: str) -> Writer:
     async def write(deadline: float) -> int:
         version = 0
         pending = [stance_event(stream, n) for n in range(64)]
@@ -139,7 +147,7 @@ def _accord_writer(store: EventStore, stream: str):  # type: ignore[no-untyped-d
     return write
 
 
-def _raw_writer(pool: asyncpg.Pool, stream: str):  # type: ignore[no-untyped-def]
+def _raw_writer(pool: asyncpg.Pool, stream: str) -> Writer:
     async def write(deadline: float) -> int:
         version = 0
         now = datetime.now(UTC)

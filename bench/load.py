@@ -22,10 +22,10 @@ class Meter(Protocol):
 @dataclass
 class LoadResult:
     duration: float
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list[float])
     """Seconds from call to answer, of the calls answered inside the measured window."""
-    errors: Counter[str] = field(default_factory=Counter)
-    cpu: dict[str, float] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter[str])
+    cpu: dict[str, float] = field(default_factory=dict[str, float])
     """Milliseconds of CPU per answered call, by part of the stack (see bench.stack.CpuMeter)."""
 
     @property
@@ -89,7 +89,7 @@ async def open_loop(call: Call, rate: float, warmup: float, duration: float) -> 
     start = loop.time()
     total = int(rate * (warmup + duration))
     result = LoadResult(duration=duration)
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
 
     async def one(number: int, measured: bool) -> None:
         started = loop.time()

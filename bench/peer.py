@@ -14,6 +14,7 @@ psycopg); without it the benchmark says so and records nothing.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import threading
 import time
@@ -24,7 +25,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
-from bench.append import FULL, QUICK, TINY, Size, Tally  # noqa: F401 (the same sizes as append, so the two compare)
+# The same sizes as append, so the two compare.
+from bench.append import FULL as FULL
+from bench.append import QUICK as QUICK
+from bench.append import TINY as TINY
+from bench.append import Size, Tally
 from bench.payloads import stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
@@ -36,7 +41,7 @@ SCHEMA = "bench_es"
 
 def available() -> bool:
     try:
-        import eventsourcing.postgres  # noqa: F401
+        importlib.import_module("eventsourcing.postgres")
     except ImportError:
         return False
     return True
@@ -137,7 +142,7 @@ async def _accord_batches(store: EventStore, size: Size) -> Tally:
 
 
 def _peer_batches(peer: Peer, size: Size) -> Tally:
-    batches = []
+    batches: list[list[Any]] = []
     for _ in range(size.batches):
         stream = uuid.uuid4()
         batches.append(peer.stored(stream, [stance_event(DECISION.stream_name(str(stream)), n) for n in range(size.batch)]))

@@ -28,7 +28,7 @@ from accord.audit import fold_log
 from bench.report import Figure, Run, progress
 from bench.setup import charter
 from bench.stack import Stack
-from events.decision import DecisionContext, OpenDecision, open_decision
+from events.decision import DecisionContext, OpenDecision, PointDraft, open_decision
 from events.store import EventStore
 
 
@@ -104,7 +104,7 @@ def opened_data(size: Size) -> dict[str, Any]:
     )
     command = OpenDecision(
         actor="m001", decision_id="template", alliance_id="bench", title="Joint campaign",
-        points=[{"text": f"point {i + 1}"} for i in range(size.points)], context=context,
+        points=[PointDraft(text=f"point {i + 1}") for i in range(size.points)], context=context,
     )
     event = open_decision(command, datetime.now(UTC))[0]
     return event.model_dump(mode="json", exclude={"type"})

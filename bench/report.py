@@ -47,7 +47,7 @@ class Figure:
 
     @property
     def target(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.target_ratio is not None:
             parts.append(f"{'>=' if self.higher_is_better else '<='} {self.target_ratio:g}x")
         if self.target_absolute is not None:
@@ -62,11 +62,11 @@ class Figure:
 class Run:
     quick: bool
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    figures: list[Figure] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list[Figure])
+    details: dict[str, Any] = field(default_factory=dict[str, Any])
     """Per benchmark: sizes, parameters and diagnostic figures."""
-    versions: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict[str, str])
+    seconds: dict[str, float] = field(default_factory=dict[str, float])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,7 +96,7 @@ def _number(value: float) -> str:
 
 def table(figures: list[Figure]) -> str:
     header = ("benchmark", "metric", "accord", "baseline", "ratio", "target", "met")
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for f in figures:
         ratio = f"{f.ratio:.2f}x" if f.ratio is not None else "-"
         met = {True: "yes", False: "NO", None: ""}[f.met]
@@ -112,7 +112,7 @@ def table(figures: list[Figure]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = []
+    lines: list[str] = []
     for index, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         if index == 0:
@@ -158,7 +158,7 @@ def _git_commit() -> str | None:
         return None
 
 
-_T0 = None
+_started: float | None = None
 
 
 def progress(message: str) -> None:
@@ -166,7 +166,7 @@ def progress(message: str) -> None:
     import sys
     import time
 
-    global _T0
-    if _T0 is None:
-        _T0 = time.monotonic()
-    print(f"  [{time.monotonic() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+    global _started
+    if _started is None:
+        _started = time.monotonic()
+    print(f"  [{time.monotonic() - _started:6.1f}s] {message}", file=sys.stderr, flush=True)

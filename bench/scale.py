@@ -21,8 +21,10 @@ import contextlib
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -69,7 +71,7 @@ def sized(size: Size, decisions: int) -> Size:
 class Memory:
     """RSS samples of a worker process."""
 
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, int]] = field(default_factory=list[tuple[float, int]])
 
     @property
     def peak(self) -> int:
@@ -92,7 +94,7 @@ class Outcome:
     due: int = 0
     fired: int = 0
     open_rate: float = 0.0
-    lateness: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list[float])
     rss_idle: int = 0
     rss_open: int = 0
     rss_peak: int = 0
@@ -112,10 +114,10 @@ class Outcome:
         }
 
 
-async def _open_all(count: int, concurrency: int, open_one: Any) -> float:
+async def _open_all(count: int, concurrency: int, open_one: Callable[[int], Awaitable[None]]) -> float:
     """Open `count` processes, `concurrency` at a time; returns the rate per second."""
     started = time.monotonic()
-    await setup.bounded([(lambda i=i: open_one(i)) for i in range(count)], concurrency)
+    await setup.bounded([partial(open_one, i) for i in range(count)], concurrency)
     return count / (time.monotonic() - started)
 
 
@@ -124,7 +126,7 @@ def _deadline_after(seconds: float) -> datetime:
 
 
 async def _phase(
-    size: Size, worker: WorkerProcess, open_one: Any, label: str
+    size: Size, worker: WorkerProcess, open_one: Callable[[int, datetime | None], Awaitable[None]], label: str
 ) -> tuple[Outcome, datetime, list[int]]:
     """Pilot, choose T, open the rest due at T; returns the outcome so far, T and the due indexes."""
     outcome = Outcome(rss_idle=worker.rss())
@@ -135,7 +137,7 @@ async def _phase(
     at = _deadline_after(rest / (rate * size.slowdown) + size.margin)
     progress(f"scale: {label}: opening {rest} due together at {at:%H:%M:%S} (pilot ran at {rate:.0f}/s)")
     started = time.monotonic()
-    await setup.bounded([(lambda i=i: open_one(i, at)) for i in range(pilot, size.decisions)], size.concurrency)
+    await setup.bounded([partial(open_one, i, at) for i in range(pilot, size.decisions)], size.concurrency)
     outcome.open_rate = rest / (time.monotonic() - started)
     outcome.opened = size.decisions
     outcome.due = rest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 from accord.app import Accord
@@ -79,10 +80,4 @@ async def bounded(calls: Iterable[Callable[[], Awaitable[T]]], concurrency: int)
 
 async def open_decisions(app: Accord, alliance_id: str, ids: list[str], points: int, concurrency: int = 20) -> None:
     drafts = [{"text": f"point {i + 1}"} for i in range(points)]
-    await bounded(
-        [
-            (lambda d=d: app.open_decision(alliance_id, FOUNDER, d, f"Decision {d}", drafts))
-            for d in ids
-        ],
-        concurrency,
-    )
+    await bounded([partial(app.open_decision, alliance_id, FOUNDER, d, f"Decision {d}", drafts) for d in ids], concurrency)

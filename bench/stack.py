@@ -18,10 +18,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -31,6 +31,9 @@ from accord.config import Settings
 from accord.devstack import dev_services
 from accord.temporal import connect
 from events.migrate import migrate
+
+if TYPE_CHECKING:
+    from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 
 def with_database(url: str, database: str) -> str:
@@ -48,7 +51,7 @@ class Stack:
     """An experiment: every worker process (accord's and the bare one) with this workflow runner."""
 
     @contextlib.asynccontextmanager
-    async def database(self, name: str) -> AsyncIterator[str]:
+    async def database(self, name: str) -> AsyncGenerator[str, None]:
         """A fresh, migrated database of its own; dropped on exit."""
         database = f"accord_bench_{name}_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(self.server_url)
@@ -75,7 +78,7 @@ class Stack:
         return {"postgresql": postgres, "temporal_server": info.server_version or temporal_cli_version()}
 
 
-def _system_info_request():  # type: ignore[no-untyped-def]
+def _system_info_request() -> GetSystemInfoRequest:
     from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
     return GetSystemInfoRequest()
@@ -92,7 +95,7 @@ def temporal_cli_version() -> str:
 
 
 @contextlib.asynccontextmanager
-async def bench_stack(runner: str | None = None) -> AsyncIterator[Stack]:
+async def bench_stack(runner: str | None = None) -> AsyncGenerator[Stack, None]:
     """Start what is not configured, in a temporary data directory; remove it all afterwards."""
     data_dir = Path(tempfile.mkdtemp(prefix="accord-bench-"))
     try:
@@ -132,7 +135,7 @@ class WorkerProcess:
 @contextlib.contextmanager
 def worker_process(
     stack: Stack, database_url: str, task_queue: str, kind: str, *extra: str
-) -> Iterator[WorkerProcess]:
+) -> Generator[WorkerProcess, None, None]:
     """`python -m bench.worker KIND`: accord's worker (build_worker) or a bare one; waits until it polls."""
     env = {
         **os.environ,

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
+from temporalio.client import WorkflowHandle
 
 from accord.app import Accord, send_update
 from bench import setup
@@ -35,7 +36,7 @@ from bench.bare import BareStance
 from bench.load import Call, LoadResult, closed_loop, open_loop
 from bench.report import Figure, Run, progress
 from bench.stack import CpuMeter, Stack, worker_process
-from events.decision import StanceKind, TakeStance
+from events.decision import DecisionState, StanceKind, TakeStance
 from events.processes import DECISION
 from workflows.decision import DecisionWorkflow
 from workflows.shapes import CommandResult
@@ -114,8 +115,10 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
 
         workload = Workload(decision_ids, members[1:], size.points)
         bare_workload = Workload(bare_ids, members[1:], size.points)
-        bare_handles = {w: client.get_workflow_handle_for(BareStance.run, w) for w in bare_ids}
-        decision_handles = {
+        bare_handles: dict[str, WorkflowHandle[BareStance, None]] = {
+            w: client.get_workflow_handle_for(BareStance.run, w) for w in bare_ids
+        }
+        decision_handles: dict[str, WorkflowHandle[DecisionWorkflow, DecisionState | None]] = {
             d: client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(d)) for d in decision_ids
         }
 
