@@ -147,7 +147,7 @@ class VerifyReport(BaseModel):
     streams_checked: int
     broken: list[BrokenStream]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy takes no decorator above @property; pydantic's documented way
     @property
     def ok(self) -> bool:
         return not self.broken

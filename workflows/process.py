@@ -96,7 +96,7 @@ def command_updates(union: Any) -> Callable[[W], W]:
         for command_type in get_args(get_args(union)[0]):
             name = update_name(command_type)
             setattr(cls, name, handler(name, command_type, (command_type.__doc__ or "").strip() or None))
-        cls.execute = handler("execute", union, "Any command (as sent before each command had its own Update)")  # type: ignore[attr-defined]
+        cls.execute = handler("execute", union, "Any command (as sent before each command had its own Update)")  # type: ignore[attr-defined]  # this decorator adds it
         return cls
 
     return decorate

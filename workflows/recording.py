@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeAlias, TypeVar
+from uuid import UUID
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -130,9 +131,9 @@ class _Round(Generic[S, E]):
     """One decision round of a batch: the state it leads to and what it would record."""
 
     state: S | None
-    accepted: list[tuple[_Pending[S, E], list[NewEvent]]] = field(default_factory=list)
-    refused: list[tuple[_Pending[S, E], ApplicationError]] = field(default_factory=list)
-    notices: list[OutboxNotice] = field(default_factory=list)
+    accepted: list[tuple[_Pending[S, E], list[NewEvent]]] = field(default_factory=list[tuple[_Pending[S, E], list[NewEvent]]])
+    refused: list[tuple[_Pending[S, E], ApplicationError]] = field(default_factory=list[tuple[_Pending[S, E], ApplicationError]])
+    notices: list[OutboxNotice] = field(default_factory=list[OutboxNotice])
 
     @property
     def events(self) -> list[NewEvent]:
@@ -155,14 +156,14 @@ class Committer(Generic[S, E]):
     quarantine: Quarantine | None = None
     fixed_times: bool = False
     """DETERMINISTIC_TIMES applies to this run (`begin` asks, first thing in the run)."""
-    _pending: list[_Pending[S, E]] = field(default_factory=list)
+    _pending: list[_Pending[S, E]] = field(default_factory=list[_Pending[S, E]])
     _flushing: bool = False
     _flushed: asyncio.Task[None] | None = None
     """The task that records what is queued (kept, so that it is not collected while it runs)."""
-    _deliveries: list[asyncio.Future[Any]] = field(default_factory=list)
+    _deliveries: list[asyncio.Future[Any]] = field(default_factory=list[asyncio.Future[Any]])
     _alarm: asyncio.Future[None] | None = None
     _alarm_due: datetime | None = None
-    _adopted_ids: set[Any] = field(default_factory=set)
+    _adopted_ids: set[UUID] = field(default_factory=set[UUID])
     """Ids of the events adopted in this run: a later attempt's draws repeat them, so they are skipped."""
 
     def begin(self) -> None:
@@ -626,5 +627,4 @@ def publish_stage(stage: str, deadline: datetime | None) -> None:
 
 
 def _upsert_search_attributes(updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
-    # temporalio leaves the value type of the updates it takes unparameterised, which pyright calls unknown
-    workflow.upsert_search_attributes(updates)  # pyright: ignore[reportUnknownMemberType]
+    workflow.upsert_search_attributes(updates)  # pyright: ignore[reportUnknownMemberType]  # temporalio: the updates' value type is unparameterised
