@@ -35,8 +35,8 @@ from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import alliance, decision, dispute
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
-from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
-from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
+from events.decision import DecisionCommand, DecisionState, OpenDecision, Tally
+from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
 from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
@@ -286,14 +286,7 @@ class Accord:
         """The command that opens a decision, pinning the charter's rules and the electorate as they are
         now (refused when the actor may not open one)."""
         state = await self.alliance(alliance_id)
-        context = DecisionContext(
-            rules=state.charter.decisions,
-            principles=[p.id for p in state.charter.principles],
-            electorate=sorted(m.member_id for m in state.active_members()),
-            coordinators=state.with_role(Role.COORDINATOR),
-            steering=state.with_role(Role.STEERING),
-            parked=sorted(state.parked),
-        )
+        context = decision.pinned_context(state)
         command = build(
             OpenDecision,
             actor=actor,
@@ -445,15 +438,7 @@ class Accord:
         """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
         state = await self.alliance(alliance_id)
         await self._acting_member(state, actor)
-        context = DisputeContext(
-            procedure=state.charter.disputes,
-            decision_rules=state.charter.decisions,
-            principles=[p.id for p in state.charter.principles],
-            mediators=state.with_role(Role.MEDIATOR),
-            members=sorted(m.member_id for m in state.active_members()),
-            coordinators=state.with_role(Role.COORDINATOR),
-            steering=state.with_role(Role.STEERING),
-        )
+        context = dispute.pinned_context(state)
         command = build(
             RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
             subject=subject, description=description, severity=severity, context=context,
