@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 import secrets
 import uuid
@@ -35,7 +34,7 @@ from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import alliance, decision, dispute
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
-from events.decision import DecisionCommand, DecisionState, OpenDecision, Tally
+from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
 from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
@@ -373,44 +372,12 @@ class Accord:
             pending_members=state.pending_members() if state.is_live else [],
         )
 
-    async def decisions(self, alliance_id: str) -> list[DecisionSummary]:
-        """The alliance's decisions, read from the event store (one query, no workflow calls)."""
+    async def decisions(self, alliance_id: str) -> list[DecisionRow]:
+        """The alliance's decisions with their stage, deadline and outcome, from the `decisions` read model."""
         rows = await self.pool.fetch(
-            """
-            SELECT substr(o.stream_id, 10) AS decision_id, o.data->>'title' AS title,
-                   o.data->>'proposer' AS proposer, o.recorded_at AS opened_at,
-                   due.deadline, last.event_type, last.data
-            FROM accord.events o
-            LEFT JOIN LATERAL (
-                SELECT e.event_type, e.data FROM accord.events e
-                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($2)
-                ORDER BY e.stream_version DESC LIMIT 1
-            ) last ON true
-            JOIN LATERAL (
-                SELECT coalesce(e.data->>'escalation_deadline', e.data->>'deadline')::timestamptz AS deadline
-                FROM accord.events e
-                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($3)
-                ORDER BY e.stream_version DESC LIMIT 1
-            ) due ON true
-            WHERE o.event_type = 'DecisionOpened' AND o.data->>'alliance_id' = $1
-            ORDER BY o.global_position
-            """,
-            alliance_id,
-            list(DECISION_STAGE_EVENTS),
-            list(DECISION_DEADLINE_EVENTS),
+            "SELECT row FROM accord.read_models WHERE model = 'decisions' AND alliance_id = $1 ORDER BY position", alliance_id
         )
-        summaries = []
-        for row in rows:
-            data = json.loads(row["data"]) if row["data"] else {}
-            summaries.append(
-                DecisionSummary(
-                    decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
-                    opened_at=row["opened_at"], deadline=row["deadline"],
-                    stage=STAGE_AFTER.get(row["event_type"], "open"),
-                    outcome=data.get("outcome") or ("withdrawn" if row["event_type"] == "DecisionWithdrawn" else None),
-                )
-            )
-        return summaries
+        return [DecisionRow.model_validate_json(row["row"]) for row in rows]
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
@@ -646,16 +613,6 @@ def receipts_json(receipts: list[Receipt]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in receipts]
 
 
-class DecisionSummary(BaseModel):
-    decision_id: str
-    title: str
-    proposer: str
-    opened_at: datetime
-    deadline: datetime
-    stage: str
-    outcome: str | None
-
-
 class DecisionView(BaseModel):
     """A decision as `show` presents it: the state, a tally per point, and what is due next."""
 
@@ -675,12 +632,6 @@ class NotificationRow(BaseModel):
     attempts: int
     delivered_at: datetime | None
     last_error: str | None
-
-
-DECISION_DEADLINE_EVENTS = ("DecisionOpened", "PointAmended", "PointAdded", "DeadlineExtended", "DecisionStalled")
-"""The events that set a decision's deadline (or, for a stall, the end of its escalation window)."""
-DECISION_STAGE_EVENTS = ("DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn")
-STAGE_AFTER = {"DecisionStalled": "stalled", "DeadlineExtended": "open", "DecisionClosed": "closed", "DecisionWithdrawn": "withdrawn"}
 
 
 class DisputeView(BaseModel):

@@ -827,3 +827,48 @@ def told(after: DecisionState, event: DecisionEvent) -> list[Notice]:
         case DecisionWithdrawn():
             return to(everyone, "decision_withdrawn", f"{title} was withdrawn by {event.by}: {event.reason}")
     return []
+
+
+# --- read model -------------------------------------------------------------------------------------
+
+
+class DecisionRow(Model):
+    """A decision as the alliance's list shows it (the `decisions` read model)."""
+
+    decision_id: str
+    alliance_id: str
+    title: str
+    proposer: str
+    opened_at: datetime
+    deadline: datetime
+    """The response deadline; while stalled, the end of the escalation window."""
+    stage: Stage
+    outcome: str | None = None
+
+
+def decision_row(row: DecisionRow | None, event: DecisionEvent) -> DecisionRow | None:
+    """The list's row after an event (only the events of DECISION_ROW_EVENTS change it)."""
+    match event:
+        case DecisionOpened():
+            return DecisionRow(
+                decision_id=event.decision_id, alliance_id=event.alliance_id, title=event.title, proposer=event.proposer,
+                opened_at=event.at, deadline=event.deadline, stage=Stage.OPEN,
+            )
+        case _ if row is None:
+            return None
+        case PointAmended() | PointAdded():
+            return row.model_copy(update={"deadline": event.deadline})
+        case DecisionStalled():
+            return row.model_copy(update={"stage": Stage.STALLED, "deadline": event.escalation_deadline})
+        case DeadlineExtended():
+            return row.model_copy(update={"stage": Stage.OPEN, "deadline": event.deadline})
+        case DecisionClosed():
+            return row.model_copy(update={"stage": Stage.CLOSED, "outcome": event.outcome.value})
+        case DecisionWithdrawn():
+            return row.model_copy(update={"stage": Stage.WITHDRAWN, "outcome": "withdrawn"})
+    return row
+
+
+DECISION_ROW_EVENTS = frozenset(
+    {"DecisionOpened", "PointAmended", "PointAdded", "DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn"}
+)

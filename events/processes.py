@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from events import alliance, decision, dispute
 from events.hashing import load_json
+from events.readmodels import ReadModel
 from events.rules import not_found
 from events.streams import StreamId
 from events.upcast import upcast
@@ -32,6 +33,8 @@ class Process:
     workflow_path: str = field(repr=False)
     """`module:Class` of its workflow, imported on first use: `events/` stays free of Temporal (the
     workflows themselves read this module inside Temporal's sandbox)."""
+    read_models: tuple[ReadModel, ...] = field(default=(), repr=False)
+    """The rows kept from its events, keyed by the process's id (events/projector.py)."""
 
     def stream(self, process_id: str) -> StreamId:
         return StreamId(self.kind, process_id)
@@ -73,7 +76,12 @@ class Process:
 
 
 ALLIANCE = Process("alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow")
-DECISION = Process("decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow")
+DECISION = Process(
+    "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow",
+    read_models=(
+        ReadModel("decisions", decision.DecisionRow, decision.decision_row, decision.DECISION_ROW_EVENTS, lambda row: row.alliance_id),
+    ),
+)
 DISPUTE = Process("dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow")
 
 PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE)}

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from events.errors import AccordError
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
+from events.projector import Fed, consumed, project
 
 __all__ = [
     "GENESIS_HASH",
@@ -511,13 +512,21 @@ async def _insert(
         [row.prev_hash for row in rows],
         [row.hash for row in rows],
     )
-    if extra is None:
+    projected = consumed(stream_id, (row.event.event_type for row in rows))
+    if extra is None and not projected:
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
         returned = await conn.fetch(_INSERT_SQL, *args)
     else:
         async with conn.transaction():
             returned = await conn.fetch(_INSERT_SQL, *args)
-            await extra(conn)
+            if extra is not None:
+                await extra(conn)
+            if projected:  # the read models, in the same transaction (events/projector.py)
+                at = {r["stream_version"]: r["global_position"] for r in returned}
+                await project(conn, stream_id, [
+                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json, at[row.version])
+                    for row in rows
+                ])
     positions = {r["stream_version"]: r["global_position"] for r in returned}
     return [
         Receipt(
