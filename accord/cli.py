@@ -122,13 +122,12 @@ async def rebuild() -> Output:
 
     from accord.config import Settings, database_url
     from events.projector import rebuild as refold
-    from events.store import EventStore
 
-    pool = await asyncpg.create_pool(database_url(Settings()), min_size=1, max_size=2)
+    conn = await asyncpg.connect(database_url(Settings()))
     try:
-        rebuilt = await refold(pool, EventStore(pool).read_log)
+        rebuilt = await refold(conn)
     finally:
-        await pool.close()
+        await conn.close()
     return Output(rebuilt._asdict(), f"rebuilt {rebuilt.rows} read model row(s) from {rebuilt.events} event(s)")
 
 

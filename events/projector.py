@@ -9,17 +9,14 @@ while appends wait on the table's lock, so that nothing is applied twice or miss
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import asyncpg
 
 from events.processes import PROCESSES, Process
 from events.readmodels import ReadModel
 from events.streams import StreamId
-
-if TYPE_CHECKING:
-    from events.store import GlobalCheckpoint, LogRow
 
 
 class Fed(NamedTuple):
@@ -91,19 +88,18 @@ class Rebuilt(NamedTuple):
     """Rows written, over every read model."""
 
 
-async def rebuild(pool: asyncpg.Pool, read_log: Callable[..., Awaitable[tuple[list[LogRow], GlobalCheckpoint]]]) -> Rebuilt:
+async def rebuild(conn: asyncpg.Connection) -> Rebuilt:
     """Empty the read models and fold the whole log into them again, in one transaction (appends that
     would change a row meanwhile wait for it, then apply their events on top)."""
+    from events.store import read_log_page  # here: the store projects its appends through this module
+
     rows: dict[tuple[str, str], tuple[Process, ReadModel, object, int | None]] = {}
     read = 0
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         await conn.execute("LOCK TABLE accord.read_models IN EXCLUSIVE MODE")
         await conn.execute("DELETE FROM accord.read_models")
-        checkpoint: Any = None
-        while True:
-            page, checkpoint = await (read_log(checkpoint) if checkpoint is not None else read_log())
-            if not page:
-                break
+        page, checkpoint = await read_log_page(conn)
+        while page:
             read += len(page)
             for entry in page:
                 process = _process(entry.stream_id)
@@ -116,6 +112,7 @@ async def rebuild(pool: asyncpg.Pool, read_log: Callable[..., Awaitable[tuple[li
                     _, _, row, position = rows.get(key, (process, model, None, None))
                     fed = Fed(entry.event_type, entry.schema_version, entry.data_json, entry.global_position)
                     rows[key] = (process, model, *_fold(process, model, row, position, [fed]))
+            page, checkpoint = await read_log_page(conn, checkpoint)
         for (_, key), (_, model, row, position) in rows.items():
             await _store(conn, model, key, row, position)
     return Rebuilt(events=read, rows=sum(row is not None for _, _, row, _ in rows.values()))

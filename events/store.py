@@ -396,12 +396,8 @@ class EventStore:
     ) -> tuple[list[LogRow], GlobalCheckpoint]:
         """:meth:`read_all` for rebuilding state at speed: the same events in the same order and
         pages, each as a :class:`LogRow` (no metadata, hashes or validation; data as JSON text)."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_READ_LOG_SQL, after.transaction_id, after.global_position, limit)
-        log = [LogRow(*row) for row in rows]
-        return log, _checkpoint_after(log, after)
+            return await read_log_page(conn, after, limit=limit)
 
     async def verify(
         self, *, stream_prefix: str | None = None, streams: Sequence[str] | None = None
@@ -803,3 +799,14 @@ def _recompute(row: asyncpg.Record) -> bytes:
         load_json(row["data"]), load_json(row["metadata"]), row["recorded_at"],
     )  # fmt: skip
     return chain_hash(bytes(row["prev_hash"]), canonical)
+
+
+async def read_log_page(
+    conn: asyncpg.Connection, after: GlobalCheckpoint = GlobalCheckpoint(), *, limit: int = 5000
+) -> tuple[list[LogRow], GlobalCheckpoint]:
+    """One page of :meth:`EventStore.read_log`, on a connection of the caller's (and in its transaction)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    rows = await conn.fetch(_READ_LOG_SQL, after.transaction_id, after.global_position, limit)
+    log = [LogRow(*row) for row in rows]
+    return log, _checkpoint_after(log, after)

@@ -24,6 +24,7 @@ from events.decision import (
     evolve,
     on_time,
 )
+from events.migrate import READ_MODELS_MIGRATION, migrate
 from events.projector import rebuild
 from events.store import EventStore, NewEvent
 
@@ -81,7 +82,8 @@ async def test_rebuilding_from_the_log_gives_the_rows_the_appends_left(app: Acco
     assert len(left) == 3
 
     await pool.execute("UPDATE accord.read_models SET row = jsonb_set(row, '{title}', '\"tampered\"')")
-    rebuilt = await rebuild(pool, store.read_log)
+    async with pool.acquire() as conn:
+        rebuilt = await rebuild(conn)
 
     assert (rebuilt.rows, rebuilt.events) == (3, 5)
     assert await rows(pool) == left
@@ -102,3 +104,14 @@ def test_the_row_is_a_fold_of_the_events_it_consumes() -> None:
     row = decision_row(None, opened[0])
     assert row is not None and (row.stage, row.deadline, row.outcome) == (Stage.OPEN, DEADLINE, None)
     assert decision_row(None, on_time(evolve(None, opened[0]), DEADLINE)[0]) is None  # no row before the opening
+
+
+async def test_upgrading_a_record_kept_before_read_models_fills_them(app: Accord, store: EventStore, pool: asyncpg.Pool) -> None:
+    await recorded(store, None, decide(None, open_command(1, decision_id="d1"), T0))
+    async with pool.acquire() as conn:  # as the database stood before the read models' migration
+        await conn.execute("DROP TABLE accord.read_models")
+        await conn.execute("DELETE FROM accord.schema_migrations WHERE name = $1", READ_MODELS_MIGRATION)
+
+        assert await migrate(conn) == [READ_MODELS_MIGRATION]
+
+    assert [r.decision_id for r in await listed(app)] == ["d1"]
