@@ -12,7 +12,7 @@ import hashlib
 import random
 import secrets
 import uuid
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -38,6 +38,7 @@ from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDec
 from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
+from events.projector import listing, member_field
 from events.rules import Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
@@ -311,8 +312,9 @@ class Accord:
         """Refuse an actor who is not an active member of the process's alliance (or a caller speaking
         for another alliance); returns the alliance. One read of the event store, not two workflow
         queries: the store never lags the workflows, which record before they evolve."""
-        row = await self.pool.fetchrow(_ACTING_IN_PROCESS_SQL, stream_id, actor)
-        kind, process_id = astuple(parse_stream(stream_id))
+        stream = parse_stream(stream_id)
+        row = await member_field(self.pool, stream, actor, "status")
+        kind, process_id = stream.kind, stream.id
         if row is None:
             raise not_found(f"no {kind} {process_id!r}")
         owner, status = row["alliance_id"], row["status"]
@@ -452,14 +454,13 @@ class Accord:
 
     async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
         rows = await self.pool.fetch(
-            "SELECT stream_id FROM accord.events"
-            " WHERE event_type = 'DisputeRaised' AND data->>'alliance_id' = $1 ORDER BY global_position",
+            "SELECT key FROM accord.read_models WHERE model = 'disputes' AND alliance_id = $1 ORDER BY position",
             alliance_id,
         )
         views: list[DisputeView | Outline] = []
         for row in rows:
             try:
-                views.append(await self.dispute(parse_stream(row["stream_id"]).id, reader))
+                views.append(await self.dispute(row["key"], reader))
             except Refused:
                 continue  # a dispute whose very existence is confidential to this reader
         return views
@@ -498,25 +499,20 @@ class Accord:
         )
 
     async def alliances(self) -> list[AllianceSummary]:
-        rows = await self.pool.fetch(
-            """
-            SELECT substr(f.stream_id, 10) AS alliance_id, f.data->'charter'->>'name' AS name,
-                   f.recorded_at AS founded_at,
-                   (SELECT max(stream_version) FROM accord.events e WHERE e.stream_id = f.stream_id) AS events
-            FROM accord.events f
-            WHERE f.event_type = 'AllianceFounded' AND f.stream_version = 1
-            ORDER BY f.global_position
-            """
-        )
-        return [AllianceSummary(**dict(row)) for row in rows]
+        rows = await self.pool.fetch("SELECT row, version FROM accord.read_models WHERE model = 'alliances' ORDER BY position")
+        return [
+            AllianceSummary(alliance_id=state.alliance_id, name=state.name, founded_at=state.founded_at, events=row["version"])
+            for row in rows
+            for state in [AllianceState.model_validate_json(row["row"])]
+        ]
 
     async def stream_alliance(self, stream_id: str) -> str:
-        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance its opening event names."""
+        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance of its process."""
         stream = parse_stream(stream_id)  # refuses a stream name accord does not know
         if stream.kind == ALLIANCE.kind:
             return stream.id
         alliance_id = await self.pool.fetchval(
-            "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
+            "SELECT alliance_id FROM accord.read_models WHERE model = $1 AND key = $2", listing(stream).name, stream.id
         )
         if alliance_id is None:
             raise not_found(f"stream {stream_id!r} has no events", "stream")
@@ -638,20 +634,3 @@ class DisputeView(BaseModel):
     state: DisputeState
     next_due: datetime | None
     must_act: list[str]
-
-_ACTING_IN_PROCESS_SQL = """
-SELECT d.alliance_id, (
-    SELECT CASE m.event_type WHEN 'MemberSuspended' THEN 'suspended' WHEN 'MemberRemoved' THEN 'removed'
-                             ELSE 'active' END
-    FROM accord.events m
-    WHERE m.stream_id = 'alliance-' || d.alliance_id
-      AND ((m.event_type IN ('MemberAdmitted', 'MemberSuspended', 'MemberReinstated', 'MemberRemoved')
-            AND m.data->>'member_id' = $2)
-           OR (m.event_type = 'AllianceFounded' AND m.data->>'founder_id' = $2))
-    ORDER BY m.stream_version DESC LIMIT 1
-) AS status
-FROM (SELECT data->>'alliance_id' AS alliance_id FROM accord.events
-      WHERE stream_id = $1 AND stream_version = 1 AND data ? 'alliance_id') AS d
-"""
-"""A process's alliance (from its opening event), and the actor's membership status in it as its last
-membership event says (NULL: never a member)."""

@@ -22,7 +22,8 @@ from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
-from events.processes import ALLIANCE, DECISION, Process, process_of
+from events.processes import DECISION, Process, process_of
+from events.projector import stream_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
 from workflows.shapes import Quarantine
@@ -330,13 +331,9 @@ async def check_receipt(store: EventStore, stream_id: str, version: int, hash_he
 
 
 async def alliance_streams(app: Accord, alliance_id: str) -> list[str]:
-    """Every stream of an alliance: its own and those of its processes."""
-    rows = await app.pool.fetch(
-        "SELECT DISTINCT stream_id FROM accord.events WHERE stream_version = 1 AND"
-        " (stream_id = $1 OR data->>'alliance_id' = $2) ORDER BY stream_id",
-        ALLIANCE.stream_name(alliance_id), alliance_id,
-    )
-    return [r["stream_id"] for r in rows]
+    """Every stream of an alliance: its own and those of its processes (from the read models)."""
+    rows = await app.pool.fetch("SELECT model, key FROM accord.read_models WHERE alliance_id = $1", alliance_id)
+    return sorted(stream_of(r["model"], r["key"]) for r in rows)
 
 
 # --- what-if --------------------------------------------------------------------------------------

@@ -54,8 +54,7 @@ class Process:
 
     @cached_property
     def _classes(self) -> dict[str, Any]:
-        union = get_args(self.event_union)[0]
-        return {cls.model_fields["type"].default: cls for cls in get_args(union)}
+        return event_classes(self.event_union)
 
     def schema_version(self, event_type: str) -> int:
         """Today's schema version of an event type of this process."""
@@ -75,14 +74,31 @@ class Process:
         return self.event(event_type, schema_version, load_json(data_json))
 
 
-ALLIANCE = Process("alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow")
+def event_classes(event_union: Any) -> dict[str, Any]:
+    """Each event type of a process's (Annotated, discriminated) union, by its name."""
+    return {cls.model_fields["type"].default: cls for cls in get_args(get_args(event_union)[0])}
+
+
+def whole_state(name: str, state_type: Any, event_union: Any, evolve: Callable[[Any, Any], Any]) -> ReadModel:
+    """A read model that keeps a process's whole state, folded by its own `evolve` from every event (for
+    processes whose events are few: an alliance's, a dispute's; never a decision's stances)."""
+    return ReadModel(name, state_type, evolve, frozenset(event_classes(event_union)), lambda state: state.alliance_id)
+
+
+ALLIANCE = Process(
+    "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow",
+    read_models=(whole_state("alliances", alliance.AllianceState, alliance.AllianceEvent, alliance.evolve),),
+)
 DECISION = Process(
     "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow",
     read_models=(
         ReadModel("decisions", decision.DecisionRow, decision.decision_row, decision.DECISION_ROW_EVENTS, lambda row: row.alliance_id),
     ),
 )
-DISPUTE = Process("dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow")
+DISPUTE = Process(
+    "dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow",
+    read_models=(whole_state("disputes", dispute.DisputeState, dispute.DisputeEvent, dispute.evolve),),
+)
 
 PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE)}
 

@@ -13,10 +13,13 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import asyncpg
+import structlog
 
 from events.processes import PROCESSES, Process
 from events.readmodels import ReadModel
 from events.streams import StreamId
+
+_log = structlog.get_logger(__name__)
 
 
 class Fed(NamedTuple):
@@ -26,6 +29,7 @@ class Fed(NamedTuple):
     schema_version: int
     data_json: str
     global_position: int
+    stream_version: int
 
 
 def _process(stream_id: str) -> Process | None:
@@ -42,12 +46,30 @@ def consumed(stream_id: str, event_types: Iterable[str]) -> bool:
     return any(types & model.consumes for model in process.read_models)
 
 
-def _fold(process: Process, model: ReadModel, row: object, position: int | None, events: Sequence[Fed]) -> tuple[object, int | None]:
+class _Kept(NamedTuple):
+    row: object
+    position: int | None
+    version: int
+
+
+def _fold(process: Process, model: ReadModel, kept: _Kept, events: Sequence[Fed]) -> _Kept:
+    row, position, version = kept
     for event in events:
-        if event.event_type in model.consumes:
+        if event.event_type not in model.consumes:
+            continue
+        try:
             row = model.fold(row, process.event_from_json(event.event_type, event.schema_version, event.data_json))
-            position = position or event.global_position
-    return row, position
+        except (ValueError, KeyError) as error:  # pydantic's ValidationError is a ValueError
+            # An event that does not fold (written from outside accord, say) leaves the row as it was, here as
+            # in a rebuild; never the append's failure. `accord audit check` names such a row.
+            _log.warning("read model skips an event", model=model.name, event_type=event.event_type,
+                         version=event.stream_version, error=str(error))
+            continue
+        position, version = position or event.global_position, event.stream_version
+    return _Kept(row, position, version)
+
+
+_NONE = _Kept(None, None, 0)
 
 
 async def project(conn: asyncpg.Connection, stream_id: str, events: Sequence[Fed]) -> None:
@@ -61,23 +83,22 @@ async def project(conn: asyncpg.Connection, stream_id: str, events: Sequence[Fed
         if not any(e.event_type in model.consumes for e in events):
             continue
         stored = await conn.fetchrow(
-            "SELECT row, position FROM accord.read_models WHERE model = $1 AND key = $2 FOR UPDATE", model.name, key
+            "SELECT row, position, version FROM accord.read_models WHERE model = $1 AND key = $2 FOR UPDATE", model.name, key
         )
-        row = model.row_type.model_validate_json(stored["row"]) if stored else None
-        row, position = _fold(process, model, row, stored["position"] if stored else None, events)
-        await _store(conn, model, key, row, position)
+        kept = _Kept(model.row_type.model_validate_json(stored["row"]), stored["position"], stored["version"]) if stored else _NONE
+        await _store(conn, model, key, _fold(process, model, kept, events))
 
 
-async def _store(conn: asyncpg.Connection, model: ReadModel, key: str, row: object, position: int | None) -> None:
-    if row is None or position is None:
+async def _store(conn: asyncpg.Connection, model: ReadModel, key: str, kept: _Kept) -> None:
+    if kept.row is None or kept.position is None:
         await conn.execute("DELETE FROM accord.read_models WHERE model = $1 AND key = $2", model.name, key)
         return
     await conn.execute(
         """
-        INSERT INTO accord.read_models (model, key, alliance_id, position, row) VALUES ($1, $2, $3, $4, $5::jsonb)
-        ON CONFLICT (model, key) DO UPDATE SET alliance_id = excluded.alliance_id, row = excluded.row
+        INSERT INTO accord.read_models (model, key, alliance_id, position, version, row) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+        ON CONFLICT (model, key) DO UPDATE SET alliance_id = excluded.alliance_id, version = excluded.version, row = excluded.row
         """,
-        model.name, key, model.alliance_of(row), position, row.model_dump_json(),  # type: ignore[attr-defined]
+        model.name, key, model.alliance_of(kept.row), kept.position, kept.version, kept.row.model_dump_json(),  # type: ignore[attr-defined]
     )
 
 
@@ -93,7 +114,7 @@ async def rebuild(conn: asyncpg.Connection) -> Rebuilt:
     would change a row meanwhile wait for it, then apply their events on top)."""
     from events.store import read_log_page  # here: the store projects its appends through this module
 
-    rows: dict[tuple[str, str], tuple[Process, ReadModel, object, int | None]] = {}
+    rows: dict[tuple[str, str], tuple[Process, ReadModel, _Kept]] = {}
     read = 0
     async with conn.transaction():
         await conn.execute("LOCK TABLE accord.read_models IN EXCLUSIVE MODE")
@@ -109,10 +130,39 @@ async def rebuild(conn: asyncpg.Connection) -> Rebuilt:
                     if entry.event_type not in model.consumes:
                         continue
                     key = (model.name, StreamId.parse(entry.stream_id).id)  # type: ignore[union-attr] - _process parsed it
-                    _, _, row, position = rows.get(key, (process, model, None, None))
-                    fed = Fed(entry.event_type, entry.schema_version, entry.data_json, entry.global_position)
-                    rows[key] = (process, model, *_fold(process, model, row, position, [fed]))
+                    kept = rows[key][2] if key in rows else _NONE
+                    fed = Fed(entry.event_type, entry.schema_version, entry.data_json, entry.global_position, entry.stream_version)
+                    rows[key] = (process, model, _fold(process, model, kept, [fed]))
             page, checkpoint = await read_log_page(conn, checkpoint)
-        for (_, key), (_, model, row, position) in rows.items():
-            await _store(conn, model, key, row, position)
-    return Rebuilt(events=read, rows=sum(row is not None for _, _, row, _ in rows.values()))
+        for (_, key), (_, model, kept) in rows.items():
+            await _store(conn, model, key, kept)
+    return Rebuilt(events=read, rows=sum(kept.row is not None for _, _, kept in rows.values()))
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+MEMBER_SQL = """
+SELECT p.alliance_id, a.row -> 'members' -> $3 ->> '{field}' AS {field}
+FROM accord.read_models p
+LEFT JOIN accord.read_models a ON a.model = 'alliances' AND a.key = p.alliance_id
+WHERE p.model = $1 AND p.key = $2
+"""
+"""A process's alliance and one field of a member there ($3), from the `alliances` rows (AllianceState's
+own JSON: `members` by id, each with `status`, `webhook_url`, ...)."""
+
+
+def listing(stream: StreamId) -> ReadModel:
+    """The read model that holds a row for every process of the stream's kind."""
+    return PROCESSES[stream.kind].read_models[0]
+
+
+def stream_of(model: str, key: str) -> str:
+    """The stream a row of a read model was folded from."""
+    kind = next(k for k, p in PROCESSES.items() if any(m.name == model for m in p.read_models))
+    return str(StreamId(kind, key))
+
+
+async def member_field(conn: asyncpg.Connection | asyncpg.Pool, stream: StreamId, member_id: str, field: str) -> asyncpg.Record | None:
+    """(alliance_id, the member's `field` or None when not a member) for the process of `stream`; None
+    when there is no such process."""
+    return await conn.fetchrow(MEMBER_SQL.format(field=field), listing(stream).name, stream.id, member_id)

@@ -520,7 +520,7 @@ async def _insert(
             if projected:  # the read models, in the same transaction (events/projector.py)
                 at = {r["stream_version"]: r["global_position"] for r in returned}
                 await project(conn, stream_id, [
-                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json, at[row.version])
+                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json, at[row.version], row.version)
                     for row in rows
                 ])
     positions = {r["stream_version"]: r["global_position"] for r in returned}

@@ -1,12 +1,14 @@
 -- Read models: rows the lists and checks read, kept from the events in the append's own transaction
--- (events/projector.py). One table for every model: a row per process (or per member), found by its
--- model and key, listed per alliance in the order of the event that created it; the row itself is the
--- model's JSON, written and read by its pydantic type. `accord db rebuild` folds the log into it again.
+-- (events/projector.py). One table for every model: a row per process, found by its model and key
+-- (the process's id), listed per alliance in the order of the event that created it, with the stream
+-- version it reflects; the row itself is the model's JSON, written and read by its pydantic type.
+-- `accord db rebuild` folds the log into it again.
 CREATE TABLE accord.read_models (
     model       text   NOT NULL,
     key         text   NOT NULL,
     alliance_id text   NOT NULL,
     position    bigint NOT NULL,
+    version     bigint NOT NULL,
     row         jsonb  NOT NULL,
     PRIMARY KEY (model, key)
 );
