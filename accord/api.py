@@ -28,7 +28,6 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from accord import __version__
 from accord.app import (
     Accord,
-    DecisionSummary,
     DecisionView,
     Founded,
     Identity,
@@ -75,6 +74,7 @@ from events.decision import (
     ApplyFallback,
     CloseDecision,
     DecisionCommand,
+    DecisionRow,
     ExtendDeadline,
     PointDraft,
     StanceKind,
@@ -496,7 +496,7 @@ async def open_decision(body: OpenDecisionRequest, actor: Actor, accord: AccordD
 
 
 @alliances.get("/decisions", tags=["decisions"], summary="The alliance's decisions and the stage each is in")
-async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionSummary]:
+async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionRow]:
     await visible_state(accord, actor)
     return await accord.decisions(actor.alliance_id)
 

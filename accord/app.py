@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 import secrets
 import uuid
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, overload
 
@@ -37,10 +36,11 @@ from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import alliance, decision, dispute
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
-from events.decision import DecisionCommand, DecisionContext, DecisionState, OpenDecision, Tally
-from events.dispute import DisputeCommand, DisputeContext, DisputeState, Outline, RaiseDispute, outline_for
+from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
+from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
+from events.projector import listing, member_field
 from events.rules import Command, Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
@@ -306,14 +306,7 @@ class Accord:
         """The command that opens a decision, pinning the charter's rules and the electorate as they are
         now (refused when the actor may not open one)."""
         state = await self.alliance(alliance_id)
-        context = DecisionContext(
-            rules=state.charter.decisions,
-            principles=[p.id for p in state.charter.principles],
-            electorate=sorted(m.member_id for m in state.active_members()),
-            coordinators=state.with_role(Role.COORDINATOR),
-            steering=state.with_role(Role.STEERING),
-            parked=sorted(state.parked),
-        )
+        context = decision.pinned_context(state)
         command = build(
             OpenDecision,
             actor=actor,
@@ -339,8 +332,9 @@ class Accord:
         """Refuse an actor who is not an active member of the process's alliance (or a caller speaking
         for another alliance); returns the alliance. One read of the event store, not two workflow
         queries: the store never lags the workflows, which record before they evolve."""
-        row = await self.pool.fetchrow(_ACTING_IN_PROCESS_SQL, stream_id, actor)
-        kind, process_id = astuple(parse_stream(stream_id))
+        stream = parse_stream(stream_id)
+        row = await member_field(self.pool, stream, actor, "status")
+        kind, process_id = stream.kind, stream.id
         if row is None:
             raise not_found(f"no {kind} {process_id!r}")
         owner: str = row["alliance_id"]
@@ -401,44 +395,12 @@ class Accord:
             pending_members=state.pending_members() if state.is_live else [],
         )
 
-    async def decisions(self, alliance_id: str) -> list[DecisionSummary]:
-        """The alliance's decisions, read from the event store (one query, no workflow calls)."""
+    async def decisions(self, alliance_id: str) -> list[DecisionRow]:
+        """The alliance's decisions with their stage, deadline and outcome, from the `decisions` read model."""
         rows = await self.pool.fetch(
-            """
-            SELECT substr(o.stream_id, 10) AS decision_id, o.data->>'title' AS title,
-                   o.data->>'proposer' AS proposer, o.recorded_at AS opened_at,
-                   due.deadline, last.event_type, last.data
-            FROM accord.events o
-            LEFT JOIN LATERAL (
-                SELECT e.event_type, e.data FROM accord.events e
-                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($2)
-                ORDER BY e.stream_version DESC LIMIT 1
-            ) last ON true
-            JOIN LATERAL (
-                SELECT coalesce(e.data->>'escalation_deadline', e.data->>'deadline')::timestamptz AS deadline
-                FROM accord.events e
-                WHERE e.stream_id = o.stream_id AND e.event_type = ANY($3)
-                ORDER BY e.stream_version DESC LIMIT 1
-            ) due ON true
-            WHERE o.event_type = 'DecisionOpened' AND o.data->>'alliance_id' = $1
-            ORDER BY o.global_position
-            """,
-            alliance_id,
-            list(DECISION_STAGE_EVENTS),
-            list(DECISION_DEADLINE_EVENTS),
+            "SELECT row FROM accord.read_models WHERE model = 'decisions' AND alliance_id = $1 ORDER BY position", alliance_id
         )
-        summaries: list[DecisionSummary] = []
-        for row in rows:
-            data: dict[str, Any] = json.loads(row["data"]) if row["data"] else {}
-            summaries.append(
-                DecisionSummary(
-                    decision_id=row["decision_id"], title=row["title"], proposer=row["proposer"],
-                    opened_at=row["opened_at"], deadline=row["deadline"],
-                    stage=STAGE_AFTER.get(row["event_type"], "open"),
-                    outcome=data.get("outcome") or ("withdrawn" if row["event_type"] == "DecisionWithdrawn" else None),
-                )
-            )
-        return summaries
+        return [DecisionRow.model_validate_json(row["row"]) for row in rows]
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
@@ -466,15 +428,7 @@ class Accord:
         """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
         state = await self.alliance(alliance_id)
         await self._acting_member(state, actor)
-        context = DisputeContext(
-            procedure=state.charter.disputes,
-            decision_rules=state.charter.decisions,
-            principles=[p.id for p in state.charter.principles],
-            mediators=state.with_role(Role.MEDIATOR),
-            members=sorted(m.member_id for m in state.active_members()),
-            coordinators=state.with_role(Role.COORDINATOR),
-            steering=state.with_role(Role.STEERING),
-        )
+        context = dispute.pinned_context(state)
         command = build(
             RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
             subject=subject, description=description, severity=severity, context=context,
@@ -522,14 +476,13 @@ class Accord:
 
     async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
         rows = await self.pool.fetch(
-            "SELECT stream_id FROM accord.events"
-            " WHERE event_type = 'DisputeRaised' AND data->>'alliance_id' = $1 ORDER BY global_position",
+            "SELECT key FROM accord.read_models WHERE model = 'disputes' AND alliance_id = $1 ORDER BY position",
             alliance_id,
         )
         views: list[DisputeView | Outline] = []
         for row in rows:
             try:
-                views.append(await self.dispute(parse_stream(row["stream_id"]).id, reader))
+                views.append(await self.dispute(row["key"], reader))
             except Refused:
                 continue  # a dispute whose very existence is confidential to this reader
         return views
@@ -573,25 +526,20 @@ class Accord:
         )
 
     async def alliances(self) -> list[AllianceSummary]:
-        rows = await self.pool.fetch(
-            """
-            SELECT substr(f.stream_id, 10) AS alliance_id, f.data->'charter'->>'name' AS name,
-                   f.recorded_at AS founded_at,
-                   (SELECT max(stream_version) FROM accord.events e WHERE e.stream_id = f.stream_id) AS events
-            FROM accord.events f
-            WHERE f.event_type = 'AllianceFounded' AND f.stream_version = 1
-            ORDER BY f.global_position
-            """
-        )
-        return [AllianceSummary(**dict(row)) for row in rows]
+        rows = await self.pool.fetch("SELECT row, version FROM accord.read_models WHERE model = 'alliances' ORDER BY position")
+        return [
+            AllianceSummary(alliance_id=state.alliance_id, name=state.name, founded_at=state.founded_at, events=row["version"])
+            for row in rows
+            for state in [AllianceState.model_validate_json(row["row"])]
+        ]
 
     async def stream_alliance(self, stream_id: str) -> str:
-        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance its opening event names."""
+        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance of its process."""
         stream = parse_stream(stream_id)  # refuses a stream name accord does not know
         if stream.kind == ALLIANCE.kind:
             return stream.id
         alliance_id: str | None = await self.pool.fetchval(
-            "SELECT data->>'alliance_id' FROM accord.events WHERE stream_id = $1 AND stream_version = 1", stream_id
+            "SELECT alliance_id FROM accord.read_models WHERE model = $1 AND key = $2", listing(stream).name, stream.id
         )
         if alliance_id is None:
             raise not_found(f"stream {stream_id!r} has no events", "stream")
@@ -689,16 +637,6 @@ def receipts_json(receipts: list[Receipt]) -> list[dict[str, Any]]:
     return [r.model_dump(mode="json") for r in receipts]
 
 
-class DecisionSummary(BaseModel):
-    decision_id: str
-    title: str
-    proposer: str
-    opened_at: datetime
-    deadline: datetime
-    stage: str
-    outcome: str | None
-
-
 class DecisionView(BaseModel):
     """A decision as `show` presents it: the state, a tally per point, and what is due next."""
 
@@ -720,30 +658,7 @@ class NotificationRow(BaseModel):
     last_error: str | None
 
 
-DECISION_DEADLINE_EVENTS = ("DecisionOpened", "PointAmended", "PointAdded", "DeadlineExtended", "DecisionStalled")
-"""The events that set a decision's deadline (or, for a stall, the end of its escalation window)."""
-DECISION_STAGE_EVENTS = ("DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn")
-STAGE_AFTER = {"DecisionStalled": "stalled", "DeadlineExtended": "open", "DecisionClosed": "closed", "DecisionWithdrawn": "withdrawn"}
-
-
 class DisputeView(BaseModel):
     state: DisputeState
     next_due: datetime | None
     must_act: list[str]
-
-_ACTING_IN_PROCESS_SQL = """
-SELECT d.alliance_id, (
-    SELECT CASE m.event_type WHEN 'MemberSuspended' THEN 'suspended' WHEN 'MemberRemoved' THEN 'removed'
-                             ELSE 'active' END
-    FROM accord.events m
-    WHERE m.stream_id = 'alliance-' || d.alliance_id
-      AND ((m.event_type IN ('MemberAdmitted', 'MemberSuspended', 'MemberReinstated', 'MemberRemoved')
-            AND m.data->>'member_id' = $2)
-           OR (m.event_type = 'AllianceFounded' AND m.data->>'founder_id' = $2))
-    ORDER BY m.stream_version DESC LIMIT 1
-) AS status
-FROM (SELECT data->>'alliance_id' AS alliance_id FROM accord.events
-      WHERE stream_id = $1 AND stream_version = 1 AND data ? 'alliance_id') AS d
-"""
-"""A process's alliance (from its opening event), and the actor's membership status in it as its last
-membership event says (NULL: never a member)."""

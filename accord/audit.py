@@ -21,8 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
-from events.decision import PointOutcome, Stage, Tally, decision_outcome, evaluate, fallback_outcome, tally
-from events.processes import ALLIANCE, DECISION, Process, process_of
+from events.decision import Stage, Tally, tally, unattended_close
+from events.processes import DECISION, Process, process_of
+from events.projector import stream_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
 from workflows.shapes import Quarantine
@@ -334,13 +335,9 @@ async def check_receipt(store: EventStore, stream_id: str, version: int, hash_he
 
 
 async def alliance_streams(app: Accord, alliance_id: str) -> list[str]:
-    """Every stream of an alliance: its own and those of its processes."""
-    rows = await app.pool.fetch(
-        "SELECT DISTINCT stream_id FROM accord.events WHERE stream_version = 1 AND"
-        " (stream_id = $1 OR data->>'alliance_id' = $2) ORDER BY stream_id",
-        ALLIANCE.stream_name(alliance_id), alliance_id,
-    )
-    return [r["stream_id"] for r in rows]
+    """Every stream of an alliance: its own and those of its processes (from the read models)."""
+    rows = await app.pool.fetch("SELECT model, key FROM accord.read_models WHERE alliance_id = $1", alliance_id)
+    return sorted(stream_of(r["model"], r["key"]) for r in rows)
 
 
 # --- what-if --------------------------------------------------------------------------------------
@@ -385,23 +382,16 @@ async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> W
     kept = [e for e in events if e.event_type not in STAGE_EVENTS]
     state = fold(stream_id, kept).state
     state = state.model_copy(update={"context": state.context.model_copy(update={"rules": rules})})
-    outcomes: dict[str, PointOutcome] = {}
-    points: list[WhatIfPoint] = []
-    for point in state.active_points:
-        t = tally(state, point)
-        would = fallback_outcome(rules, rules.fallback, t)
-        outcomes[point.point_id] = would
-        points.append(
-            WhatIfPoint(point_id=point.point_id, text=point.text, actual=actual.outcomes[point.point_id], would_be=would, tally=t)
+    closed = unattended_close(state, actual.closed_at or actual.deadline)
+    points = [
+        WhatIfPoint(
+            point_id=p.point_id, text=p.text, actual=actual.outcomes[p.point_id], would_be=closed.outcomes[p.point_id],
+            tally=tally(state, p),
         )
-    withdrawn = {pid: PointOutcome.WITHDRAWN for pid, p in state.points.items() if p.withdrawn}
-    lapsed = rules.fallback == "lapse" and any(evaluate(rules, p.tally) is None for p in points)
+        for p in state.active_points
+    ]
     return WhatIf(
-        decision_id=decision_id,
-        actual_outcome=actual.outcome,
-        would_be_outcome=decision_outcome({**outcomes, **withdrawn}, lapsed=lapsed),
-        rules=rules,
-        points=points,
+        decision_id=decision_id, actual_outcome=actual.outcome, would_be_outcome=closed.outcome, rules=rules, points=points,
     )
 
 

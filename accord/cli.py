@@ -115,10 +115,26 @@ async def migrate() -> Output:
     return Output({"applied": applied}, "applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
+@command(db, needs_app=False)
+async def rebuild() -> Output:
+    """Fold the whole log into the read models again (the lists of decisions, ...); needs only the database."""
+    import asyncpg
+
+    from accord.config import Settings, database_url
+    from events.projector import rebuild as refold
+
+    conn = await asyncpg.connect(database_url(Settings()))
+    try:
+        rebuilt = await refold(conn)
+    finally:
+        await conn.close()
+    return Output(rebuilt._asdict(), f"rebuilt {rebuilt.rows} read model row(s) from {rebuilt.events} event(s)")
+
+
 @command(db)
 @click.option("--stream-prefix", default=None, help="Only streams whose id starts with this.")
 async def verify(app: Accord, stream_prefix: str | None) -> Output:
-    """Recompute every hash chain; exit 1 naming the first bad version of each broken stream."""
+    """Recompute every hash chain; exit 3 naming the first bad version of each broken stream."""
     return _verified(await app.verify(stream_prefix))
 
 
@@ -562,7 +578,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
 async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) -> Output:
-    """Recompute the hash chains; exit 1 naming the first bad version of each broken stream."""
+    """Recompute the hash chains; exit 3 naming the first bad version of each broken stream."""
     from accord.audit import alliance_streams
     from events.rules import RefusalKind, Refused
 
@@ -597,7 +613,7 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
 @click.argument("version", type=int)
 @click.argument("hash_hex", metavar="HASH")
 async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -> Output:
-    """Is this receipt (stream, version, hash) still in the record? Exit 1 if not."""
+    """Is this receipt (stream, version, hash) still in the record? Exit 3 if not."""
     from accord.audit import check_receipt
     from events.errors import CorruptRecord
 

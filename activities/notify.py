@@ -1,7 +1,7 @@
 """Delivering notifications from the outbox to members' webhooks, recording every attempt.
 
-A member's webhook is read from the alliance's own events (the latest admission or webhook change),
-so a changed URL takes effect at once. Members without a webhook read their notifications through the
+A member's webhook is read from the alliance's read model (kept by the appends of its events), so a
+changed URL takes effect at once. Members without a webhook read their notifications through the
 CLI or the API; their rows stay undelivered.
 """
 
@@ -14,27 +14,21 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from events.processes import ALLIANCE
-
 DELIVER_NOTIFICATIONS = "deliver_notifications"
 
-_LATEST_WEBHOOK = """
-SELECT coalesce(data->>'webhook_url', data->>'founder_webhook_url') FROM accord.events
-WHERE stream_id = $1
-  AND ((event_type IN ('MemberAdmitted', 'WebhookChanged') AND data->>'member_id' = {member})
-       OR (event_type = 'AllianceFounded' AND data->>'founder_id' = {member}))
-ORDER BY stream_version DESC LIMIT 1
+_WEBHOOKS = """
+SELECT m.member_id, a.row -> 'members' -> m.member_id ->> 'webhook_url' AS webhook_url
+FROM unnest($2::text[]) AS m(member_id)
+JOIN accord.read_models a ON a.model = 'alliances' AND a.key = $1
 """
+"""Members of an alliance ($1) and their webhooks now (NULL: none), from the alliance's read model
+(AllianceState's own JSON: `members` by id, each with `webhook_url`)."""
 
-WEBHOOK_SQL = _LATEST_WEBHOOK.format(member="$2")
-"""A member's webhook now, from the events of the alliance's stream (`$1`)."""
+WEBHOOK_SQL = f"SELECT webhook_url FROM ({_WEBHOOKS}) w"
+"""A member's webhook now: `$2` is a one-member array."""
 
-WITH_WEBHOOK_SQL = (
-    "SELECT m.member_id FROM unnest($2::text[]) AS m(member_id) WHERE ("
-    + _LATEST_WEBHOOK.format(member="m.member_id")
-    + ") IS NOT NULL"
-)
-"""Which of some members of an alliance (`$1` its stream) have a webhook now (one query for a whole batch)."""
+WITH_WEBHOOK_SQL = f"SELECT member_id FROM ({_WEBHOOKS}) w WHERE webhook_url IS NOT NULL"
+"""Which of some members have a webhook now (one query for a whole batch)."""
 
 
 class NotifyActivities:
@@ -52,7 +46,7 @@ class NotifyActivities:
         delivered = 0
         failed: list[str] = []
         for row in rows:
-            url = await self.pool.fetchval(WEBHOOK_SQL, ALLIANCE.stream_name(row["alliance_id"]), row["member_id"])
+            url = await self.pool.fetchval(WEBHOOK_SQL, row["alliance_id"], [row["member_id"]])
             if not url:
                 continue
             error = await self._post(url, row)

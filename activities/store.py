@@ -17,7 +17,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import WITH_WEBHOOK_SQL
-from events.processes import ALLIANCE
 from events.store import Break, Connection, EventStore, NewEvent, Receipt, StoredEvent, StreamHead
 
 APPEND_EVENTS = "append_events"
@@ -118,7 +117,7 @@ class StoreActivities:
         return [nid for nid, member in rows if member in with_webhook]
 
     async def _with_webhook(self, alliance_id: str, members: list[str]) -> set[str]:
-        rows = await self.store.pool.fetch(WITH_WEBHOOK_SQL, ALLIANCE.stream_name(alliance_id), sorted(set(members)))
+        rows = await self.store.pool.fetch(WITH_WEBHOOK_SQL, alliance_id, sorted(set(members)))
         return {r["member_id"] for r in rows}
 
     async def _deliverable(self, notices: list[OutboxNotice]) -> list[uuid.UUID]:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, TypeAdapter
 
+from events.alliance import AllianceState, DecisionResult, ParkedPoint, Role
 from events.charter import DecisionRules, FallbackRule
 from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
 from events.upcast import upcaster
@@ -86,6 +87,19 @@ class DecisionContext(Model):
     coordinators: list[str]
     steering: list[str]
     parked: list[str] = []
+
+
+def pinned_context(alliance: AllianceState) -> DecisionContext:
+    """The alliance as a decision opened now pins it: the charter's decision rules and principles, who may
+    respond, who coordinates and steers, and the parked points it may take up."""
+    return DecisionContext(
+        rules=alliance.charter.decisions,
+        principles=[p.id for p in alliance.charter.principles],
+        electorate=sorted(m.member_id for m in alliance.active_members()),
+        coordinators=alliance.with_role(Role.COORDINATOR),
+        steering=alliance.with_role(Role.STEERING),
+        parked=sorted(alliance.parked),
+    )
 
 
 class DecisionState(Model):
@@ -436,6 +450,34 @@ def _close(
         at=now, how=how, rule=rule, outcomes=outcomes, by=by,
         outcome=decision_outcome(outcomes, lapsed=rule == "lapse"),
     )
+
+
+def unattended_close(state: DecisionState, now: datetime) -> DecisionClosed:
+    """How an open decision closes when nobody acts after its deadline: at the deadline when every point
+    has quorum, otherwise by its fallback rule once the escalation window ends (the clock's two steps in
+    one; what-if asks it under other rules)."""
+    if any(outcome is None for outcome in _evaluated(state).values()):
+        return _close(state, "automatic", now, rule=state.rules.fallback)
+    return _close(state, "deadline", now)
+
+
+def result_for_alliance(state: DecisionState, now: datetime) -> DecisionResult | None:
+    """What a closed decision tells its alliance: the points it parked (blocked, or blocked on a principle)
+    for more discussion, and the parked points it took up; None when there is nothing to tell."""
+    if state.stage != Stage.CLOSED:
+        return None
+    parked = [
+        ParkedPoint(
+            ref=f"{state.decision_id}/{pid}", decision_id=state.decision_id, point_id=pid,
+            text=state.points[pid].text, outcome=outcome.value, parked_at=state.closed_at or now,
+        )
+        for pid, outcome in state.outcomes.items()
+        if outcome in (PointOutcome.PARKED, PointOutcome.BLOCKED_ON_PRINCIPLE)
+    ]
+    taken_up = sorted({p.origin for p in state.points.values() if p.origin and not p.withdrawn})
+    if not (parked or taken_up):
+        return None
+    return DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up, closed_at=state.closed_at)
 
 
 # --- decide ---------------------------------------------------------------------------------------
@@ -794,3 +836,49 @@ def told(after: DecisionState, event: DecisionEvent) -> list[Notice]:
             return to(everyone, "decision_withdrawn", f"{title} was withdrawn by {event.by}: {event.reason}")
         case _:
             return []
+
+
+# --- read model -------------------------------------------------------------------------------------
+
+
+class DecisionRow(Model):
+    """A decision as the alliance's list shows it (the `decisions` read model)."""
+
+    decision_id: str
+    alliance_id: str
+    title: str
+    proposer: str
+    opened_at: datetime
+    deadline: datetime
+    """The response deadline; while stalled, the end of the escalation window."""
+    stage: Stage
+    outcome: str | None = None
+
+
+def decision_row(row: DecisionRow | None, event: DecisionEvent) -> DecisionRow | None:
+    """The list's row after an event (only the events of DECISION_ROW_EVENTS change it)."""
+    match event:
+        case DecisionOpened():
+            return DecisionRow(
+                decision_id=event.decision_id, alliance_id=event.alliance_id, title=event.title, proposer=event.proposer,
+                opened_at=event.at, deadline=event.deadline, stage=Stage.OPEN,
+            )
+        case _ if row is None:
+            return None
+        case PointAmended() | PointAdded():
+            return row.model_copy(update={"deadline": event.deadline})
+        case DecisionStalled():
+            return row.model_copy(update={"stage": Stage.STALLED, "deadline": event.escalation_deadline})
+        case DeadlineExtended():
+            return row.model_copy(update={"stage": Stage.OPEN, "deadline": event.deadline})
+        case DecisionClosed():
+            return row.model_copy(update={"stage": Stage.CLOSED, "outcome": event.outcome.value})
+        case DecisionWithdrawn():
+            return row.model_copy(update={"stage": Stage.WITHDRAWN, "outcome": "withdrawn"})
+        case _:
+            return row
+
+
+DECISION_ROW_EVENTS = frozenset(
+    {"DecisionOpened", "PointAmended", "PointAdded", "DecisionStalled", "DeadlineExtended", "DecisionClosed", "DecisionWithdrawn"}
+)

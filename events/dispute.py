@@ -17,8 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
+from events.alliance import AllianceState, Role
 from events.charter import DecisionRules, DisputeProcedure
-from events.decision import APPEAL_PREFIX
+from events.decision import APPEAL_PREFIX, DecisionContext, DecisionOutcome, OpenDecision, PointDraft
 from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
 
 
@@ -90,6 +91,20 @@ class DisputeContext(Model):
     members: list[str]
     coordinators: list[str]
     steering: list[str]
+
+
+def pinned_context(alliance: AllianceState) -> DisputeContext:
+    """The alliance as a dispute raised now pins it: the procedure, the rules an appeal is decided by, the
+    principles, the mediator roster and the panel pool, who coordinates and steers."""
+    return DisputeContext(
+        procedure=alliance.charter.disputes,
+        decision_rules=alliance.charter.decisions,
+        principles=[p.id for p in alliance.charter.principles],
+        mediators=alliance.with_role(Role.MEDIATOR),
+        members=sorted(m.member_id for m in alliance.active_members()),
+        coordinators=alliance.with_role(Role.COORDINATOR),
+        steering=alliance.with_role(Role.STEERING),
+    )
 
 
 class DisputeState(Model):
@@ -419,6 +434,45 @@ def panel_pool(state: DisputeState) -> list[str]:
 
 def appeal_decision_id(dispute_id: str) -> str:
     return f"{APPEAL_PREFIX}{dispute_id}"
+
+
+# --- the appeal -----------------------------------------------------------------------------------
+
+
+def appeal_opening(state: DisputeState) -> OpenDecision:
+    """The appeal of a panel's ruling: a consensus decision, among the members who are not parties and
+    under the rules pinned when the dispute was raised, on one point: to uphold the ruling."""
+    ruling, decision_id = state.ruling, state.appeal_decision
+    if ruling is None or decision_id is None:
+        raise ValueError(f"dispute {state.dispute_id!r} has no ruling under appeal")
+    wording = {"uphold": "uphold the complaint", "dismiss": "dismiss the complaint", "terms": f"impose the terms: {ruling.terms}"}
+    context = state.context
+    return OpenDecision(
+        actor="accord",
+        decision_id=decision_id,
+        alliance_id=state.alliance_id,
+        title=f"Appeal in dispute {state.dispute_id} ({state.subject})",
+        body=f"{state.appeal_by} appealed the panel's ruling. Agreeing upholds the ruling; the outcome is final.",
+        points=[PointDraft(text=f"Uphold the panel's ruling to {wording[ruling.ruling.value]}")],
+        context=DecisionContext(
+            rules=context.decision_rules,
+            principles=context.principles,
+            electorate=[m for m in context.members if m not in state.parties],
+            coordinators=[m for m in context.coordinators if m not in state.parties],
+            steering=[m for m in context.steering if m not in state.parties],
+        ),
+        appeal_of=state.dispute_id,
+    )
+
+
+def appeal_decided(state: DisputeState, outcome: DecisionOutcome | None, at: datetime) -> AppealDecided:
+    """The appeal's verdict: the ruling is upheld when the appeal decision adopted its one point; a decision
+    that ended without an outcome counts as not adopted."""
+    assert state.appeal_decision is not None
+    outcome = outcome or DecisionOutcome.NOT_ADOPTED
+    return AppealDecided(
+        at=at, decision_id=state.appeal_decision, decision_outcome=outcome.value, upheld=outcome == DecisionOutcome.ADOPTED
+    )
 
 
 # --- decide ---------------------------------------------------------------------------------------

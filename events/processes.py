@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 
 from events import alliance, decision, dispute
 from events.hashing import load_json
+from events.readmodels import ReadModel
 from events.rules import DomainEvent, not_found
 from events.streams import StreamId
 from events.upcast import upcast
@@ -32,6 +33,8 @@ class Process:
     workflow_path: str = field(repr=False)
     """`module:Class` of its workflow, imported on first use: `events/` stays free of Temporal (the
     workflows themselves read this module inside Temporal's sandbox)."""
+    read_models: tuple[ReadModel, ...] = field(default=(), repr=False)
+    """The rows kept from its events, keyed by the process's id (events/projector.py)."""
 
     def stream(self, process_id: str) -> StreamId:
         return StreamId(self.kind, process_id)
@@ -51,9 +54,7 @@ class Process:
 
     @cached_property
     def _classes(self) -> dict[str, type[DomainEvent]]:
-        union = get_args(self.event_union)[0]
-        classes: tuple[type[DomainEvent], ...] = get_args(union)
-        return {cls.model_fields["type"].default: cls for cls in classes}
+        return event_classes(self.event_union)
 
     def schema_version(self, event_type: str) -> int:
         """Today's schema version of an event type of this process."""
@@ -73,9 +74,32 @@ class Process:
         return self.event(event_type, schema_version, load_json(data_json))
 
 
-ALLIANCE = Process("alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow")
-DECISION = Process("decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow")
-DISPUTE = Process("dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow")
+def event_classes(event_union: Any) -> dict[str, type[DomainEvent]]:
+    """Each event type of a process's (Annotated, discriminated) union, by its name."""
+    classes: tuple[type[DomainEvent], ...] = get_args(get_args(event_union)[0])
+    return {cls.model_fields["type"].default: cls for cls in classes}
+
+
+def whole_state(name: str, state_type: Any, event_union: Any, evolve: Callable[[Any, Any], Any]) -> ReadModel:
+    """A read model that keeps a process's whole state, folded by its own `evolve` from every event (for
+    processes whose events are few: an alliance's, a dispute's; never a decision's stances)."""
+    return ReadModel(name, state_type, evolve, frozenset(event_classes(event_union)), lambda state: state.alliance_id)
+
+
+ALLIANCE = Process(
+    "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow",
+    read_models=(whole_state("alliances", alliance.AllianceState, alliance.AllianceEvent, alliance.evolve),),
+)
+DECISION = Process(
+    "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow",
+    read_models=(
+        ReadModel("decisions", decision.DecisionRow, decision.decision_row, decision.DECISION_ROW_EVENTS, lambda row: row.alliance_id),
+    ),
+)
+DISPUTE = Process(
+    "dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow",
+    read_models=(whole_state("disputes", dispute.DisputeState, dispute.DisputeEvent, dispute.evolve),),
+)
 
 PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE)}
 

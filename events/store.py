@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from events.errors import AccordError
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
+from events.projector import Fed, consumed, project
 
 __all__ = [
     "GENESIS_HASH",
@@ -400,12 +401,8 @@ class EventStore:
     ) -> tuple[list[LogRow], GlobalCheckpoint]:
         """:meth:`read_all` for rebuilding state at speed: the same events in the same order and
         pages, each as a :class:`LogRow` (no metadata, hashes or validation; data as JSON text)."""
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_READ_LOG_SQL, after.transaction_id, after.global_position, limit)
-        log = [LogRow(*row) for row in rows]
-        return log, _checkpoint_after(log, after)
+            return await read_log_page(conn, after, limit=limit)
 
     async def verify(
         self, *, stream_prefix: str | None = None, streams: Sequence[str] | None = None
@@ -516,13 +513,21 @@ async def _insert(
         [row.prev_hash for row in rows],
         [row.hash for row in rows],
     )
-    if extra is None:
+    projected = consumed(stream_id, (row.event.event_type for row in rows))
+    if extra is None and not projected:
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
         returned = await conn.fetch(_INSERT_SQL, *args)
     else:
         async with conn.transaction():
             returned = await conn.fetch(_INSERT_SQL, *args)
-            await extra(conn)
+            if extra is not None:
+                await extra(conn)
+            if projected:  # the read models, in the same transaction (events/projector.py)
+                at = {r["stream_version"]: r["global_position"] for r in returned}
+                await project(conn, stream_id, [
+                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json, at[row.version], row.version)
+                    for row in rows
+                ])
     positions = {r["stream_version"]: r["global_position"] for r in returned}
     return [
         Receipt(
@@ -799,3 +804,14 @@ def _recompute(row: asyncpg.Record) -> bytes:
         load_json(row["data"]), load_json(row["metadata"]), row["recorded_at"],
     )  # fmt: skip
     return chain_hash(bytes(row["prev_hash"]), canonical)
+
+
+async def read_log_page(
+    conn: Connection, after: GlobalCheckpoint = GlobalCheckpoint(), *, limit: int = 5000
+) -> tuple[list[LogRow], GlobalCheckpoint]:
+    """One page of :meth:`EventStore.read_log`, on a connection of the caller's (and in its transaction)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    rows = await conn.fetch(_READ_LOG_SQL, after.transaction_id, after.global_position, limit)
+    log = [LogRow(*row) for row in rows]
+    return log, _checkpoint_after(log, after)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from accord.examples import CHARTER as EXAMPLE_CHARTER
+from events import decision, dispute
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -552,3 +553,14 @@ def test_decide_is_pure(rivers: AllianceState) -> None:
 
     assert decide(rivers, command, at(70)) == decide(rivers, command, at(70))
     assert rivers == before
+
+
+def test_a_decision_and_a_dispute_pin_the_alliance_as_it_is_active_members_only(rivers: AllianceState) -> None:
+    decision_context = decision.pinned_context(rivers)
+    dispute_context = dispute.pinned_context(rivers)
+
+    assert decision_context.electorate == dispute_context.members == ["anglers", "riverkeepers", "wetlands"]
+    assert decision_context.rules == dispute_context.decision_rules == rivers.charter.decisions
+    assert (decision_context.coordinators, decision_context.steering) == (["riverkeepers"], ["wetlands"])
+    assert decision_context.principles == dispute_context.principles == [p.id for p in rivers.charter.principles]
+    assert dispute_context.procedure == rivers.charter.disputes and dispute_context.mediators == []

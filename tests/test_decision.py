@@ -57,7 +57,9 @@ from events.decision import (
     notices,
     on_time,
     quorum_needed,
+    result_for_alliance,
     tally,
+    unattended_close,
 )
 from events.rules import RefusalKind, Refused, build
 
@@ -1064,3 +1066,35 @@ def test_every_event_survives_the_json_round_trip_and_folds_the_same() -> None:
 def test_an_event_before_the_opening_means_a_corrupt_stream() -> None:
     with pytest.raises(ValueError, match="StanceTaken before DecisionOpened: the stream is corrupt"):
         evolve(None, StanceTaken(at=T0, member_id="gw", point_id="p1", stance=StanceKind.AGREE))
+
+
+# --- the domain rules the workflows and the audit apply ----------------------------------------------
+
+
+def test_unattended_close_is_what_the_clock_records_when_nobody_acts() -> None:
+    state = with_stances(opened(2, fallback="lapse"), {"p1": dict.fromkeys(ELECTORATE, "agree"), "p2": {"amber": "agree"}})
+    by_clock = apply(stalled(state), on_time(stalled(state), stalled(state).escalation_deadline))
+
+    closed = unattended_close(state, state.deadline)
+
+    assert (closed.how, closed.rule, closed.outcomes) == ("automatic", "lapse", by_clock.outcomes)
+    assert closed.outcome == by_clock.outcome == "partially_adopted"
+
+
+def test_unattended_close_lapses_only_when_the_fallback_applies() -> None:
+    everyone_blocks = with_stances(opened(1, fallback="lapse"), {"p1": dict.fromkeys(ELECTORATE, "block")})
+    nobody_answers = opened(1, fallback="lapse")
+
+    assert unattended_close(everyone_blocks, DEADLINE).outcome == "not_adopted"  # quorum met: closed at the deadline
+    assert unattended_close(nobody_answers, DEADLINE).outcome == "lapsed"
+
+
+def test_a_closed_decision_tells_its_alliance_what_it_parked_and_took_up() -> None:
+    state = with_stances(opened(2), {"p1": dict.fromkeys(ELECTORATE, "agree"), "p2": {"amber": "block", **dict.fromkeys(ELECTORATE[1:], "agree")}})
+    assert state.stage == Stage.CLOSED
+
+    result = result_for_alliance(state, DEADLINE)
+
+    assert result is not None and [p.ref for p in result.parked] == [f"{state.decision_id}/p2"]
+    assert result.parked[0].parked_at == state.closed_at and result.taken_up == []
+    assert result_for_alliance(opened(2), DEADLINE) is None  # still open: nothing to tell

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dispute_support import MEMBERS, context, dispute_charter
 
+from events.decision import DecisionOutcome
 from events.dispute import (
     AcceptTerms,
     AppealDecided,
@@ -48,6 +49,8 @@ from events.dispute import (
     TermsAccepted,
     TermsProposed,
     WithdrawDispute,
+    appeal_decided,
+    appeal_opening,
     decide,
     dispute_event,
     draw,
@@ -554,3 +557,31 @@ def test_notices_never_carry_a_disputes_contents() -> None:
         messages += [n.message for n in notices(state, event)]
         state = evolve(state, event)
     assert messages and not [m for m in messages for s in secrets if s in m]
+
+
+def test_the_appeal_is_a_decision_of_the_members_who_are_not_parties_on_upholding_the_ruling() -> None:
+    state, _ = act(ruled(RulingKind.DISMISS), LodgeAppeal(actor="dune", reason="r"), NOW + 17 * DAY)
+
+    opening = appeal_opening(state)
+
+    assert (opening.decision_id, opening.appeal_of, opening.actor) == ("appeal-x1", "x1", "accord")
+    assert opening.title == "Appeal in dispute x1 (Use of the shared banner)"
+    assert [p.text for p in opening.points] == ["Uphold the panel's ruling to dismiss the complaint"]
+    assert opening.context.rules == state.context.decision_rules
+    assert not {"cedar", "dune"} & set(opening.context.electorate)
+    assert set(opening.context.electorate) == set(state.context.members) - {"cedar", "dune"}
+    with pytest.raises(ValueError, match="no ruling under appeal"):
+        appeal_opening(raised())
+
+
+@pytest.mark.parametrize(
+    ("outcome", "upheld", "recorded"),
+    [(DecisionOutcome.ADOPTED, True, "adopted"), (DecisionOutcome.PARTIALLY_ADOPTED, False, "partially_adopted"),
+     (DecisionOutcome.LAPSED, False, "lapsed"), (None, False, "not_adopted")],
+)
+def test_the_ruling_is_upheld_only_when_the_appeal_adopts_its_point(outcome: DecisionOutcome | None, upheld: bool, recorded: str) -> None:
+    state, _ = act(ruled(), LodgeAppeal(actor="dune", reason="r"), NOW + 17 * DAY)
+
+    decided = appeal_decided(state, outcome, NOW + 25 * DAY)
+
+    assert (decided.decision_id, decided.upheld, decided.decision_outcome) == ("appeal-x1", upheld, recorded)

@@ -14,8 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from events import decision
-    from events.alliance import DecisionResult, ParkedPoint
-    from events.decision import DecisionCommand, DecisionEvent, DecisionState, PointOutcome, Stage
+    from events.decision import DecisionCommand, DecisionEvent, DecisionState, Stage
     from events.processes import ALLIANCE, DECISION
     from workflows.shapes import Carried, DecisionRun
 
@@ -84,25 +83,10 @@ class DecisionWorkflow(ProcessWorkflow[DecisionState, DecisionEvent, DecisionCom
     async def _tell_alliance(self) -> None:
         state = self.state
         assert state is not None
-        if state.stage != Stage.CLOSED:
-            return
-        parked = [
-            ParkedPoint(
-                ref=f"{state.decision_id}/{pid}", decision_id=state.decision_id, point_id=pid,
-                text=state.points[pid].text, outcome=outcome.value, parked_at=state.closed_at or workflow.now(),
-            )
-            for pid, outcome in state.outcomes.items()
-            if outcome in (PointOutcome.PARKED, PointOutcome.BLOCKED_ON_PRINCIPLE)
-        ]
-        taken_up = sorted({p.origin for p in state.points.values() if p.origin and not p.withdrawn})
-        if parked or taken_up:
-            alliance = workflow.get_external_workflow_handle_for(
-                AllianceWorkflow.run, ALLIANCE.stream_name(state.alliance_id)
-            )
-            await alliance.signal(
-                AllianceWorkflow.decision_result,
-                DecisionResult(decision_id=state.decision_id, parked=parked, taken_up=taken_up, closed_at=state.closed_at),
-            )
+        result = decision.result_for_alliance(state, workflow.now())
+        if result is not None:
+            alliance = workflow.get_external_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(state.alliance_id))
+            await alliance.signal(AllianceWorkflow.decision_result, result)
 
     def decide(self, state: DecisionState | None, command: DecisionCommand, now: datetime) -> list[decision.DecisionEvent]:
         return decision.decide(state, command, now)

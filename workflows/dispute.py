@@ -18,7 +18,6 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 
 with workflow.unsafe.imports_passed_through():
     from events import dispute
-    from events.decision import DecisionContext, DecisionOutcome, OpenDecision, PointDraft
     from events.dispute import DeclareImpasse, DisputeCommand, DisputeEvent, DisputeStage, DisputeState, ObjectToMediator
     from events.processes import DECISION, DISPUTE
     from workflows.shapes import Carried, DecisionRun, DisputeRun
@@ -79,31 +78,12 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         """The appeal: a consensus decision among the members who are not parties; its outcome is final."""
         state = self.state
         assert state is not None
-        assert state.ruling is not None
-        assert state.appeal_decision is not None
-        ruling = state.ruling
-        wording = {"uphold": "uphold the complaint", "dismiss": "dismiss the complaint", "terms": f"impose the terms: {ruling.terms}"}
-        opening = OpenDecision(
-            actor="accord",
-            decision_id=state.appeal_decision,
-            alliance_id=state.alliance_id,
-            title=f"Appeal in dispute {state.dispute_id} ({state.subject})",
-            body=f"{state.appeal_by} appealed the panel's ruling. Agreeing upholds the ruling; the outcome is final.",
-            points=[PointDraft(text=f"Uphold the panel's ruling to {wording[ruling.ruling.value]}")],
-            context=DecisionContext(
-                rules=state.context.decision_rules,
-                principles=state.context.principles,
-                electorate=[m for m in state.context.members if m not in state.parties],
-                coordinators=[m for m in state.context.coordinators if m not in state.parties],
-                steering=[m for m in state.context.steering if m not in state.parties],
-            ),
-            appeal_of=state.dispute_id,
-        )
+        opening = dispute.appeal_opening(state)
         try:
             result = await workflow.execute_child_workflow(
                 DecisionWorkflow.run,
-                DecisionRun(decision_id=state.appeal_decision, open=opening, report_to_alliance=False),
-                id=DECISION.stream_name(state.appeal_decision),
+                DecisionRun(decision_id=opening.decision_id, open=opening, report_to_alliance=False),
+                id=DECISION.stream_name(opening.decision_id),
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(search.KIND, "decision"),
@@ -119,15 +99,10 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
             )
             await self._keep(referred)
             return
-        outcome = result.outcome if result is not None else DecisionOutcome.NOT_ADOPTED
-        assert outcome is not None  # a decision that ended has its outcome
         # At the appeal decision's closing time, not the task's (recording.DETERMINISTIC_TIMES).
         closed_at = result.closed_at if result is not None else None
         at = closed_at if closed_at is not None and self.committer.fixed_times else workflow.now()
-        decided_event = dispute.AppealDecided(
-            at=at, decision_id=state.appeal_decision, decision_outcome=outcome.value,
-            upheld=outcome == DecisionOutcome.ADOPTED,
-        )
+        decided_event = dispute.appeal_decided(state, result.outcome if result is not None else None, at)
         await self._keep(decided_event)
 
     async def _keep(self, event: dispute.DisputeEvent) -> None:
