@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,9 +23,13 @@ from accord.cli_common import EnumChoice, actor_option, command, emit, load_sett
 from accord.render import Output, decision_text, replay_text
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from accord.app import Accord
     from accord.config import Settings
     from events.store import VerifyReport
+
+T = TypeVar("T")
 
 
 ROLE = EnumChoice("events.alliance", "Role")
@@ -99,35 +103,34 @@ def db() -> None:
     """The event store: migrations and chain verification."""
 
 
-@command(db, needs_app=False)
-async def migrate() -> Output:
-    """Apply pending migrations (safe to run from several processes at once); needs only the database."""
+async def _on_database(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work` on one connection to the configured database (the db commands need nothing else)."""
     import asyncpg
 
     from accord.config import Settings, database_url
-    from events.migrate import migrate as apply
 
     conn = await asyncpg.connect(database_url(Settings()))
     try:
-        applied = await apply(conn)
+        return await work(conn)
     finally:
         await conn.close()
+
+
+@command(db, needs_app=False)
+async def migrate() -> Output:
+    """Apply pending migrations (safe to run from several processes at once); needs only the database."""
+    from events.migrate import migrate as apply
+
+    applied = await _on_database(apply)
     return Output({"applied": applied}, "applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
 @command(db, needs_app=False)
 async def rebuild() -> Output:
-    """Fold the whole log into the read models again (the lists of decisions, ...); needs only the database."""
-    import asyncpg
-
-    from accord.config import Settings, database_url
+    """Fold the whole log into the read models again (alliances, decisions, disputes); needs only the database."""
     from events.projector import rebuild as refold
 
-    conn = await asyncpg.connect(database_url(Settings()))
-    try:
-        rebuilt = await refold(conn)
-    finally:
-        await conn.close()
+    rebuilt = await _on_database(refold)
     return Output(rebuilt._asdict(), f"rebuilt {rebuilt.rows} read model row(s) from {rebuilt.events} event(s)")
 
 
