@@ -40,7 +40,7 @@ from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDec
 from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
-from events.projector import listing, member_field
+from events.projector import alliance_of, listed, member_field
 from events.rules import Command, Refused, Slug, build, conflict, forbidden, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from workflows import search
@@ -397,10 +397,7 @@ class Accord:
 
     async def decisions(self, alliance_id: str) -> list[DecisionRow]:
         """The alliance's decisions with their stage, deadline and outcome, from the `decisions` read model."""
-        rows = await self.pool.fetch(
-            "SELECT row FROM accord.read_models WHERE model = 'decisions' AND alliance_id = $1 ORDER BY position", alliance_id
-        )
-        return [DecisionRow.model_validate_json(row["row"]) for row in rows]
+        return [listed_row.row for listed_row in await listed(self.pool, DECISION.listing, alliance_id)]
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
@@ -475,14 +472,10 @@ class Accord:
         return outline_for(state, reader)
 
     async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
-        rows = await self.pool.fetch(
-            "SELECT key FROM accord.read_models WHERE model = 'disputes' AND alliance_id = $1 ORDER BY position",
-            alliance_id,
-        )
         views: list[DisputeView | Outline] = []
-        for row in rows:
+        for row in await listed(self.pool, DISPUTE.listing, alliance_id):
             try:
-                views.append(await self.dispute(row["key"], reader))
+                views.append(await self.dispute(row.key, reader))
             except Refused:
                 continue  # a dispute whose very existence is confidential to this reader
         return views
@@ -526,21 +519,14 @@ class Accord:
         )
 
     async def alliances(self) -> list[AllianceSummary]:
-        rows = await self.pool.fetch("SELECT row, version FROM accord.read_models WHERE model = 'alliances' ORDER BY position")
         return [
-            AllianceSummary(alliance_id=state.alliance_id, name=state.name, founded_at=state.founded_at, events=row["version"])
-            for row in rows
-            for state in [AllianceState.model_validate_json(row["row"])]
+            AllianceSummary(alliance_id=row.key, name=row.row.name, founded_at=row.row.founded_at, events=row.version)
+            for row in await listed(self.pool, ALLIANCE.listing)
         ]
 
     async def stream_alliance(self, stream_id: str) -> str:
         """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance of its process."""
-        stream = parse_stream(stream_id)  # refuses a stream name accord does not know
-        if stream.kind == ALLIANCE.kind:
-            return stream.id
-        alliance_id: str | None = await self.pool.fetchval(
-            "SELECT alliance_id FROM accord.read_models WHERE model = $1 AND key = $2", listing(stream).name, stream.id
-        )
+        alliance_id = await alliance_of(self.pool, parse_stream(stream_id))  # refuses a stream name accord does not know
         if alliance_id is None:
             raise not_found(f"stream {stream_id!r} has no events", "stream")
         return alliance_id

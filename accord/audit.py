@@ -23,7 +23,7 @@ from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
 from events.processes import DECISION, Process, process_of
-from events.projector import stream_of
+from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
 from workflows.shapes import Quarantine
@@ -336,8 +336,7 @@ async def check_receipt(store: EventStore, stream_id: str, version: int, hash_he
 
 async def alliance_streams(app: Accord, alliance_id: str) -> list[str]:
     """Every stream of an alliance: its own and those of its processes (from the read models)."""
-    rows = await app.pool.fetch("SELECT model, key FROM accord.read_models WHERE alliance_id = $1", alliance_id)
-    return sorted(stream_of(r["model"], r["key"]) for r in rows)
+    return await streams_of(app.pool, alliance_id)
 
 
 # --- what-if --------------------------------------------------------------------------------------

@@ -36,6 +36,11 @@ class Process:
     read_models: tuple[ReadModel, ...] = field(default=(), repr=False)
     """The rows kept from its events, keyed by the process's id (events/projector.py)."""
 
+    @property
+    def listing(self) -> ReadModel:
+        """The read model that holds a row for every process of this kind."""
+        return self.read_models[0]
+
     def stream(self, process_id: str) -> StreamId:
         return StreamId(self.kind, process_id)
 

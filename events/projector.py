@@ -10,13 +10,13 @@ while appends wait on the table's lock, so that nothing is applied twice or miss
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 import structlog
 from pydantic import BaseModel
 
-from events.processes import PROCESSES, Process
+from events.processes import ALLIANCE, PROCESSES, Process
 from events.readmodels import ReadModel
 from events.streams import StreamId
 
@@ -85,7 +85,8 @@ async def project(conn: Connection, stream_id: str, events: Sequence[Fed]) -> No
     if found is None:
         return
     process, key = found
-    await conn.execute("LOCK TABLE accord.read_models IN ROW EXCLUSIVE MODE")
+    # No explicit lock: the row lock below takes the table's ROW SHARE lock, which a rebuild's EXCLUSIVE
+    # lock waits for and blocks.
     for model in process.read_models:
         if not any(e.event_type in model.consumes for e in events):
             continue
@@ -159,18 +160,48 @@ WHERE p.model = $1 AND p.key = $2
 own JSON: `members` by id, each with `status`, `webhook_url`, ...)."""
 
 
-def listing(stream: StreamId) -> ReadModel:
-    """The read model that holds a row for every process of the stream's kind."""
-    return PROCESSES[stream.kind].read_models[0]
-
-
 def stream_of(model: str, key: str) -> str:
     """The stream a row of a read model was folded from."""
     kind = next(k for k, p in PROCESSES.items() if any(m.name == model for m in p.read_models))
     return str(StreamId(kind, key))
 
 
+class Listed(NamedTuple):
+    key: str
+    row: Any
+    version: int
+    """The stream version the row reflects."""
+
+
+async def listed(conn: Connection | asyncpg.Pool, model: ReadModel, alliance_id: str | None = None) -> list[Listed]:
+    """The rows of a read model (of one alliance, or of all), in the order their processes began."""
+    rows = await conn.fetch(
+        "SELECT key, row, version FROM accord.read_models WHERE model = $1 AND ($2::text IS NULL OR alliance_id = $2)"
+        " ORDER BY position",
+        model.name, alliance_id,
+    )
+    return [Listed(r["key"], model.row_type.model_validate_json(r["row"]), r["version"]) for r in rows]
+
+
+async def alliance_of(conn: Connection | asyncpg.Pool, stream: StreamId) -> str | None:
+    """The alliance of the process of `stream`: an alliance's own stream names it; None when the record
+    holds no such process."""
+    if stream.kind == ALLIANCE.kind:
+        return stream.id
+    alliance_id: str | None = await conn.fetchval(
+        "SELECT alliance_id FROM accord.read_models WHERE model = $1 AND key = $2", PROCESSES[stream.kind].listing.name, stream.id
+    )
+    return alliance_id
+
+
+async def streams_of(conn: Connection | asyncpg.Pool, alliance_id: str) -> list[str]:
+    """Every stream of an alliance: its own and those of its processes."""
+    rows = await conn.fetch("SELECT model, key FROM accord.read_models WHERE alliance_id = $1", alliance_id)
+    return sorted(stream_of(r["model"], r["key"]) for r in rows)
+
+
+
 async def member_field(conn: Connection | asyncpg.Pool, stream: StreamId, member_id: str, field: str) -> asyncpg.Record | None:
     """(alliance_id, the member's `field` or None when not a member) for the process of `stream`; None
     when there is no such process."""
-    return await conn.fetchrow(MEMBER_SQL.format(field=field), listing(stream).name, stream.id, member_id)
+    return await conn.fetchrow(MEMBER_SQL.format(field=field), PROCESSES[stream.kind].listing.name, stream.id, member_id)

@@ -516,19 +516,18 @@ async def _insert(
     projected = consumed(stream_id, (row.event.event_type for row in rows))
     if extra is None and not projected:
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
-        returned = await conn.fetch(_INSERT_SQL, *args)
+        positions = _positions(await conn.fetch(_INSERT_SQL, *args))
     else:
         async with conn.transaction():
-            returned = await conn.fetch(_INSERT_SQL, *args)
+            positions = _positions(await conn.fetch(_INSERT_SQL, *args))
             if extra is not None:
                 await extra(conn)
             if projected:  # the read models, in the same transaction (events/projector.py)
-                at = {r["stream_version"]: r["global_position"] for r in returned}
                 await project(conn, stream_id, [
-                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json, at[row.version], row.version)
+                    Fed(row.event.event_type, int(row.event.metadata.get("schema_version", 1)), row.data_json,
+                        positions[row.version], row.version)
                     for row in rows
                 ])
-    positions = {r["stream_version"]: r["global_position"] for r in returned}
     return [
         Receipt(
             stream_id=stream_id,
@@ -540,6 +539,11 @@ async def _insert(
         )
         for row in rows
     ]
+
+
+def _positions(inserted: list[asyncpg.Record]) -> dict[int, int]:
+    """Each inserted version's global position."""
+    return {r["stream_version"]: r["global_position"] for r in inserted}
 
 
 async def _replay_or_conflict(

@@ -399,7 +399,7 @@ class Committer(Generic[S, E]):
             except FailureError as error:
                 # The local activity's failure arrives as the ApplicationError it raised, or wrapped in
                 # an ActivityError (a timeout, say).
-                cause = error if isinstance(error, ApplicationError) or not isinstance(error.cause, ApplicationError) else error.cause
+                cause = error if isinstance(error, ApplicationError) else error.cause
                 if isinstance(cause, ApplicationError) and cause.type == "InvalidEvent":
                     await self._invalid(decision, cause)
                     return None
