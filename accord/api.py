@@ -30,7 +30,6 @@ from accord.app import (
     Accord,
     DecisionView,
     Founded,
-    Identity,
     IssuedToken,
     NotificationRow,
     TokenInfo,
@@ -40,7 +39,6 @@ from accord.audit import (
     ReceiptCheck,
     Replayed,
     WhatIf,
-    alliance_streams,
     check,
     check_receipt,
     export,
@@ -49,6 +47,8 @@ from accord.audit import (
 )
 from accord.config import Settings
 from accord.failures import LIBRARY_ERRORS, as_accord_error
+from events import access
+from events.access import TokenHolder as Identity
 from events.alliance import (
     AdmitMember,
     AllianceCommand,
@@ -56,7 +56,6 @@ from events.alliance import (
     AmendCharter,
     FoundAlliance,
     Member,
-    MemberStatus,
     ParkedPoint,
     ReinstateMember,
     RemoveMember,
@@ -82,10 +81,9 @@ from events.decision import (
     WithdrawDecision,
     WithdrawPoint,
 )
-from events.dispute import Outline
 from events.errors import AccordError, ConfigurationError, Unavailable
-from events.processes import DECISION, DISPUTE, parse_stream, process_of
-from events.rules import Duration, RefusalKind, Refused, Slug, Text, forbidden, not_found
+from events.processes import DECISION
+from events.rules import Duration, RefusalKind, Refused, Slug, Text
 from events.store import BrokenStream, StreamHead
 from workflows.shapes import CommandResult
 
@@ -222,12 +220,7 @@ Reader = Annotated[Identity, Depends(identified)]
 
 async def authenticated(identity: Reader) -> Identity:
     """The member the bearer token stands for; an auditor's token is refused outside the audit routes."""
-    if identity.auditor:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this is an auditor's token ({identity.member_id!r}): it is read-only and may call only the audit "
-            f"endpoints (/alliances/{identity.alliance_id}/audit/..., /audit/...)",
-        )
+    access.not_an_auditor(identity)
     return identity
 
 
@@ -237,11 +230,7 @@ Caller = Annotated[Identity, Depends(authenticated)]
 
 async def authenticated_member(alliance_id: str, identity: Caller) -> Identity:
     """The member the bearer token stands for; it must belong to the alliance in the path."""
-    if identity.alliance_id != alliance_id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"this token belongs to alliance {identity.alliance_id!r}, not to {alliance_id!r}",
-        )
+    access.speaks_for(identity, alliance_id, f"alliance {alliance_id!r}")
     return identity
 
 
@@ -355,28 +344,19 @@ async def found(body: FoundRequest, accord: AccordDep) -> Founded:
 alliances = APIRouter(prefix="/alliances/{alliance_id}", responses=ERRORS)
 
 
-async def visible_state(accord: Accord, actor: Identity) -> AllianceState:
-    """The alliance as its members see it; a member who was removed sees nothing any more."""
-    state = await accord.alliance(actor.alliance_id)
-    member = state.member(actor.member_id)
-    if member is None or member.status == MemberStatus.REMOVED:
-        raise forbidden(f"{actor.member_id!r} is no longer a member of alliance {actor.alliance_id!r}")
-    return state
-
-
 @alliances.get("", tags=["alliances"], summary="The alliance: charter and members")
-async def alliance_state(actor: Actor, accord: AccordDep) -> AllianceState:
-    return await visible_state(accord, actor)
+async def alliance_state(alliance_id: str, reader: Reader, accord: AccordDep) -> AllianceState:
+    return await accord.alliance(alliance_id, reader)
 
 
 @alliances.get("/members", tags=["members"], summary="The alliance's members, removed ones included")
-async def members(actor: Actor, accord: AccordDep) -> list[Member]:
-    return list((await visible_state(accord, actor)).members.values())
+async def members(alliance_id: str, reader: Reader, accord: AccordDep) -> list[Member]:
+    return list((await accord.alliance(alliance_id, reader)).members.values())
 
 
 @alliances.get("/head", tags=["alliances"], summary="The head of the alliance's event stream (version and hash)")
-async def head(actor: Actor, accord: AccordDep) -> StreamHead:
-    return await accord.alliance_head(actor.alliance_id)
+async def head(alliance_id: str, reader: Reader, accord: AccordDep) -> StreamHead:
+    return await accord.alliance_head(alliance_id, reader)
 
 
 @alliances.put("/charter", tags=["alliances"], summary="Amend the charter (coordinators)")
@@ -496,16 +476,15 @@ async def open_decision(body: OpenDecisionRequest, actor: Actor, accord: AccordD
 
 
 @alliances.get("/decisions", tags=["decisions"], summary="The alliance's decisions and the stage each is in")
-async def decisions(actor: Actor, accord: AccordDep) -> list[DecisionRow]:
-    await visible_state(accord, actor)
-    return await accord.decisions(actor.alliance_id)
+async def decisions(alliance_id: str, reader: Reader, accord: AccordDep) -> list[DecisionRow]:
+    return await accord.decisions(alliance_id, reader)
 
 
 @alliances.get(
     "/parked", tags=["decisions"], summary="Points that decisions parked, kept until a new decision takes them up"
 )
-async def parked(actor: Actor, accord: AccordDep) -> list[ParkedPoint]:
-    return list((await visible_state(accord, actor)).parked.values())
+async def parked(alliance_id: str, reader: Reader, accord: AccordDep) -> list[ParkedPoint]:
+    return list((await accord.alliance(alliance_id, reader)).parked.values())
 
 
 @alliances.get(
@@ -521,12 +500,8 @@ decision_routes = APIRouter(prefix="/decisions/{decision_id}", tags=["decisions"
 
 
 @decision_routes.get("", summary="A decision: its state, a tally per point, what is due next and who has not responded")
-async def decision(decision_id: str, caller: Caller, accord: AccordDep) -> DecisionView:
-    view = await accord.decision(decision_id)
-    if view.state.alliance_id != caller.alliance_id:
-        raise forbidden(f"decision {decision_id!r} is not a decision of alliance {caller.alliance_id!r}")
-    await visible_state(accord, caller)
-    return view
+async def decision(decision_id: str, reader: Reader, accord: AccordDep) -> DecisionView:
+    return await accord.decision(decision_id, reader)
 
 
 async def _decide(accord: Accord, caller: Identity, decision_id: str, command: DecisionCommand) -> CommandResult:
@@ -627,75 +602,17 @@ EXPORTED: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _may_audit(accord: Accord, reader: Identity, alliance_id: str, what: str) -> None:
-    if reader.alliance_id != alliance_id:
-        raise forbidden(f"this token belongs to alliance {reader.alliance_id!r}; {what} belongs to {alliance_id!r}")
-    if not reader.auditor:
-        await visible_state(accord, reader)  # a removed member reads nothing more
+async def alliance_streams(alliance_id: str, reader: Reader, accord: AccordDep) -> list[str]:
+    """The alliance's streams whose record the reader may read (access.may_read_record)."""
+    return await accord.readable_streams(alliance_id, reader)
 
 
-async def _audited_stream(accord: Accord, reader: Identity, stream_id: str) -> None:
-    owner = await accord.stream_alliance(stream_id)
-    if process_of(stream_id) is DISPUTE and owner != reader.alliance_id:
-        raise _no_stream(stream_id)  # another alliance does not even learn that the dispute exists
-    await _may_audit(accord, reader, owner, f"stream {stream_id!r}")
-    await _may_read_contents(accord, reader, stream_id)
-
-
-def _no_stream(stream_id: str) -> Refused:
-    """The answer for a stream that does not exist, or that the caller may not know of (a dispute)."""
-    return not_found(f"stream {stream_id!r} has no events", "stream")
-
-
-async def _may_read_contents(accord: Accord, reader: Identity, stream_id: str) -> None:
-    """A dispute's record is for those who may read the dispute (parties, mediator, panel, coordinators),
-    and for the auditors the coordinators named. A member who may know that it exists is refused; one
-    who may not (the charter keeps its existence confidential) gets the answer a missing stream gets."""
-    stream = parse_stream(stream_id)
-    if reader.auditor or stream.kind != DISPUTE.kind:
-        return
-    dispute_id = stream.id
-    try:
-        seen = await accord.dispute(dispute_id, reader.member_id)
-    except Refused:
-        raise _no_stream(stream_id) from None
-    if isinstance(seen, Outline):
-        raise forbidden(
-            f"the record of dispute {dispute_id!r} is for its parties, mediator, panel and the coordinators; "
-            f"{reader.member_id!r} is none of them"
-        )
-
-
-async def _readable(accord: Accord, reader: Identity, streams: list[str]) -> list[str]:
-    """The streams whose record the reader may see: an auditor all of the alliance's, a member not every dispute."""
-    readable: list[str] = []
-    for stream_id in streams:
-        try:
-            await _may_read_contents(accord, reader, stream_id)
-        except Refused:
-            continue
-        readable.append(stream_id)
-    return readable
-
-
-async def alliance_reader(alliance_id: str, reader: Reader, accord: AccordDep) -> Identity:
-    await _may_audit(accord, reader, alliance_id, f"alliance {alliance_id!r}")
-    return reader
-
-
-AllianceReader = Annotated[Identity, Depends(alliance_reader)]
-
-
-async def _streams_of(accord: Accord, alliance_id: str) -> list[str]:
-    streams = await alliance_streams(accord, alliance_id)
-    if not streams:
-        raise not_found(f"no alliance {alliance_id!r} in the record", "alliance_id")
-    return streams
+ReadableStreams = Annotated[list[str], Depends(alliance_streams)]
 
 
 async def _exported(accord: Accord, streams: list[str], fmt: str, name: str) -> Response:
-    # The streams were filtered to what the reader may see in full (_readable / _may_read_contents).
-    document = await export(accord.store, streams, fmt, datetime.now(UTC), everything=True)
+    # The streams are those the reader may read (Accord.readable_streams, Accord.readable_record).
+    document = await export(accord.store, streams, fmt, datetime.now(UTC))
     return Response(
         document,
         media_type=EXPORT_MEDIA_TYPES[fmt],
@@ -709,8 +626,7 @@ alliance_audit = APIRouter(prefix="/alliances/{alliance_id}/audit", tags=["audit
 
 
 @alliance_audit.get("/verify", summary="Recompute the hash chains of every stream of the alliance")
-async def verify_alliance(alliance_id: str, reader: AllianceReader, accord: AccordDep) -> ChainReport:
-    streams = await _readable(accord, reader, await _streams_of(accord, alliance_id))
+async def verify_alliance(streams: ReadableStreams, accord: AccordDep) -> ChainReport:
     report = await accord.store.verify(streams=streams)
     return ChainReport(ok=report.ok, streams=streams, **dict(report))
 
@@ -720,9 +636,8 @@ async def verify_alliance(alliance_id: str, reader: AllianceReader, accord: Acco
     responses=EXPORTED,
 )
 async def export_alliance(
-    alliance_id: str, reader: AllianceReader, accord: AccordDep, fmt: FormatQuery = "json"
+    alliance_id: str, streams: ReadableStreams, accord: AccordDep, fmt: FormatQuery = "json"
 ) -> Response:
-    streams = await _readable(accord, reader, await _streams_of(accord, alliance_id))
     return await _exported(accord, streams, fmt, f"alliance-{alliance_id}-audit")
 
 
@@ -740,7 +655,7 @@ async def replay_stream(
     at: Annotated[int | None, Query(ge=1, description="stop at this version of the stream")] = None,
     as_of: Annotated[datetime | None, Query(description="stop at this moment (UTC unless an offset is given)")] = None,
 ) -> Replayed:
-    await _audited_stream(accord, reader, stream_id)
+    await accord.readable_record(stream_id, reader)
     if as_of is not None and as_of.utcoffset() is None:
         as_of = as_of.replace(tzinfo=UTC)
     return await replay(accord.store, stream_id, at=at, as_of=as_of)
@@ -751,7 +666,7 @@ async def replay_stream(
     summary="Compare the record with the live workflow (state, head, history replay); ok=false names what differs",
 )
 async def check_stream(stream_id: str, reader: Reader, accord: AccordDep) -> CheckResult:
-    await _audited_stream(accord, reader, stream_id)
+    await accord.readable_record(stream_id, reader)
     report = await check(accord, stream_id)
     return CheckResult(stream_id=stream_id, ok=report.ok, checks=report.checks)
 
@@ -761,7 +676,7 @@ async def check_stream(stream_id: str, reader: Reader, accord: AccordDep) -> Che
     responses=EXPORTED,
 )
 async def export_stream(stream_id: str, reader: Reader, accord: AccordDep, fmt: FormatQuery = "json") -> Response:
-    await _audited_stream(accord, reader, stream_id)
+    await accord.readable_record(stream_id, reader)
     return await _exported(accord, [stream_id], fmt, stream_id)
 
 
@@ -776,7 +691,7 @@ async def receipt(
     reader: Reader,
     accord: AccordDep,
 ) -> ReceiptCheck:
-    await _audited_stream(accord, reader, stream_id)
+    await accord.readable_record(stream_id, reader)
     return await check_receipt(accord.store, stream_id, version, hash_hex)
 
 
@@ -785,7 +700,7 @@ async def receipt(
     summary="How a closed decision would have ended under other decision rules (the body); nothing is written",
 )
 async def whatif_decision(decision_id: str, rules: DecisionRules, reader: Reader, accord: AccordDep) -> WhatIf:
-    await _audited_stream(accord, reader, DECISION.stream_name(decision_id))
+    await accord.readable_record(DECISION.stream_name(decision_id), reader)
     return await whatif(accord.store, decision_id, rules)
 
 

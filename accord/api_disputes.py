@@ -19,11 +19,12 @@ from accord.api import (
     Actor,
     Body,
     Caller,
+    Reader,
     ReasonRequest,
-    visible_state,
 )
-from accord.app import Accord, DisputeView, Identity
-from accord.dispute_access import read_dispute, send_command
+from accord.app import Accord, DisputeView
+from events.access import Outline
+from events.access import TokenHolder as Identity
 from events.dispute import (
     AcceptTerms,
     AssignMediator,
@@ -32,7 +33,6 @@ from events.dispute import (
     ExtendPanel,
     LodgeAppeal,
     ObjectToMediator,
-    Outline,
     ProposeTerms,
     RecordInterimMeasure,
     ReferToAssembly,
@@ -102,9 +102,8 @@ async def raise_dispute(body: RaiseDisputeRequest, actor: Actor, accord: AccordD
 
 
 @alliance_disputes.get("", summary="The alliance's disputes: in full where the caller may read them, else their stage")
-async def disputes(actor: Actor, accord: AccordDep) -> list[DisputeView | Outline]:
-    await visible_state(accord, actor)
-    return await accord.disputes(actor.alliance_id, actor.member_id)
+async def disputes(alliance_id: str, reader: Reader, accord: AccordDep) -> list[DisputeView | Outline]:
+    return await accord.disputes(alliance_id, reader)
 
 
 # --- routes of one dispute ------------------------------------------------------------------------------
@@ -113,14 +112,12 @@ dispute_routes = APIRouter(prefix="/disputes/{dispute_id}", tags=["disputes"], r
 
 
 @dispute_routes.get("", summary="A dispute: in full for its parties, mediator, panelists and coordinators; else its stage")
-async def dispute(dispute_id: str, caller: Caller, accord: AccordDep) -> DisputeView | Outline:
-    seen = await read_dispute(accord, dispute_id, caller.member_id, alliance_id=caller.alliance_id)
-    await visible_state(accord, caller)  # a removed member reads nothing more
-    return seen
+async def dispute(dispute_id: str, reader: Reader, accord: AccordDep) -> DisputeView | Outline:
+    return await accord.dispute(dispute_id, reader)
 
 
 async def _act(accord: Accord, caller: Identity, dispute_id: str, command: DisputeCommand) -> CommandResult:
-    result = await send_command(accord, dispute_id, command, alliance_id=caller.alliance_id)
+    result = await accord.dispute_command(dispute_id, command, alliance_id=caller.alliance_id)
     log.info("command recorded", dispute=dispute_id, actor=caller.member_id, command=command.type)
     return result
 

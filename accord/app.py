@@ -34,15 +34,17 @@ from temporalio.workflow import UpdateMethodMultiParam
 from accord.config import Settings, database_url
 from accord.failures import from_workflow, transient
 from accord.temporal import connect
-from events import alliance, decision, dispute
+from events import access, alliance, decision, dispute
+from events.access import AUDITOR_PREFIX, Caller, Outline, Seen, TokenHolder
 from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
-from events.dispute import DisputeCommand, DisputeState, Outline, RaiseDispute, outline_for
+from events.dispute import DisputeCommand, DisputeState, RaiseDispute
 from events.errors import Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
-from events.projector import alliance_of, listed, member_field
-from events.rules import Command, Refused, Slug, build, conflict, forbidden, invalid, not_found
+from events.projector import alliance_of, listed, member_field, row_of, streams_of
+from events.rules import Command, Refused, Slug, build, conflict, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
+from events.streams import StreamId
 from workflows import search
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
@@ -82,24 +84,11 @@ class Founded(BaseModel):
     token: IssuedToken
 
 
-class Identity(BaseModel):
-    """Who a bearer token stands for: a member of an alliance, or an auditor of it (read-only)."""
-
-    alliance_id: str
-    member_id: str
-    """The member's id; for an auditor, 'auditor:<label>'."""
-    auditor: bool = False
-
-
 class AllianceSummary(BaseModel):
     alliance_id: str
     name: str
     founded_at: datetime
     events: int
-
-
-AUDITOR_PREFIX = "auditor:"
-"""The member_id of an auditor token: 'auditor:<label>' (member ids are slugs, so never look like it)."""
 
 
 def _token_hash(token: str) -> bytes:
@@ -258,6 +247,8 @@ class Accord:
     async def alliance_command(
         self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
     ) -> CommandResult:
+        """Send a command to an alliance; its decider says who may (access: an auditor never acts)."""
+        access.not_an_auditor(Caller(member_id=command.actor))
         handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id))
         try:
             return await self._update(handle, command, command_id)
@@ -318,34 +309,31 @@ class Accord:
             response_window=response_window,
             context=context,
         )
-        await self._acting_member(state, actor)
+        access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
         return command
 
-    async def _acting_member(self, state: AllianceState, actor: str) -> None:
-        member = state.member(actor)
-        if member is None:
-            raise forbidden(f"{actor!r} is not a member of alliance {state.alliance_id!r}")
-        if not member.active:
-            raise forbidden(f"{actor!r} is {member.status} in alliance {state.alliance_id!r} and cannot act")
-
-    async def _acting_in(self, stream_id: str, actor: str, alliance_id: str | None = None) -> str:
-        """Refuse an actor who is not an active member of the process's alliance (or a caller speaking
-        for another alliance); returns the alliance. One read of the event store, not two workflow
-        queries: the store never lags the workflows, which record before they evolve."""
-        stream = parse_stream(stream_id)
-        row = await member_field(self.pool, stream, actor, "status")
-        kind, process_id = stream.kind, stream.id
+    async def _membership(self, stream: StreamId, member_id: str | None) -> tuple[str, str | None]:
+        """The alliance of the process of `stream` and the member's status there (None: not a member),
+        from the read models: one read, not workflow queries (the store never lags the workflows, which
+        record before they evolve). Refused as not found when there is no such process."""
+        row = await member_field(self.pool, stream, member_id or "", "status")
         if row is None:
-            raise not_found(f"no {kind} {process_id!r}")
-        owner: str = row["alliance_id"]
-        status: str | None = row["status"]
-        if alliance_id is not None and owner != alliance_id:
-            raise forbidden(f"{kind} {process_id!r} is not a {kind} of alliance {alliance_id!r}")
-        if status is None:
-            raise forbidden(f"{actor!r} is not a member of alliance {owner!r}")
-        if status != "active":
-            raise forbidden(f"{actor!r} is {status} in alliance {owner!r} and cannot act")
+            raise not_found(f"no {stream.kind} {stream.id!r}")
+        return row["alliance_id"], row["status"]
+
+    async def _acting_in(self, stream: StreamId, caller: Caller) -> str:
+        """Refuse a caller who may not act in the process (access.may_act); returns its alliance."""
+        owner, status = await self._membership(stream, caller.member_id)
+        access.may_act(caller, owner, status, f"{stream.kind} {stream.id!r}")
         return owner
+
+    async def _reading(self, stream: StreamId, reader: Caller | None) -> None:
+        """Refuse a reader who may not read the alliance's records (access.may_read_alliance); the operator
+        (None) reads everything."""
+        if reader is None:
+            return
+        owner, status = await self._membership(stream, reader.member_id if reader else None)
+        access.may_read_alliance(reader, owner, status, f"{stream.kind} {stream.id!r}")
 
     async def decision_command(
         self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None, command_id: str | None = None
@@ -355,7 +343,7 @@ class Accord:
         `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
         within an alliance, so a decision of another alliance is refused.
         """
-        await self._acting_in(DECISION.stream_name(decision_id), command.actor, alliance_id)
+        await self._acting_in(DECISION.stream(decision_id), Caller(member_id=command.actor, alliance_id=alliance_id))
         handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
         try:
             return await self._update(handle, command, command_id)
@@ -384,7 +372,9 @@ class Accord:
         )
         return await self.decision_command(decision_id, command, alliance_id=alliance_id)
 
-    async def decision(self, decision_id: str) -> DecisionView:
+    async def decision(self, decision_id: str, reader: Caller | None = None) -> DecisionView:
+        """A decision as its alliance's members (or the operator: `reader` None) see it."""
+        await self._reading(DECISION.stream(decision_id), reader)
         state: DecisionState = await self.present(
             DecisionWorkflow.run, DECISION.stream_name(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
         )
@@ -395,13 +385,14 @@ class Accord:
             pending_members=state.pending_members() if state.is_live else [],
         )
 
-    async def decisions(self, alliance_id: str) -> list[DecisionRow]:
+    async def decisions(self, alliance_id: str, reader: Caller | None = None) -> list[DecisionRow]:
         """The alliance's decisions with their stage, deadline and outcome, from the `decisions` read model."""
+        await self._reading(ALLIANCE.stream(alliance_id), reader)
         return [listed_row.row for listed_row in await listed(self.pool, DECISION.listing, alliance_id)]
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
-        await self._self_or_coordinator(alliance_id, actor, member_id)
+        await self._self_or_coordinator(alliance_id, actor, member_id, "read another member's notifications")
         rows = await self.pool.fetch(
             "SELECT notification_id, stream_id, member_id, kind, message, created_at, attempts, delivered_at,"
             " last_error FROM accord.notifications WHERE alliance_id = $1 AND member_id = $2"
@@ -424,7 +415,7 @@ class Accord:
     ) -> CommandResult:
         """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
         state = await self.alliance(alliance_id)
-        await self._acting_member(state, actor)
+        access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
         context = dispute.pinned_context(state)
         command = build(
             RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
@@ -453,32 +444,48 @@ class Accord:
         )
 
     async def dispute_command(
-        self, dispute_id: str, command: DisputeCommand, *, command_id: str | None = None
+        self, dispute_id: str, command: DisputeCommand, *, alliance_id: str | None = None, command_id: str | None = None
     ) -> CommandResult:
-        """Send a command to a dispute; only members of its alliance, and nothing about its contents leaks."""
-        await self._acting_in(DISPUTE.stream_name(dispute_id), command.actor)
-        state = await self._dispute_state(dispute_id)
-        if not state.is_live:
-            raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
-        handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
-        return await self._update(handle, command, command_id)
+        """Send a command to a dispute. A refusal reaches the actor only if the actor may know that the
+        dispute exists: anyone else gets the answer of a dispute that does not exist (access.dispute_seen)."""
+        caller = Caller(member_id=command.actor, alliance_id=alliance_id)
+        try:
+            await self._acting_in(DISPUTE.stream(dispute_id), caller)
+            state = await self._dispute_state(dispute_id)
+            if not state.is_live:
+                raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
+            handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
+            return await self._update(handle, command, command_id)
+        except Refused:
+            state_row = await row_of(self.pool, DISPUTE.listing, dispute_id)
+            if state_row is None or access.dispute_seen(state_row.row, caller) is Seen.NOTHING:
+                raise access.unknown_dispute(dispute_id) from None
+            raise
 
-    async def dispute(self, dispute_id: str, reader: str) -> DisputeView | Outline:
-        """The dispute for someone allowed to read it; its existence and stage for other members (or,
-        where the charter keeps even that confidential, nothing)."""
-        state = await self._dispute_state(dispute_id)
-        if state.may_read(reader):
+    async def dispute(self, dispute_id: str, reader: Caller | None) -> DisputeView | Outline:
+        """The dispute as `reader` may see it (access.dispute_seen): in full, as an outline, or not at all
+        (the answer of a dispute that does not exist)."""
+        row = await row_of(self.pool, DISPUTE.listing, dispute_id)
+        if row is None:
+            raise access.unknown_dispute(dispute_id)
+        seen = self._seen(row.row, reader)
+        if seen is None:
+            raise access.unknown_dispute(dispute_id)
+        await self._reading(DISPUTE.stream(dispute_id), reader)
+        return seen
+
+    def _seen(self, state: DisputeState, reader: Caller | None) -> DisputeView | Outline | None:
+        seen = access.dispute_seen(state, reader)
+        if seen is Seen.FULL:
             return DisputeView(state=state, next_due=dispute.next_due(state), must_act=state.must_act())
-        return outline_for(state, reader)
+        return access.outline(state) if seen is Seen.OUTLINE else None
 
-    async def disputes(self, alliance_id: str, reader: str) -> list[DisputeView | Outline]:
-        views: list[DisputeView | Outline] = []
-        for row in await listed(self.pool, DISPUTE.listing, alliance_id):
-            try:
-                views.append(await self.dispute(row.key, reader))
-            except Refused:
-                continue  # a dispute whose very existence is confidential to this reader
-        return views
+    async def disputes(self, alliance_id: str, reader: Caller | None) -> list[DisputeView | Outline]:
+        """The alliance's disputes as `reader` may see them; those whose existence is kept from the reader
+        are left out."""
+        await self._reading(ALLIANCE.stream(alliance_id), reader)
+        rows = await listed(self.pool, DISPUTE.listing, alliance_id)
+        return [seen for row in rows if (seen := self._seen(row.row, reader)) is not None]
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -508,12 +515,17 @@ class Accord:
                     raise
             await asyncio.sleep(0.5)
 
-    async def alliance(self, alliance_id: str) -> AllianceState:
-        return await self.present(
+    async def alliance(self, alliance_id: str, reader: Caller | None = None) -> AllianceState:
+        """The alliance (charter, members, parked points) as its members (or the operator) see it."""
+        state: AllianceState = await self.present(
             AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
         )
+        if reader is not None:
+            access.may_read_alliance(reader, alliance_id, _status(state, reader.member_id))
+        return state
 
-    async def alliance_head(self, alliance_id: str) -> StreamHead:
+    async def alliance_head(self, alliance_id: str, reader: Caller | None = None) -> StreamHead:
+        await self._reading(ALLIANCE.stream(alliance_id), reader)
         return await self.present(
             AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
         )
@@ -534,6 +546,30 @@ class Accord:
     async def verify(self, stream_prefix: str | None = None) -> VerifyReport:
         return await self.store.verify(stream_prefix=stream_prefix)
 
+    async def readable_record(self, stream_id: str, reader: Caller | None) -> None:
+        """Refuse a reader who may not read this stream's record (access.may_read_record)."""
+        stream = parse_stream(stream_id)
+        row = await member_field(self.pool, stream, reader.member_id if reader else "", "status")
+        if row is None:
+            raise access.no_stream(stream_id)
+        state = (await row_of(self.pool, DISPUTE.listing, stream.id)) if stream.kind == DISPUTE.kind else None
+        access.may_read_record(reader, stream_id, row["alliance_id"], row["status"], state.row if state else None)
+
+    async def readable_streams(self, alliance_id: str, reader: Caller | None) -> list[str]:
+        """The streams of an alliance whose record `reader` may read (refused if none may be read at all)."""
+        streams = await streams_of(self.pool, alliance_id)
+        if not streams:
+            raise not_found(f"no alliance {alliance_id!r} in the record", "alliance_id")
+        await self.readable_record(ALLIANCE.stream_name(alliance_id), reader)
+        readable: list[str] = []
+        for stream_id in streams:
+            try:
+                await self.readable_record(stream_id, reader)
+            except Refused:
+                continue
+            readable.append(stream_id)
+        return readable
+
     # --- credentials -----------------------------------------------------------------------------
 
     async def _insert_token(
@@ -548,17 +584,15 @@ class Accord:
         )
         return IssuedToken(token_id=token_id, alliance_id=alliance_id, member_id=member_id, label=label, token=token)
 
-    async def _self_or_coordinator(self, alliance_id: str, actor: str, member_id: str) -> AllianceState:
+    async def _self_or_coordinator(self, alliance_id: str, actor: str, member_id: str, what: str) -> AllianceState:
         state = await self.alliance(alliance_id)
         acting = state.member(actor)
-        if acting is None or not acting.active:
-            raise forbidden(f"{actor!r} is not an active member of alliance {alliance_id!r}")
-        if actor != member_id and not acting.has(Role.COORDINATOR):
-            raise forbidden(f"only a coordinator may manage another member's tokens; {actor!r} is not one")
+        coordinator = acting is not None and acting.has(Role.COORDINATOR)
+        access.self_or_coordinator(alliance_id, actor, _status(state, actor), coordinator, member_id, what)
         return state
 
     async def issue_token(self, alliance_id: str, actor: str, member_id: str, label: str = "") -> IssuedToken:
-        state = await self._self_or_coordinator(alliance_id, actor, member_id)
+        state = await self._self_or_coordinator(alliance_id, actor, member_id, "issue another member's tokens")
         target = state.member(member_id)
         if target is None or not target.active:
             raise not_found(f"no active member {member_id!r} in alliance {alliance_id!r}", "member_id")
@@ -569,12 +603,7 @@ class Accord:
 
         The auditor is named 'auditor:<label>': list or revoke its tokens under that name.
         """
-        state = await self.alliance(alliance_id)
-        acting = state.member(actor)
-        if acting is None or not acting.active:
-            raise forbidden(f"{actor!r} is not an active member of alliance {alliance_id!r}")
-        if not acting.has(Role.COORDINATOR):
-            raise forbidden(f"only a coordinator may issue an auditor token; {actor!r} is not one")
+        await self._self_or_coordinator(alliance_id, actor, f"{AUDITOR_PREFIX}{label}", "issue an auditor token")
         try:
             label = TypeAdapter(Slug).validate_python(label)
         except ValidationError:
@@ -586,7 +615,7 @@ class Accord:
         return await self._insert_token(alliance_id, f"{AUDITOR_PREFIX}{label}", label, actor, auditor=True)
 
     async def tokens(self, alliance_id: str, actor: str, member_id: str) -> list[TokenInfo]:
-        await self._self_or_coordinator(alliance_id, actor, member_id)
+        await self._self_or_coordinator(alliance_id, actor, member_id, "list another member's tokens")
         rows = await self.pool.fetch(
             "SELECT token_id, member_id, label, issued_by, issued_at, revoked_at FROM accord.api_tokens"
             " WHERE alliance_id = $1 AND member_id = $2 ORDER BY issued_at",
@@ -600,7 +629,7 @@ class Accord:
         )
         if row is None:
             raise not_found(f"no token {token_id} in alliance {alliance_id!r}", "token_id")
-        await self._self_or_coordinator(alliance_id, actor, row["member_id"])
+        await self._self_or_coordinator(alliance_id, actor, row["member_id"], "revoke another member's tokens")
         updated = await self.pool.fetchrow(
             "UPDATE accord.api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1"
             " RETURNING token_id, member_id, label, issued_by, issued_at, revoked_at",
@@ -609,14 +638,14 @@ class Accord:
         assert updated is not None  # the token was found above, and tokens are never deleted
         return TokenInfo(**dict(updated))
 
-    async def authenticate(self, token: str) -> Identity | None:
+    async def authenticate(self, token: str) -> TokenHolder | None:
         """The member or auditor a bearer token stands for, or None when it is unknown or revoked."""
         row = await self.pool.fetchrow(
-            "SELECT alliance_id, member_id, auditor FROM accord.api_tokens"
+            "SELECT alliance_id, member_id FROM accord.api_tokens"
             " WHERE token_hash = $1 AND revoked_at IS NULL",
             _token_hash(token),
         )
-        return Identity(**dict(row)) if row else None
+        return TokenHolder(alliance_id=row["alliance_id"], member_id=row["member_id"]) if row else None
 
 
 def receipts_json(receipts: list[Receipt]) -> list[dict[str, Any]]:
@@ -648,3 +677,8 @@ class DisputeView(BaseModel):
     state: DisputeState
     next_due: datetime | None
     must_act: list[str]
+
+
+def _status(state: AllianceState, member_id: str) -> str | None:
+    member = state.member(member_id)
+    return member.status if member else None

@@ -444,33 +444,12 @@ def stream_report(replayed: Replayed) -> StreamReport:
     )
 
 
-def for_reader(replayed: Replayed, reader: str | None) -> Replayed | None:
-    """What `reader` may see of a replayed process. A dispute's contents are for its parties, mediator,
-    panelists and coordinators; anyone else (or no one named) gets its existence, stage and head hash,
-    or nothing where the charter keeps even its existence confidential."""
-    state = replayed.state
-    if replayed.kind != "dispute":
-        return replayed
-    if state is None:  # a dispute whose raising is not in the record: nobody can be told who may read it
-        return None
-    if reader is not None and state.may_read(reader):
-        return replayed
-    if state.context.procedure.existence_confidential:
-        return None
-    outline = {"dispute_id": state.dispute_id, "alliance_id": state.alliance_id, "stage": state.stage, "confidential": True}
-    return replayed.model_copy(update={"state": outline, "timeline": [], "bad_rows": []})
-
-
-async def export(
-    store: EventStore, stream_ids: list[str], fmt: str, now: datetime, *, reader: str | None = None, everything: bool = False
-) -> str:
-    """A report of the streams; dispute contents only where `reader` may read them (or `everything`,
-    for a caller who has already established that it may see all, such as an auditor's token)."""
+async def export(store: EventStore, stream_ids: list[str], fmt: str, now: datetime) -> str:
+    """A report of the streams; the caller has established that its reader may read each of them
+    (Accord.readable_record, Accord.readable_streams: the access policy)."""
     if fmt not in EXPORT_FORMATS:
         raise invalid(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", "format")
-    replays = [await replay(store, s) for s in stream_ids]
-    seen = replays if everything else [for_reader(r, reader) for r in replays]
-    reports = [stream_report(r) for r in seen if r is not None]
+    reports = [stream_report(await replay(store, s)) for s in stream_ids]
     document = AuditExport(generated_at=now, reports=reports)
     if fmt == "json":
         return document.model_dump_json(indent=2)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from accord.cli_common import EnumChoice, actor_option, command, emit, load_settings, report, run_command
+from accord.cli_common import EnumChoice, actor_option, command, emit, load_settings, reader_option, report, run_command
 from accord.render import Output, decision_text, replay_text
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from accord.app import Accord
     from accord.config import Settings
+    from events.access import Caller
     from events.store import VerifyReport
 
 T = TypeVar("T")
@@ -194,9 +195,10 @@ async def found(
 
 @command(alliance, "show")
 @click.argument("alliance_id")
-async def show_alliance(app: Accord, alliance_id: str) -> Output:
+@reader_option
+async def show_alliance(app: Accord, alliance_id: str, reader: Caller | None) -> Output:
     """Show an alliance: charter summary, members and roles."""
-    state = await app.alliance(alliance_id)
+    state = await app.alliance(alliance_id, reader)
     return Output(state, Output.alliance_text(state))
 
 
@@ -210,9 +212,10 @@ async def list_alliances(app: Accord) -> Output:
 
 @command(alliance)
 @click.argument("alliance_id")
-async def parked(app: Accord, alliance_id: str) -> Output:
+@reader_option
+async def parked(app: Accord, alliance_id: str, reader: Caller | None) -> Output:
     """The alliance's parked points, kept for more discussion until a new decision takes them up."""
-    points = list((await app.alliance(alliance_id)).parked.values())
+    points = list((await app.alliance(alliance_id, reader)).parked.values())
     text = "\n".join(f"{p.ref:24} {p.outcome:22} {p.text}" for p in points)
     return Output(points, text or "no parked points")
 
@@ -329,9 +332,10 @@ async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None
 
 @command(member, "list")
 @click.argument("alliance_id")
-async def list_members(app: Accord, alliance_id: str) -> Output:
+@reader_option
+async def list_members(app: Accord, alliance_id: str, reader: Caller | None) -> Output:
     """List an alliance's members with their roles and status."""
-    state = await app.alliance(alliance_id)
+    state = await app.alliance(alliance_id, reader)
     members = list(state.members.values())
     return Output(members, Output.members_text(members))
 
@@ -503,17 +507,19 @@ async def close(app: Accord, decision_id: str, actor: str) -> Output:
 
 @command(decision, "show")
 @click.argument("decision_id")
-async def show_decision(app: Accord, decision_id: str) -> Output:
+@reader_option
+async def show_decision(app: Accord, decision_id: str, reader: Caller | None) -> Output:
     """Show a decision: stage, deadline, and per point the tally, the quorum and the rule that applies now."""
-    view = await app.decision(decision_id)
+    view = await app.decision(decision_id, reader)
     return Output(view, decision_text(view))
 
 
 @command(decision, "list")
 @click.argument("alliance_id")
-async def list_decisions(app: Accord, alliance_id: str) -> Output:
+@reader_option
+async def list_decisions(app: Accord, alliance_id: str, reader: Caller | None) -> Output:
     """List an alliance's decisions with their stage and outcome."""
-    rows = await app.decisions(alliance_id)
+    rows = await app.decisions(alliance_id, reader)
     text = "\n".join(
         f"{d.decision_id:20} {d.stage:10} {d.outcome or '':18} {d.title}" for d in rows
     )
@@ -533,28 +539,27 @@ def audit() -> None:
 @click.option("--at", "at", type=int, default=None, help="Stop at this version of the stream.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
               default=None, help="Stop at this moment (UTC unless an offset is given).")
-@click.option("--as", "reader", default=None, envvar="ACCORD_AS", metavar="MEMBER",
-              help="The reader: a dispute's contents appear only for its parties, mediator, panel and coordinators.")
-async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, reader: str | None) -> Output:
+@reader_option
+async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, reader: Caller | None) -> Output:
     """Rebuild a process (alliance-, decision-, dispute-<id>) from the record, at a version or a moment."""
-    from accord.audit import for_reader, replay
-    from events.rules import RefusalKind, Refused
+    from accord.audit import replay
 
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
-    replayed = for_reader(await replay(app.store, stream, at=at, as_of=as_of), reader)
-    if replayed is None:
-        raise Refused(f"stream {stream!r} has no events", RefusalKind.NOT_FOUND, "stream")
+    await app.readable_record(stream, reader)
+    replayed = await replay(app.store, stream, at=at, as_of=as_of)
     return Output(replayed, replay_text(replayed))
 
 
 @command(audit, "check")
 @click.argument("stream")
-async def audit_check(app: Accord, stream: str) -> Output:
+@reader_option
+async def audit_check(app: Accord, stream: str, reader: Caller | None) -> Output:
     """Compare the record with the live workflow: state, head, and a replay of its Temporal history."""
     from accord.audit import check
     from events.errors import CorruptRecord
 
+    await app.readable_record(stream, reader)
     report = await check(app, stream)
     text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
     output = Output(report, text)
@@ -580,14 +585,15 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 @command(audit, "verify")
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
-async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) -> Output:
-    """Recompute the hash chains; exit 3 naming the first bad version of each broken stream."""
-    from accord.audit import alliance_streams
-    from events.rules import RefusalKind, Refused
+@reader_option
+async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool, reader: Caller | None) -> Output:
+    """Recompute the hash chains (with --as: those of the alliance the reader may read); exit 3 naming the
+    first bad version of each broken stream."""
+    from events.rules import Refused
 
-    streams = await alliance_streams(app, alliance_id) if alliance_id else None
-    if alliance_id and not streams:
-        raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
+    if reader is not None and not alliance_id:
+        raise Refused("--as reads one alliance: give --alliance too", field="alliance")
+    streams = await app.readable_streams(alliance_id, reader) if alliance_id else None
     return _verified(await app.store.verify(streams=streams))
 
 
@@ -595,19 +601,19 @@ async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool) 
 @click.argument("stream", required=False)
 @click.option("--alliance", "alliance_id", default=None, help="Every process of this alliance.")
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "md", "html"]), default="md", show_default=True)
-@click.option("--as", "reader", default=None, envvar="ACCORD_AS", metavar="MEMBER",
-              help="The reader: a dispute's contents appear only for its parties, mediator, panel and coordinators.")
-async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: str | None) -> Output:
-    """A self-contained report: timeline, outcome, rules pinned and applied, head hash."""
-    from accord.audit import alliance_streams, export
-    from events.rules import RefusalKind, Refused
+@reader_option
+async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: Caller | None) -> Output:
+    """A self-contained report: timeline, outcome, rules pinned and applied, head hash (with --as: of what
+    the reader may read)."""
+    from accord.audit import export
+    from events.rules import Refused
 
     if bool(stream) == bool(alliance_id):
         raise Refused("give either a STREAM or --alliance", field="stream")
-    streams = [stream] if stream else await alliance_streams(app, alliance_id or "")
-    if not streams:
-        raise Refused(f"no alliance {alliance_id!r} in the record", RefusalKind.NOT_FOUND, "alliance")
-    document = await export(app.store, streams, fmt, datetime.now(UTC), reader=reader)
+    if stream:
+        await app.readable_record(stream, reader)
+    streams = [stream] if stream else await app.readable_streams(alliance_id or "", reader)
+    document = await export(app.store, streams, fmt, datetime.now(UTC))
     return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
 
 
@@ -615,11 +621,13 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
 @click.argument("stream")
 @click.argument("version", type=int)
 @click.argument("hash_hex", metavar="HASH")
-async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -> Output:
+@reader_option
+async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, reader: Caller | None) -> Output:
     """Is this receipt (stream, version, hash) still in the record? Exit 3 if not."""
     from accord.audit import check_receipt
     from events.errors import CorruptRecord
 
+    await app.readable_record(stream, reader)
     result = await check_receipt(app.store, stream, version, hash_hex)
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
     if not result.in_record:
@@ -632,11 +640,14 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str) -
 @click.argument("decision_id")
 @click.option("--rules", "rules_file", required=True, type=click.Path(path_type=Path),
               help="A TOML file with a [decisions] table (a charter will do).")
-async def audit_whatif(app: Accord, decision_id: str, rules_file: Path) -> Output:
+@reader_option
+async def audit_whatif(app: Accord, decision_id: str, rules_file: Path, reader: Caller | None) -> Output:
     """How a closed decision would have ended under other decision rules; nothing is written."""
     from accord.audit import whatif
     from events.charter import load_rules
+    from events.processes import DECISION
 
+    await app.readable_record(DECISION.stream_name(decision_id), reader)
     result = await whatif(app.store, decision_id, load_rules(rules_file))
     lines = [f"{decision_id}: {result.actual_outcome} -> would be {result.would_be_outcome} (assuming {result.assumption})"]
     lines += [

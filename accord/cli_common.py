@@ -137,6 +137,21 @@ def actor_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def reader_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--as MEMBER` for a read: it then shows what that member (or 'auditor:<label>') may see, as the HTTP
+    API shows it to their token; without it, the operator reads everything."""
+    return click.option(
+        "--as", "reader", default=None, envvar="ACCORD_AS", metavar="MEMBER", callback=_caller,
+        help="Read as this member, or as 'auditor:<label>' (or ACCORD_AS); without it, as the operator, who reads everything.",
+    )(fn)
+
+
+def _caller(_context: click.Context, _parameter: click.Parameter, member_id: str | None) -> Any:
+    from events.access import Caller
+
+    return Caller.named(member_id) if member_id else None
+
+
 class EnumChoice(click.Choice):  # type: ignore[type-arg]  # Choice is generic from click 8.2 on, and accord takes 8.1
     """A choice among the values of an enum of the domain, imported when the choice is first shown or
     checked rather than when the command line is built (the domain's modules load pydantic models)."""

@@ -1,8 +1,9 @@
 """`accord dispute ...`: the dispute ladder from the command line.
 
-Every command acts for the member named by `--as` (or ACCORD_AS) and takes `--json`. A dispute's
-contents are for its parties, mediator, panelists and the coordinators: `show` and `list` print only
-its id, alliance and stage to other members, and nothing at all (the error of a dispute that does not
+Every command acts for the member named by `--as` (or ACCORD_AS) and takes `--json`. `show` and `list`
+read as that member (without `--as`, as the operator, who reads everything), by the access policy
+(events/access.py): a dispute's contents are for its parties, mediator, panelists and the coordinators;
+other members see its id, alliance and stage, and nothing at all (the error of a dispute that does not
 exist) where the charter keeps a dispute's existence confidential or to someone outside the alliance.
 """
 
@@ -13,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from accord.cli_common import EnumChoice, actor_option, command
+from accord.cli_common import EnumChoice, actor_option, command, reader_option
 from accord.render import Output
 
 if TYPE_CHECKING:
     from accord.app import Accord, DisputeView
-    from events.dispute import DisputeCommand, DisputeState, Outline
+    from events.access import Caller, Outline
+    from events.dispute import DisputeCommand, DisputeState
 
 
 @click.group()
@@ -27,9 +29,7 @@ def dispute() -> None:
 
 
 async def _send(app: Accord, dispute_id: str, command_: DisputeCommand, summary: str) -> Output:
-    from accord.dispute_access import send_command
-
-    return Output.result(await send_command(app, dispute_id, command_), summary)
+    return Output.result(await app.dispute_command(dispute_id, command_), summary)
 
 
 def _when(value: datetime | None) -> str:
@@ -54,10 +54,10 @@ async def raise_(
 ) -> Output:
     """Raise a dispute (an active member) with one or more members; direct negotiation starts now."""
     from accord.app import DisputeView
-    from accord.dispute_access import read_dispute
+    from events.access import Caller
 
     result = await app.raise_dispute(alliance_id, actor, dispute_id, list(respondents), subject, description, severity)
-    seen = await read_dispute(app, dispute_id, actor)
+    seen = await app.dispute(dispute_id, Caller.named(actor))
     deadline = seen.state.stage_deadline if isinstance(seen, DisputeView) else None
     return Output.result(result, f"raised dispute {dispute_id!r} with {', '.join(respondents)}; negotiate until {_when(deadline)}")
 
@@ -224,13 +224,12 @@ def _moment(until: str | None, for_: str | None) -> datetime:
 
 @command(dispute, "show")
 @click.argument("dispute_id")
-@actor_option
-async def show(app: Accord, dispute_id: str, actor: str) -> Output:
+@reader_option
+async def show(app: Accord, dispute_id: str, reader: Caller | None) -> Output:
     """Show a dispute: in full to its parties, mediator, panelists and the coordinators; its stage to other members."""
-    from accord.dispute_access import read_dispute
-    from events.dispute import Outline
+    from events.access import Outline
 
-    seen = await read_dispute(app, dispute_id, actor)
+    seen = await app.dispute(dispute_id, reader)
     if isinstance(seen, Outline):
         return Output(seen, outline_text(seen))
     return Output(seen, dispute_text(seen))
@@ -238,12 +237,12 @@ async def show(app: Accord, dispute_id: str, actor: str) -> Output:
 
 @command(dispute, "list")
 @click.argument("alliance_id")
-@actor_option
-async def list_(app: Accord, alliance_id: str, actor: str) -> Output:
+@reader_option
+async def list_(app: Accord, alliance_id: str, reader: Caller | None) -> Output:
     """List an alliance's disputes as MEMBER may see them."""
-    from events.dispute import Outline
+    from events.access import Outline
 
-    rows = await app.disputes(alliance_id, actor)  # those whose existence is kept from MEMBER are left out
+    rows = await app.disputes(alliance_id, reader)  # those whose existence is kept from MEMBER are left out
     lines: list[str] = []
     for seen in rows:
         if isinstance(seen, Outline):

@@ -22,6 +22,7 @@ from accord.examples import CHARTER
 from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
+from events.access import Caller
 from events.alliance import AdmitMember, FoundAlliance, ParkedPoint, ReinstateMember, Role, SetRoles, SuspendMember
 from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
@@ -215,13 +216,13 @@ async def run_dispute(app: Accord, alliance_id: str, tell: Narrator) -> None:
     await app.dispute_command(dispute_id, AcceptTerms(actor="students", terms_id="t2"))
     state = await _wait_for_stage(app, dispute_id, "settled")
     tell.say(f"10. The mediator's terms are accepted by both parties: {state.outcome}.")
-    outsider = await app.dispute(dispute_id, "anglers")
+    outsider = await app.dispute(dispute_id, Caller.named("anglers"))
     tell.say(f"   Anglers, not involved, see only that it exists and its stage: {outsider.model_dump(mode='json')}")
 
 
 async def _wait_for_stage(app: Accord, dispute_id: str, stage: str) -> DisputeState:
     while True:
-        view = await app.dispute(dispute_id, "fisherfolk")
+        view = await app.dispute(dispute_id, None)
         assert isinstance(view, DisputeView)
         if view.state.stage == stage:
             return view.state

@@ -251,12 +251,18 @@ alliance_event = TypeAdapter(AllianceEvent)
 # --- decide ---------------------------------------------------------------------------------------
 
 
+def must_be_active(alliance_id: str, actor: str, status: str | None) -> None:
+    """Only active members act; `status` is the actor's in the alliance (None: not a member)."""
+    if status is None:
+        raise forbidden(f"{actor!r} is not a member of alliance {alliance_id!r}")
+    if status != MemberStatus.ACTIVE:
+        raise forbidden(f"{actor!r} is {status} in alliance {alliance_id!r} and cannot act")
+
+
 def _actor(state: AllianceState, actor: str) -> Member:
     member = state.member(actor)
-    if member is None:
-        raise forbidden(f"{actor!r} is not a member of alliance {state.alliance_id!r}")
-    if not member.active:
-        raise forbidden(f"{actor!r} is {member.status} in alliance {state.alliance_id!r} and cannot act")
+    must_be_active(state.alliance_id, actor, member.status if member else None)
+    assert member is not None  # must_be_active refused a non-member
     return member
 
 

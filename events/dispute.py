@@ -148,10 +148,6 @@ class DisputeState(Model):
         window: timedelta = getattr(windows, f"{step}_window")
         return window
 
-    def may_read(self, member: str) -> bool:
-        """Contents are for the parties, the mediator, the panelists and the coordinators."""
-        return member in self.parties or member == self.mediator or member in self.panel or member in self.context.coordinators
-
     def must_act(self) -> list[str]:
         """Who is reminded before the current stage's deadline."""
         if self.stage == DisputeStage.NEGOTIATION:
@@ -788,26 +784,6 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
         case _:  # pyright: ignore[reportUnnecessaryComparison]  # every known type is matched: a guard against the others
             raise ValueError(f"unknown dispute event {event.type}")
     return state.model_copy(update=update)
-
-
-# --- confidentiality ------------------------------------------------------------------------------
-
-
-class Outline(Model):
-    """What a member who may not read a dispute learns: that it exists, and its stage."""
-
-    dispute_id: str
-    alliance_id: str
-    stage: DisputeStage
-    confidential: bool = True
-
-
-def outline_for(state: DisputeState, reader: str) -> Outline:
-    """The outline for a reader who may not see the contents; refused outright where the charter
-    keeps even the dispute's existence confidential, or for someone outside the alliance's pinned members."""
-    if state.context.procedure.existence_confidential or reader not in state.context.members:
-        raise not_found(f"no dispute {state.dispute_id!r}")
-    return Outline(dispute_id=state.dispute_id, alliance_id=state.alliance_id, stage=state.stage)
 
 
 # --- notifications --------------------------------------------------------------------------------

@@ -180,7 +180,17 @@ async def listed(conn: Connection | asyncpg.Pool, model: ReadModel, alliance_id:
         " ORDER BY position",
         model.name, alliance_id,
     )
-    return [Listed(r["key"], model.row_type.model_validate_json(r["row"]), r["version"]) for r in rows]
+    return [_listed(model, r) for r in rows]
+
+
+def _listed(model: ReadModel, row: asyncpg.Record) -> Listed:
+    return Listed(row["key"], model.row_type.model_validate_json(row["row"]), row["version"])
+
+
+async def row_of(conn: Connection | asyncpg.Pool, model: ReadModel, key: str) -> Listed | None:
+    """One row of a read model, or None."""
+    row = await conn.fetchrow("SELECT key, row, version FROM accord.read_models WHERE model = $1 AND key = $2", model.name, key)
+    return _listed(model, row) if row else None
 
 
 async def alliance_of(conn: Connection | asyncpg.Pool, stream: StreamId) -> str | None:

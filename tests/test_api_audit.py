@@ -240,8 +240,8 @@ async def test_an_auditor_token_is_read_only(
     ]
     assert [r.status_code for r in refused] == [403] * len(refused)
     assert refused[0].json()["detail"] == (
-        "this is an auditor's token ('auditor:kpmg-2026'): it is read-only and may call only the audit endpoints "
-        f"(/alliances/{audited.alliance_id}/audit/..., /audit/...)"
+        "'auditor:kpmg-2026' is an auditor: read-only, it may use only the audit reads "
+        "(`accord audit ...`; over HTTP /alliances/<alliance>/audit/... and /audit/...)"
     )
     assert len({r.json()["detail"] for r in refused}) == 1
     assert await store.head(audited.alliance_stream) == head and await event_count(pool) == count

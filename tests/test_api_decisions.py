@@ -323,8 +323,9 @@ async def test_a_token_of_another_alliance_is_403(
     for response in (stance, view, listed):
         assert response.status_code == 403, response.text
     assert stance.json() == view.json() == {
-        "detail": f"decision {decision.decision_id!r} is not a decision of alliance {other!r}"
+        "detail": f"this token belongs to alliance {other!r}; decision {decision.decision_id!r} belongs to {decision.alliance_id!r}"
     }
+    assert listed.json() == {"detail": f"this token belongs to alliance {other!r}, not to {decision.alliance_id!r}"}
 
 
 async def test_no_token_is_401(

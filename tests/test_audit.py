@@ -510,7 +510,7 @@ async def test_a_dispute_is_checked_and_exported_like_any_process(app: Accord, s
     report = await check(app, stream)
     assert report.ok, report.checks
     now = (await store.read_stream(stream))[-1].recorded_at
-    [exported] = json.loads(await export(store, [stream], "json", now, reader="cedar"))["reports"]
+    [exported] = json.loads(await export(store, [stream], "json", now))["reports"]
     assert exported["kind"] == "dispute" and exported["head_hash"] == (await store.head(stream)).hash
     assert exported["rules"]["negotiation_window"] == "14d"
     assert stream in await alliance_streams(app, alliance_id)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from dispute_support import MEMBERS, context, dispute_charter
 
+from events.access import Caller, Outline, Seen, dispute_seen, outline
 from events.decision import DecisionOutcome
 from events.dispute import (
     AcceptTerms,
@@ -32,7 +33,6 @@ from events.dispute import (
     MediatorAssigned,
     MediatorObjected,
     ObjectToMediator,
-    Outline,
     PanelDecided,
     PanelDrawn,
     PanelExtended,
@@ -58,7 +58,6 @@ from events.dispute import (
     next_due,
     notices,
     on_time,
-    outline_for,
 )
 from events.rules import RefusalKind, Refused
 
@@ -510,29 +509,33 @@ def test_interim_measures_end_by_themselves_even_after_the_dispute_closed() -> N
 # --- confidentiality and notices -----------------------------------------------------------------------
 
 
+def seen_by(state: DisputeState, member: str) -> Seen:
+    return dispute_seen(state, Caller.named(member))
+
+
 def test_contents_are_for_parties_mediator_panelists_and_coordinators_and_others_see_an_outline() -> None:
     state = paneled()
     readers = {"cedar", "dune", state.mediator, *state.panel, "gw"}
     others = set(MEMBERS) - readers
     assert others  # someone in the alliance who may not read it
     for member in MEMBERS:
-        assert state.may_read(member) == (member in readers), member
+        assert (seen_by(state, member) is Seen.FULL) == (member in readers), member
     for member in others:
-        assert outline_for(state, member) == Outline(dispute_id="x1", alliance_id="rivers", stage=DisputeStage.PANEL)
-    with pytest.raises(Refused) as refused:
-        outline_for(state, "oak")  # not a member of the alliance
-    error = refused.value
-    assert (error.kind, error.message) == ("not_found", "no dispute 'x1'")
+        assert seen_by(state, member) is Seen.OUTLINE, member
+    assert outline(state) == Outline(dispute_id="x1", alliance_id="rivers", stage=DisputeStage.PANEL)
+    assert seen_by(state, "oak") is Seen.NOTHING  # not a member of the alliance
+    token_of_another_alliance = Caller(member_id="gw", alliance_id="lakes")  # the same member id elsewhere
+    assert dispute_seen(state, token_of_another_alliance) is Seen.NOTHING
+    assert dispute_seen(state, None) is Seen.FULL  # the operator
+    assert dispute_seen(state, Caller(member_id="auditor:firm", alliance_id="rivers")) is Seen.FULL
+    assert dispute_seen(state, Caller(member_id="auditor:firm", alliance_id="lakes")) is Seen.NOTHING
 
 
 def test_where_existence_is_confidential_other_members_learn_nothing() -> None:
     state = raised(existence_confidential=True)
-    assert state.may_read("gw") and state.may_read("dune") and not state.may_read("elm")
+    assert seen_by(state, "gw") is seen_by(state, "dune") is Seen.FULL
     for member in ("elm", "amber", "oak"):
-        with pytest.raises(Refused) as refused:
-            outline_for(state, member)
-        error = refused.value
-        assert (error.kind, error.message) == ("not_found", "no dispute 'x1'")
+        assert seen_by(state, member) is Seen.NOTHING, member
 
 
 def test_notices_never_carry_a_disputes_contents() -> None:

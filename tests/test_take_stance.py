@@ -48,7 +48,7 @@ async def test_it_refuses_what_decision_command_refuses_and_records_nothing(app:
     missing = await refusal(app.take_stance(unique("nope"), "amber", "p1", "agree"))
     assert missing.kind == RefusalKind.NOT_FOUND
     other = await refusal(app.take_stance(decision_id, "amber", "p1", "agree", alliance_id="elsewhere"))
-    assert other.kind == RefusalKind.FORBIDDEN and "not a decision of alliance 'elsewhere'" in other.message
+    assert other.kind == RefusalKind.FORBIDDEN and "this token belongs to alliance 'elsewhere'" in other.message
     stranger = await refusal(app.take_stance(decision_id, "zed", "p1", "agree"))
     assert stranger.kind == RefusalKind.FORBIDDEN and "not a member" in stranger.message
     point = await refusal(app.take_stance(decision_id, "amber", "p9", "agree"))

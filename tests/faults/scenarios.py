@@ -235,7 +235,7 @@ async def coordinator_acts_on_stall(ledger: Ledger, alliance_id: str, decision_i
 
 
 async def dispute_state(app: Accord, dispute_id: str) -> DisputeState:
-    view = await app.dispute(dispute_id, COORDINATOR)
+    view = await app.dispute(dispute_id, None)
     assert isinstance(view, DisputeView)
     return view.state
 
