@@ -465,10 +465,7 @@ class Accord:
     async def dispute(self, dispute_id: str, reader: Caller | None) -> DisputeView | Outline:
         """The dispute as `reader` may see it (access.dispute_seen): in full, as an outline, or not at all
         (the answer of a dispute that does not exist)."""
-        row = await row_of(self.pool, DISPUTE.listing, dispute_id)
-        if row is None:
-            raise access.unknown_dispute(dispute_id)
-        seen = self._seen(row.row, reader)
+        seen = self._seen(await self._dispute_state(dispute_id), reader)  # the workflow's own state, as a command meets it
         if seen is None:
             raise access.unknown_dispute(dispute_id)
         await self._reading(DISPUTE.stream(dispute_id), reader)
