@@ -28,7 +28,6 @@ from temporalio.client import (
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.types import MethodAsyncSingleParam, MethodSyncOrAsyncNoParam
 from temporalio.workflow import UpdateMethodMultiParam
 
 from accord.config import Settings, database_url
@@ -40,24 +39,16 @@ from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
 from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
 from events.dispute import DisputeCommand, DisputeState, RaiseDispute
 from events.errors import Unavailable
-from events.processes import ALLIANCE, DECISION, DISPUTE, parse_stream
+from events.processes import ALLIANCE, DECISION, DISPUTE, Process, parse_stream, update_name
 from events.projector import alliance_of, listed, member_field, row_of, streams_of
 from events.rules import Command, Refused, Slug, build, conflict, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from events.streams import StreamId
 from workflows import search
-from workflows.alliance import AllianceWorkflow
-from workflows.decision import DecisionWorkflow
-from workflows.dispute import DisputeWorkflow
-from workflows.process import update_name
 from workflows.shapes import AllianceRun, CommandResult, DecisionRun, DisputeRun
 
-W = TypeVar("W")
-"""A workflow class."""
 R = TypeVar("R")
-"""What a workflow's query or Update answers."""
-P = TypeVar("P")
-"""What a workflow's run takes."""
+"""What a workflow's Update answers."""
 
 
 class IssuedToken(BaseModel):
@@ -203,9 +194,9 @@ class Accord:
     ) -> Founded:
         alliance.decide(None, command, datetime.now().astimezone())  # refuse bad input before starting anything
         result = await self._start_with_command(
-            AllianceWorkflow.run,
+            ALLIANCE,
             AllianceRun(alliance_id=command.alliance_id),
-            ALLIANCE.stream_name(command.alliance_id),
+            command.alliance_id,
             command,
             what=f"alliance {command.alliance_id!r}",
             attributes=[SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)],
@@ -215,9 +206,9 @@ class Accord:
 
     async def _start_with_command(
         self,
-        run: MethodAsyncSingleParam[W, P, Any],
-        run_arg: P,
-        workflow_id: str,
+        process: Process,
+        run_arg: BaseModel,
+        process_id: str,
         command: Command,
         *,
         what: str,
@@ -229,11 +220,12 @@ class Accord:
         workflow started that way. The command was validated by the pure decider beforehand, and a
         workflow whose first command never arrives ends by itself.
         """
+        workflow_id = process.stream_name(process_id)
         if (await self.store.head(workflow_id)).version > 0:
             raise conflict(f"{what} already exists in the event store")
         try:
             handle = await self.client.start_workflow(
-                run,
+                process.workflow_type,
                 run_arg,
                 id=workflow_id,
                 task_queue=self.task_queue,
@@ -249,7 +241,7 @@ class Accord:
     ) -> CommandResult:
         """Send a command to an alliance; its decider says who may (access: an auditor never acts)."""
         access.not_an_auditor(Caller(member_id=command.actor))
-        handle = self.client.get_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id))
+        handle = self.client.get_workflow_handle(ALLIANCE.stream_name(alliance_id))
         try:
             return await self._update(handle, command, command_id)
         except RPCError as error:
@@ -277,9 +269,9 @@ class Accord:
         opened = decision.decide(None, command, datetime.now().astimezone())[0]
         assert isinstance(opened, decision.DecisionOpened)  # what an opening records first
         return await self._start_with_command(
-            DecisionWorkflow.run,
+            DECISION,
             DecisionRun(decision_id=decision_id),
-            DECISION.stream_name(decision_id),
+            decision_id,
             command,
             what=f"decision {decision_id!r}",
             attributes=[
@@ -344,7 +336,7 @@ class Accord:
         within an alliance, so a decision of another alliance is refused.
         """
         await self._acting_in(DECISION.stream(decision_id), Caller(member_id=command.actor, alliance_id=alliance_id))
-        handle = self.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
+        handle = self.client.get_workflow_handle(DECISION.stream_name(decision_id))
         try:
             return await self._update(handle, command, command_id)
         except RPCError as error:
@@ -375,9 +367,7 @@ class Accord:
     async def decision(self, decision_id: str, reader: Caller | None = None) -> DecisionView:
         """A decision as its alliance's members (or the operator: `reader` None) see it."""
         await self._reading(DECISION.stream(decision_id), reader)
-        state: DecisionState = await self.present(
-            DecisionWorkflow.run, DECISION.stream_name(decision_id), DecisionWorkflow.current, f"decision {decision_id!r}"
-        )
+        state: DecisionState = await self.present(DECISION, decision_id)
         return DecisionView(
             state=state,
             tallies=[decision.tally(state, p) for p in state.active_points],
@@ -424,9 +414,9 @@ class Accord:
         raised = dispute.decide(None, command, datetime.now().astimezone())[0]
         assert isinstance(raised, dispute.DisputeRaised)  # what raising a dispute records first
         return await self._start_with_command(
-            DisputeWorkflow.run,
+            DISPUTE,
             DisputeRun(dispute_id=dispute_id),
-            DISPUTE.stream_name(dispute_id),
+            dispute_id,
             command,
             what=f"dispute {dispute_id!r}",
             attributes=[
@@ -439,9 +429,8 @@ class Accord:
         )
 
     async def _dispute_state(self, dispute_id: str) -> DisputeState:
-        return await self.present(
-            DisputeWorkflow.run, DISPUTE.stream_name(dispute_id), DisputeWorkflow.current, f"dispute {dispute_id!r}"
-        )
+        state: DisputeState = await self.present(DISPUTE, dispute_id)
+        return state
 
     async def dispute_command(
         self, dispute_id: str, command: DisputeCommand, *, alliance_id: str | None = None, command_id: str | None = None
@@ -454,7 +443,7 @@ class Accord:
             state = await self._dispute_state(dispute_id)
             if not state.is_live:
                 raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
-            handle = self.client.get_workflow_handle_for(DisputeWorkflow.run, DISPUTE.stream_name(dispute_id))
+            handle = self.client.get_workflow_handle(DISPUTE.stream_name(dispute_id))
             return await self._update(handle, command, command_id)
         except Refused:
             state_row = await row_of(self.pool, DISPUTE.listing, dispute_id)
@@ -486,25 +475,22 @@ class Accord:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def present(
-        self, run: MethodAsyncSingleParam[W, Any, Any], workflow_id: str, query: MethodSyncOrAsyncNoParam[W, R | None], what: str
-    ) -> R:
-        """A workflow's query that must answer something (a process's state, say): None is `not_found`."""
-        result = await self.query(run, workflow_id, query, what)
+    async def present(self, process: Process, process_id: str, query: str = "current", result_type: Any = None) -> Any:
+        """A process's query that must answer something (its state, say): None is `not_found`."""
+        what = f"{process.kind} {process_id!r}"
+        result = await self.query(process.stream_name(process_id), query, result_type or process.state_type, what)
         if result is None:
             raise not_found(f"no {what}")
         return result
 
-    async def query(
-        self, run: MethodAsyncSingleParam[W, Any, Any], workflow_id: str, query: MethodSyncOrAsyncNoParam[W, R], what: str
-    ) -> R:
+    async def query(self, workflow_id: str, query: str, result_type: Any, what: str) -> Any:
         """A workflow's query, asked again while Temporal restarts or is unreachable (for at most
         `patience` seconds); a workflow Temporal does not know is `not_found`."""
-        handle = self.client.get_workflow_handle_for(run, workflow_id)
+        handle = self.client.get_workflow_handle(workflow_id)
         deadline = asyncio.get_running_loop().time() + self.patience
         while True:
             try:
-                return await handle.query(query)
+                return await handle.query(query, result_type=result_type)
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise not_found(f"no {what}") from None
@@ -514,18 +500,15 @@ class Accord:
 
     async def alliance(self, alliance_id: str, reader: Caller | None = None) -> AllianceState:
         """The alliance (charter, members, parked points) as its members (or the operator) see it."""
-        state: AllianceState = await self.present(
-            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.current, f"alliance {alliance_id!r}"
-        )
+        state: AllianceState = await self.present(ALLIANCE, alliance_id)
         if reader is not None:
             access.may_read_alliance(reader, alliance_id, _status(state, reader.member_id))
         return state
 
     async def alliance_head(self, alliance_id: str, reader: Caller | None = None) -> StreamHead:
         await self._reading(ALLIANCE.stream(alliance_id), reader)
-        return await self.present(
-            AllianceWorkflow.run, ALLIANCE.stream_name(alliance_id), AllianceWorkflow.head, f"alliance {alliance_id!r}"
-        )
+        head: StreamHead = await self.present(ALLIANCE, alliance_id, "head", StreamHead)
+        return head
 
     async def alliances(self) -> list[AllianceSummary]:
         return [

@@ -22,10 +22,10 @@ from accord.app import Accord, send_update
 from accord.worker import replayer
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
-from events.processes import DECISION, Process, process_of
+from events.processes import DECISION, Process, parse_stream, process_of
 from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
-from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent
+from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
 from workflows.shapes import Quarantine
 
 
@@ -241,9 +241,10 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
     )
     checks = [record_check]
     try:
-        live = await app.present(workflow.run, stream_id, workflow.current, f"workflow {stream_id!r}")
-        live_head = await app.present(workflow.run, stream_id, workflow.head, f"workflow {stream_id!r}")
-        quarantine = await app.query(workflow.run, stream_id, workflow.quarantine, f"workflow {stream_id!r}")
+        process_id = parse_stream(stream_id).id
+        live = await app.present(process, process_id)
+        live_head: StreamHead = await app.present(process, process_id, "head", StreamHead)
+        quarantine: Quarantine | None = await app.query(stream_id, "quarantine", Quarantine | None, f"workflow {stream_id!r}")
     except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
         checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
     else:

@@ -9,6 +9,7 @@ process kind is one descriptor here plus its own modules (`events/<kind>.py`, `w
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,8 +34,16 @@ class Process:
     workflow_path: str = field(repr=False)
     """`module:Class` of its workflow, imported on first use: `events/` stays free of Temporal (the
     workflows themselves read this module inside Temporal's sandbox)."""
+    state_type: Any = field(default=None, repr=False)
+    """What `evolve` folds to, and what its workflow's `current` query answers."""
     read_models: tuple[ReadModel, ...] = field(default=(), repr=False)
     """The rows kept from its events, keyed by the process's id (events/projector.py)."""
+
+    @property
+    def workflow_type(self) -> str:
+        """The name Temporal knows its workflow by (`@workflow.defn(name=...)`): the kind, capitalised.
+        Callers address workflows by it, so that the application layer imports no workflow code."""
+        return self.kind.capitalize()
 
     @property
     def listing(self) -> ReadModel:
@@ -79,6 +88,11 @@ class Process:
         return self.event(event_type, schema_version, load_json(data_json))
 
 
+def update_name(command_type: type) -> str:
+    """The Update that carries a command: its class name in snake case (TakeStance -> take_stance)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", command_type.__name__).lower()
+
+
 def event_classes(event_union: Any) -> dict[str, type[DomainEvent]]:
     """Each event type of a process's (Annotated, discriminated) union, by its name."""
     classes: tuple[type[DomainEvent], ...] = get_args(get_args(event_union)[0])
@@ -92,17 +106,17 @@ def whole_state(name: str, state_type: Any, event_union: Any, evolve: Callable[[
 
 
 ALLIANCE = Process(
-    "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow",
+    "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow", alliance.AllianceState,
     read_models=(whole_state("alliances", alliance.AllianceState, alliance.AllianceEvent, alliance.evolve),),
 )
 DECISION = Process(
-    "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow",
+    "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow", decision.DecisionState,
     read_models=(
         ReadModel("decisions", decision.DecisionRow, decision.decision_row, decision.DECISION_ROW_EVENTS, lambda row: row.alliance_id),
     ),
 )
 DISPUTE = Process(
-    "dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow",
+    "dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow", dispute.DisputeState,
     read_models=(whole_state("disputes", dispute.DisputeState, dispute.DisputeEvent, dispute.evolve),),
 )
 

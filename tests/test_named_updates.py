@@ -14,12 +14,11 @@ from accord.app import Accord, send_update
 from events.alliance import AllianceCommand
 from events.decision import AmendPoint, DecisionCommand, TakeStance
 from events.dispute import DisputeCommand
-from events.processes import ALLIANCE, DECISION
+from events.processes import ALLIANCE, DECISION, update_name
 from events.rules import Refused
 from workflows.alliance import AllianceWorkflow
 from workflows.decision import DecisionWorkflow
 from workflows.dispute import DisputeWorkflow
-from workflows.process import update_name
 from workflows.shapes import CommandResult
 
 

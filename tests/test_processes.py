@@ -38,3 +38,5 @@ def test_the_worker_runs_exactly_the_workflow_of_each_descriptor_under_its_kind(
     for kind, process in PROCESSES.items():
         definition = workflow._Definition.must_from_class(process.workflow)
         assert definition.name.lower() == kind
+        assert definition.name == process.workflow_type  # the name the application layer starts and queries it by
+        assert definition.queries["current"].ret_type == process.state_type | None

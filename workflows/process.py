@@ -10,7 +10,6 @@ callers that still send it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar, get_args
@@ -18,6 +17,7 @@ from typing import Any, Generic, TypeVar, get_args
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from events.processes import update_name
     from events.rules import Command
     from events.store import StreamHead
     from workflows.shapes import CommandResult, Quarantine
@@ -27,11 +27,6 @@ from workflows.recording import Committer, E, S, decided
 C = TypeVar("C", bound=Command)
 """A process's commands."""
 W = TypeVar("W", bound=type)
-
-
-def update_name(command_type: type) -> str:
-    """The Update that carries a command: its class name in snake case (TakeStance -> take_stance)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", command_type.__name__).lower()
 
 
 class ProcessWorkflow(Generic[S, E, C]):
