@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.errors import ConfigurationError
@@ -21,6 +22,16 @@ from events.errors import ConfigurationError
 DEFAULT_WORKER_CACHE = 1000
 """Workflow runs a worker keeps in memory (Temporal's default). A run that is evicted is replayed from
 its history when it next has work, so size it to the open processes a worker carries."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _log_level(level: object) -> str:
+    name = str(level).lower()
+    if name not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)} (in any case)")
+    return name
 
 
 class Settings(BaseSettings):
@@ -51,7 +62,7 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="bearer token that may found alliances over the HTTP API"
     )
-    log_level: str = "info"
+    log_level: Annotated[str, BeforeValidator(_log_level)] = "info"
 
     @property
     def dev_file(self) -> Path:

@@ -253,6 +253,20 @@ async def test_a_bad_setting_is_named_before_anything_runs(tmp_path: Path) -> No
     assert as_json.code == 2 and "ACCORD_WORKER_CACHE='-5'" in as_json.error_json()["error"]
 
 
+@pytest.mark.parametrize("command", ["api", "demo --json", "alliance list"])
+async def test_an_unknown_log_level_is_refused_by_every_command(tmp_path: Path, command: str) -> None:
+    ran = await Cli({**clean_environment(tmp_path), "ACCORD_LOG_LEVEL": "LOUD"}, tmp_path)(command)
+    assert ran.code == 2 and "Traceback" not in ran.stderr
+    assert "ACCORD_LOG_LEVEL='LOUD': Value error, must be one of debug, info, warning, error, critical" in ran.stderr
+
+
+def test_a_log_level_is_taken_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    from accord.config import Settings
+
+    monkeypatch.setenv("ACCORD_LOG_LEVEL", "DEBUG")
+    assert Settings().log_level == "debug"
+
+
 def test_help_and_parsing_load_neither_the_domain_nor_the_services(tmp_path: Path) -> None:
     """What `accord --help` and a rejected argument import: click, not pydantic, the domain or the
     Temporal client (their cost is measured by `python -m bench cli`; this keeps them out)."""
