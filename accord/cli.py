@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from accord.cli_common import EnumChoice, actor_option, command, emit, load_settings, reader_option, report, run_command
+from accord.cli_common import EnumChoice, Reported, actor_option, command, load_settings, reader_option, report, run_command
 from accord.render import Output, decision_text, replay_text
 
 if TYPE_CHECKING:
@@ -149,8 +149,7 @@ def _verified(report: VerifyReport) -> Output:
     lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
     output = Output(report, "\n".join(lines))
     if report.broken:
-        emit(output, False)
-        raise CorruptRecord(f"{len(report.broken)} broken stream(s)")
+        raise Reported(output, CorruptRecord(f"{len(report.broken)} broken stream(s)"))
     return output
 
 
@@ -536,7 +535,7 @@ def audit() -> None:
 
 @command(audit, "replay")
 @click.argument("stream")
-@click.option("--at", "at", type=int, default=None, help="Stop at this version of the stream.")
+@click.option("--at", "at", type=click.IntRange(min=1), default=None, help="Stop at this version of the stream.")
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
               default=None, help="Stop at this moment (UTC unless an offset is given).")
 @reader_option
@@ -564,8 +563,7 @@ async def audit_check(app: Accord, stream: str, reader: Caller | None) -> Output
     text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
     output = Output(report, text)
     if not report.ok:
-        emit(output, False)
-        raise CorruptRecord(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed")
+        raise Reported(output, CorruptRecord(f"{stream}: {sum(not c.ok for c in report.checks)} check(s) failed"))
     return output
 
 
@@ -619,7 +617,7 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
 
 @command(audit, "receipt")
 @click.argument("stream")
-@click.argument("version", type=int)
+@click.argument("version", type=click.IntRange(min=1))
 @click.argument("hash_hex", metavar="HASH")
 @reader_option
 async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, reader: Caller | None) -> Output:
@@ -631,8 +629,7 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, r
     result = await check_receipt(app.store, stream, version, hash_hex)
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
     if not result.in_record:
-        emit(output, False)
-        raise CorruptRecord(f"receipt {stream} v{version} is not in the record")
+        raise Reported(output, CorruptRecord(f"receipt {stream} v{version} is not in the record"))
     return output
 
 

@@ -53,6 +53,16 @@ def load_settings(as_json: bool) -> Settings:
         sys.exit(2)
 
 
+class Reported(Exception):
+    """A command's report that ends in an error (a broken chain, a failed check): the report is printed
+    as the command's output (JSON with --json), then the error, with its exit code."""
+
+    def __init__(self, output: Output, error: Exception) -> None:
+        super().__init__(str(error))
+        self.output = output
+        self.error = error
+
+
 def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: bool, **kwargs: Any) -> None:
     """Run one command: connect, call, print; turn every expected failure into a clear message."""
     settings = load_settings(as_json)
@@ -73,6 +83,9 @@ def run_command(fn: Callable[..., Awaitable[Output]], as_json: bool, needs_app: 
     code = 0
     try:
         emit(asyncio.run(_run()), as_json)
+    except Reported as reported:
+        emit(reported.output, as_json)
+        code = report(reported.error, as_json)
     except Exception as error:  # noqa: BLE001 - every failure ends as one line and an exit code
         code = report(error, as_json)
     _exit_now(code)

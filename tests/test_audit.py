@@ -473,6 +473,17 @@ async def test_audit_commands_exit_0_on_an_intact_record_and_3_naming_what_is_wr
         cli(f"audit receipt {stream} 3 {'0' * 64}"),
         cli(f"token auditor {alliance_id} --label kpmg-2026 --as gw --json"),
     )
+    beyond = await cli(f"audit receipt {stream} {2**31} {head.hash} --json")
+    assert beyond.code == 1 and beyond.error_json()["field"] == "version", beyond
+    # With --json, a failing report is still JSON on stdout, and the error JSON on stderr.
+    for failing in await asyncio.gather(
+        cli(f"audit check {tampered_stream} --json"),
+        cli(f"audit verify --alliance {tampered_id} --json"),
+        cli(f"audit receipt {stream} 3 {'0' * 64} --json"),
+        cli(f"db verify --stream-prefix {tampered_stream} --json"),
+    ):
+        assert failing.code == 3, failing
+        assert failing.json() and failing.error_json()["error"], failing
     assert intact.code == 0, intact.stderr
     assert intact.stdout.splitlines()[:4] == [
         "ok   record: all 3 events fold into the process",
