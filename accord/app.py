@@ -35,7 +35,8 @@ from accord.failures import from_workflow, transient
 from accord.temporal import connect
 from events import access, alliance, decision, dispute
 from events.access import AUDITOR_PREFIX, Caller, Outline, Seen, TokenHolder
-from events.alliance import AllianceCommand, AllianceState, FoundAlliance, Role
+from events.alliance import AllianceCommand, AllianceState, AmendCharter, FoundAlliance, Role
+from events.charter import windows_within_limits
 from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
 from events.dispute import DisputeCommand, DisputeState, RaiseDispute
 from events.errors import Unavailable
@@ -192,6 +193,7 @@ class Accord:
     async def found_alliance(
         self, command: FoundAlliance, *, token_label: str = "founder"
     ) -> Founded:
+        windows_within_limits(command.charter)
         alliance.decide(None, command, datetime.now().astimezone())  # refuse bad input before starting anything
         result = await self._start_with_command(
             ALLIANCE,
@@ -241,6 +243,8 @@ class Accord:
     ) -> CommandResult:
         """Send a command to an alliance; its decider says who may (access: an auditor never acts)."""
         access.not_an_auditor(Caller(member_id=command.actor))
+        if isinstance(command, AmendCharter):
+            windows_within_limits(command.charter)
         handle = self.client.get_workflow_handle(ALLIANCE.stream_name(alliance_id))
         try:
             return await self._update(handle, command, command_id)

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from events.rules import Duration, Model, Refused, Slug, Text, invalid, model_summary
+from events.rules import Duration, Model, Refused, Slug, Text, format_duration, invalid, model_summary
 
 FallbackRule = Literal["supermajority", "lapse"]
 """What happens to a stalled decision: adopt points that reach a supermajority of agree over object
@@ -98,6 +98,27 @@ class Charter(Model):
 
     def principle(self, principle_id: str) -> Principle | None:
         return next((p for p in self.principles if p.id == principle_id), None)
+
+
+MAX_WINDOW = timedelta(days=3650)
+"""The longest window a charter may set (ten years): far beyond any governance process, and short
+enough that a deadline reached through every extension and escalation stays a date."""
+
+
+def windows_within_limits(charter: Charter) -> None:
+    """Refuse a new charter whose windows exceed MAX_WINDOW, naming the first such field. Checked where
+    a charter enters (founding, amending), not in the type: charters already recorded keep loading."""
+    sections: list[tuple[str, Model]] = [
+        ("decisions", charter.decisions), ("disputes", charter.disputes), ("disputes.crisis", charter.disputes.crisis),
+    ]
+    for prefix, section in sections:
+        for name, value in section:
+            if isinstance(value, timedelta) and value > MAX_WINDOW:
+                raise invalid(
+                    f"charter: {prefix}.{name} is {format_duration(value)}; a window may be at most "
+                    f"{format_duration(MAX_WINDOW)} (ten years)",
+                    field=f"charter.{prefix}.{name}",
+                )
 
 
 def parse_charter(raw: dict[str, object], source: str = "charter") -> Charter:

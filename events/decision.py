@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, TypeAdapter
 
 from events.alliance import AllianceState, DecisionResult, ParkedPoint, Role
-from events.charter import DecisionRules, FallbackRule
+from events.charter import MAX_WINDOW, DecisionRules, FallbackRule
 from events.rules import DomainEvent, Duration, Model, Slug, Text, conflict, forbidden, format_duration, invalid, not_found
 from events.upcast import upcaster
 
@@ -545,6 +545,12 @@ def open_decision(command: OpenDecision, now: datetime) -> list[DecisionEvent]:
         raise invalid(
             f"response window must lie between {format_duration(context.rules.min_response_window)} and "
             f"{format_duration(context.rules.max_response_window)} under the charter",
+            "response_window",
+        )
+    if window > MAX_WINDOW:  # a charter recorded before windows were held to MAX_WINDOW
+        raise invalid(
+            f"response window {format_duration(window)} is longer than {format_duration(MAX_WINDOW)}: amend the charter's "
+            "decisions.response_window and max_response_window",
             "response_window",
         )
     for index, draft in enumerate(command.points):

@@ -82,12 +82,20 @@ _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)
 _UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
+MAX_DURATION_SECONDS = 999_999_999 * 86400
+"""The longest duration Python's timedelta holds; a charter's windows are held to far less at the
+edge (events/charter.py MAX_WINDOW), this only keeps a number too large from overflowing."""
+
+
 def parse_duration(value: Any) -> Any:
     """Accept '7d', '36h', '1h30m', '2w', '45s' (and anything pydantic accepts: ISO 8601, seconds)."""
     if isinstance(value, str):
         match = _DURATION.match(value.strip())
         if match and any(match.groups()):
-            return timedelta(seconds=sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS, strict=True)))
+            seconds = sum(int(n or 0) * s for n, (_, s) in zip(match.groups(), _UNITS, strict=True))
+            if seconds > MAX_DURATION_SECONDS:
+                raise ValueError(f"is longer than any date accord can hold: at most {MAX_DURATION_SECONDS // 86400}d")
+            return timedelta(seconds=seconds)
         if not value.strip().upper().startswith("P"):  # else pydantic takes '7 days' but says nothing useful on '7 hours'
             raise ValueError("must be a duration such as '7d', '36h', '1h30m', '45s' or ISO 8601 'P7D'")
     return value

@@ -505,6 +505,17 @@ async def test_founding_refusals(
     bad = await client.post("/alliances", json={**body, "charter": charter}, headers=bearer(ADMIN_TOKEN))
     assert validation_error(bad)["loc"] == ["body", "charter", "decisions", "quorum"]
 
+    # A window too long to be a date is refused when the charter is set, not when a decision opens.
+    for window, loc, words in (
+        ("99999999999999999999d", ["body", "charter", "decisions", "max_response_window"], "at most 999999999d"),
+        ("999999999d", ["body", "charter", "decisions", "max_response_window"], "at most 3650d (ten years)"),
+    ):
+        charter = charter_json()
+        charter["decisions"]["max_response_window"] = window
+        long = await client.post("/alliances", json={**body, "charter": charter}, headers=bearer(ADMIN_TOKEN))
+        error = validation_error(long)
+        assert error["loc"] == loc and words in error["msg"], error
+
     async with client_for(app, Settings(admin_token=None)) as unconfigured:
         refused = await unconfigured.post("/alliances", json=body, headers=bearer(ADMIN_TOKEN))
     assert refused.status_code == 403

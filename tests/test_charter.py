@@ -17,7 +17,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from accord.examples import CHARTER as CHARTER_FILE
-from events.charter import Charter, load_charter, parse_charter
+from events.charter import MAX_WINDOW, Charter, load_charter, parse_charter, windows_within_limits
 from events.rules import Duration, RefusalKind, Refused, format_duration, parse_duration
 
 
@@ -230,3 +230,26 @@ def test_parse_duration_leaves_what_it_does_not_know_to_pydantic() -> None:
     assert parse_duration("1d12h") == timedelta(days=1, hours=12)
     assert parse_duration(3600) == 3600
     assert format_duration(timedelta(0)) == "0s"
+
+
+def test_a_duration_too_long_for_a_date_is_refused_not_overflowed() -> None:
+    refused = refusal(lambda raw: raw["decisions"].update(max_response_window="99999999999999999999d"))
+    assert "longer than any date accord can hold: at most 999999999d" in refused.message
+    assert refused.field == "charter.decisions.max_response_window"
+
+
+@pytest.mark.parametrize("field", ["decisions.max_response_window", "disputes.panel_window"])
+def test_a_new_charter_holds_its_windows_to_ten_years_naming_the_field(field: str) -> None:
+    charter = load_charter(CHARTER_FILE)
+    windows_within_limits(charter)  # the example is well within
+    *sections, name = field.split(".")
+    raw = charter.model_dump(mode="json")
+    holder = raw
+    for section in sections:
+        holder = holder[section]
+    holder[name] = format_duration(MAX_WINDOW + timedelta(days=1))
+    long = Charter.model_validate(raw)  # a charter recorded before the limit still loads
+    with pytest.raises(Refused) as refused:
+        windows_within_limits(long)
+    assert refused.value.field == f"charter.{field}"
+    assert "at most 3650d (ten years)" in refused.value.message

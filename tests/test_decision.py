@@ -215,6 +215,13 @@ def test_a_response_window_outside_the_charters_limits_is_refused(window: str, m
     assert error.message == message
 
 
+def test_a_window_recorded_before_windows_were_bounded_is_refused_not_overflowed() -> None:
+    huge = context(response_window="999999999d", max_response_window="999999999d")
+    error = refused(None, open_command(context=huge), T0)
+    assert (error.kind, error.field) == (RefusalKind.INVALID, "response_window")
+    assert error.message.startswith("response window 999999999d is longer than 3650d: amend the charter's")
+
+
 def test_the_charters_limits_themselves_are_allowed() -> None:
     assert run(None, open_command(response_window="1h"), T0).deadline == T0 + HOUR
     assert run(None, open_command(response_window="30d"), T0).deadline == T0 + timedelta(days=30)
