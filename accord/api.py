@@ -84,7 +84,7 @@ from events.decision import (
 from events.errors import AccordError, ConfigurationError, Unavailable
 from events.processes import DECISION
 from events.rules import Duration, RefusalKind, Refused, Slug, Text
-from events.store import BrokenStream, StreamHead
+from events.store import MAX_VERSION, BrokenStream, StreamHead
 from workflows.shapes import CommandResult
 
 log = structlog.get_logger("accord.api")
@@ -652,7 +652,7 @@ async def replay_stream(
     stream_id: str,
     reader: Reader,
     accord: AccordDep,
-    at: Annotated[int | None, Query(ge=1, description="stop at this version of the stream")] = None,
+    at: Annotated[int | None, Query(ge=1, le=MAX_VERSION, description="stop at this version of the stream")] = None,
     as_of: Annotated[datetime | None, Query(description="stop at this moment (UTC unless an offset is given)")] = None,
 ) -> Replayed:
     await accord.readable_record(stream_id, reader)
@@ -686,7 +686,7 @@ async def export_stream(stream_id: str, reader: Reader, accord: AccordDep, fmt: 
 )
 async def receipt(
     stream_id: str,
-    version: Annotated[int, FastAPIPath(ge=1)],
+    version: Annotated[int, FastAPIPath(ge=1, le=MAX_VERSION)],
     hash_hex: Annotated[str, FastAPIPath(alias="hash", pattern="^[0-9a-fA-F]{64}$", description="sha-256, hex")],
     reader: Reader,
     accord: AccordDep,

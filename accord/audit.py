@@ -25,7 +25,7 @@ from events.decision import Stage, Tally, tally, unattended_close
 from events.processes import DECISION, Process, parse_stream, process_of
 from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
-from events.store import EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
+from events.store import MAX_VERSION, EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
 from workflows.shapes import Quarantine
 
 
@@ -169,11 +169,16 @@ def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
     ]
 
 
+def _a_version(version: int, field: str) -> None:
+    if not 1 <= version <= MAX_VERSION:
+        raise invalid(f"{field} must be a stream version from 1 to {MAX_VERSION}; {version} is not", field)
+
+
 async def replay(store: EventStore, stream_id: str, *, at: int | None = None, as_of: datetime | None = None) -> Replayed:
     """A stream's state and timeline at a version or a moment (default: now)."""
     process = process_of(stream_id)
-    if at is not None and at < 1:
-        raise invalid("--at must be a version of 1 or more", "at")
+    if at is not None:
+        _a_version(at, "at")
     events = await store.read_stream(stream_id, to_version=at, as_of=as_of)
     if not events:
         when = f" at version {at}" if at else (f" as of {as_of:%Y-%m-%d %H:%M:%S}" if as_of else "")
@@ -325,6 +330,7 @@ class ReceiptCheck(BaseModel):
 
 async def check_receipt(store: EventStore, stream_id: str, version: int, hash_hex: str) -> ReceiptCheck:
     """Is this receipt (stream, version, hash) still in the record?"""
+    _a_version(version, "version")
     events = await store.read_stream(stream_id, from_version=version, to_version=version)
     if not events:
         detail = f"{stream_id!r} has no version {version}: the event was removed or never recorded"

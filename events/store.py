@@ -40,6 +40,7 @@ from events.projector import Fed, consumed, project
 
 __all__ = [
     "GENESIS_HASH",
+    "MAX_VERSION",
     "AppendOutcome",
     "Break",
     "BrokenStream",
@@ -60,6 +61,10 @@ Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 """A connection of its own or one lent by a pool (which stands in for it, method for method)."""
 
 Extra = Callable[[Connection], Awaitable[None]]
+
+MAX_VERSION = 2**31 - 1
+"""The highest version a stream can reach (`stream_version` is a PostgreSQL integer): a version asked
+for beyond it is refused as invalid input, never sent to the database."""
 
 _VERIFY_BATCH = 1000
 

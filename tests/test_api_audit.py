@@ -142,6 +142,11 @@ async def test_an_auditor_reads_every_audit_endpoint(
     assert validation_error(
         await client.get(f"/audit/streams/{audited.decision_stream}/replay", params={"at": 0}, headers=auditor)
     )["loc"] == ["query", "at"]
+    # Beyond PostgreSQL's integer: refused at the edge, never sent to the database.
+    beyond = await client.get(f"/audit/streams/{audited.decision_stream}/replay", params={"at": 2**31}, headers=auditor)
+    assert validation_error(beyond)["loc"] == ["query", "at"]
+    receipt = await client.get(f"/audit/receipts/{audited.decision_stream}/{2**40}/{'0' * 64}", headers=auditor)
+    assert validation_error(receipt)["loc"] == ["path", "version"]
 
     checked = await client.get(f"/audit/streams/{audited.decision_stream}/check", headers=auditor)
     assert checked.status_code == 200, checked.text
