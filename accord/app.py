@@ -200,8 +200,7 @@ class Accord:
             AllianceRun(alliance_id=command.alliance_id),
             command.alliance_id,
             command,
-            what=f"alliance {command.alliance_id!r}",
-            attributes=[SearchAttributePair(search.KIND, "alliance"), SearchAttributePair(search.ALLIANCE, command.alliance_id)],
+            alliance_id=command.alliance_id,
         )
         token = await self._insert_token(command.alliance_id, command.founder_id, token_label, command.founder_id)
         return Founded(alliance_id=command.alliance_id, receipts=result.receipts, token=token)
@@ -213,8 +212,8 @@ class Accord:
         process_id: str,
         command: Command,
         *,
-        what: str,
-        attributes: list[SearchAttributePair[Any]],
+        alliance_id: str,
+        attributes: tuple[SearchAttributePair[Any], ...] = (),
     ) -> CommandResult:
         """Start a process workflow and send it its first command (found, open, raise).
 
@@ -222,7 +221,8 @@ class Accord:
         workflow started that way. The command was validated by the pure decider beforehand, and a
         workflow whose first command never arrives ends by itself.
         """
-        workflow_id = process.stream_name(process_id)
+        workflow_id, what = process.stream_name(process_id), f"{process.kind} {process_id!r}"
+        common = (SearchAttributePair(search.KIND, process.kind), SearchAttributePair(search.ALLIANCE, alliance_id))
         if (await self.store.head(workflow_id)).version > 0:
             raise conflict(f"{what} already exists in the event store")
         try:
@@ -232,7 +232,7 @@ class Accord:
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=TypedSearchAttributes(attributes),
+                search_attributes=TypedSearchAttributes([*common, *attributes]),
             )
         except WorkflowAlreadyStartedError:
             raise conflict(f"{what} already exists") from None
@@ -277,13 +277,8 @@ class Accord:
             DecisionRun(decision_id=decision_id),
             decision_id,
             command,
-            what=f"decision {decision_id!r}",
-            attributes=[
-                SearchAttributePair(search.KIND, "decision"),
-                SearchAttributePair(search.ALLIANCE, alliance_id),
-                SearchAttributePair(search.STAGE, "open"),
-                SearchAttributePair(search.DEADLINE, opened.deadline),
-            ],
+            alliance_id=alliance_id,
+            attributes=(SearchAttributePair(search.STAGE, "open"), SearchAttributePair(search.DEADLINE, opened.deadline)),
         )
 
     async def decision_opening(
@@ -422,14 +417,12 @@ class Accord:
             DisputeRun(dispute_id=dispute_id),
             dispute_id,
             command,
-            what=f"dispute {dispute_id!r}",
-            attributes=[
-                SearchAttributePair(search.KIND, "dispute"),
-                SearchAttributePair(search.ALLIANCE, alliance_id),
+            alliance_id=alliance_id,
+            attributes=(
                 SearchAttributePair(search.STAGE, "negotiation"),
                 SearchAttributePair(search.SEVERITY, command.severity.value),
                 SearchAttributePair(search.DEADLINE, raised.deadline),
-            ],
+            ),
         )
 
     async def _dispute_state(self, dispute_id: str) -> DisputeState:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -130,25 +130,23 @@ def parse_charter(raw: dict[str, object], source: str = "charter") -> Charter:
         raise invalid(f"{source}: {message}", field=f"charter.{field}" if field else "charter") from None
 
 
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise invalid(f"{what} file {path} does not exist", field=what) from None
+    except tomllib.TOMLDecodeError as error:
+        raise invalid(f"{path} is not valid TOML: {error}", field=what) from None
+
+
 def load_charter(path: Path) -> Charter:
     """Read a TOML charter file."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise invalid(f"charter file {path} does not exist", field="charter") from None
-    except tomllib.TOMLDecodeError as error:
-        raise invalid(f"{path} is not valid TOML: {error}", field="charter") from None
-    return parse_charter(raw, source=str(path))
+    return parse_charter(_read_toml(path, "charter"), source=str(path))
 
 
 def load_rules(path: Path) -> DecisionRules:
     """Decision rules from a TOML file's [decisions] table (a whole charter file will do)."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise invalid(f"rules file {path} does not exist", field="rules") from None
-    except tomllib.TOMLDecodeError as error:
-        raise invalid(f"{path} is not valid TOML: {error}", field="rules") from None
+    raw = _read_toml(path, "rules")
     if not isinstance(raw.get("decisions"), dict):
         raise invalid(f"{path} has no [decisions] table", field="rules")
     try:
