@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import sys
 import warnings
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
@@ -78,6 +79,20 @@ async def embedded_postgres(data_dir: Path) -> AsyncGenerator[str, None]:
         await asyncio.to_thread(server.cleanup)
 
 
+@contextlib.contextmanager
+def _child_output_to_stderr() -> Generator[None, None, None]:
+    """Start a server whose output goes to stderr: the Temporal CLI prints its banner on the stdout it
+    inherits, which is where `accord demo --json` writes its JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @contextlib.asynccontextmanager
 async def dev_temporal(data_dir: Path) -> AsyncGenerator[WorkflowEnvironment, None]:
     """The Temporal CLI dev server, persisting to data_dir/temporal.db, Web UI on port + 1000."""
@@ -87,16 +102,17 @@ async def dev_temporal(data_dir: Path) -> AsyncGenerator[WorkflowEnvironment, No
         extra += ["--dynamic-config-value", value]
     for pragma in TEMPORAL_SQLITE_PRAGMAS:
         extra += ["--sqlite-pragma", pragma]
-    env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]  # temporalio: search attribute keys unparameterised
-        port=port,
-        ui=True,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_database_filename=str(data_dir / "temporal.db"),
-        dev_server_log_level="error",
-        search_attributes=search.ALL,
-        data_converter=pydantic_data_converter,
-        dev_server_extra_args=extra,
-    )
+    with _child_output_to_stderr():
+        env = await WorkflowEnvironment.start_local(  # pyright: ignore[reportUnknownMemberType]  # temporalio: search attribute keys unparameterised
+            port=port,
+            ui=True,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_database_filename=str(data_dir / "temporal.db"),
+            dev_server_log_level="error",
+            search_attributes=search.ALL,
+            data_converter=pydantic_data_converter,
+            dev_server_extra_args=extra,
+        )
     async with env:
         yield env
 

@@ -34,7 +34,7 @@ class Cli:
     env: dict[str, str]
     cwd: Path
 
-    async def __call__(self, command_line: str) -> Ran:
+    async def __call__(self, command_line: str, timeout: float = 60) -> Ran:
         """Run `accord <command_line>`, split as a shell would, the way an operator does."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -46,7 +46,7 @@ class Cli:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=timeout)
         assert process.returncode is not None
         return Ran(process.returncode, stdout.decode(), stderr.decode())
 

@@ -281,3 +281,13 @@ def test_help_and_parsing_load_neither_the_domain_nor_the_services(tmp_path: Pat
                          capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[-1] == "[]"
+
+
+async def test_the_demo_runs_on_the_embedded_stack_and_its_json_is_all_that_reaches_stdout(tmp_path: Path) -> None:
+    """The README's first command, as a new user runs it (no services configured): the servers' own
+    banners and logs go to stderr, so that `accord demo --json` can be piped into a JSON reader."""
+    ran = await Cli(clean_environment(tmp_path), tmp_path)("demo --json", timeout=300)
+    assert ran.code == 0, ran.stderr[-2000:]
+    report = json.loads(ran.stdout)
+    assert report, ran.stdout
+    assert "Traceback" not in ran.stderr
