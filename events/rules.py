@@ -167,14 +167,19 @@ class Notice(Protocol):
 
 
 def model_summary(error: Exception) -> tuple[str, str | None]:
-    """Turn a pydantic ValidationError into (message, field) naming the first wrong field."""
+    """Turn a pydantic ValidationError into (message, field): the message names every wrong field and
+    why (one after another, separated by '; '), the field is the first of them."""
     from pydantic import ValidationError
 
     if isinstance(error, ValidationError) and error.errors():
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        message = first["msg"].removeprefix("Value error, ")
-        return (f"{field}: {message}" if field else message), field
+        fields: list[str | None] = []
+        messages: list[str] = []
+        for each in error.errors():
+            field = ".".join(str(part) for part in each["loc"]) or None
+            message = each["msg"].removeprefix("Value error, ")
+            fields.append(field)
+            messages.append(f"{field}: {message}" if field else message)
+        return "; ".join(messages), fields[0]
     return str(error), None
 
 

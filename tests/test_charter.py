@@ -253,3 +253,14 @@ def test_a_new_charter_holds_its_windows_to_ten_years_naming_the_field(field: st
         windows_within_limits(long)
     assert refused.value.field == f"charter.{field}"
     assert "at most 3650d (ten years)" in refused.value.message
+
+
+def test_a_charter_with_several_mistakes_names_each_of_them() -> None:
+    def two_mistakes(raw: dict[str, Any]) -> None:
+        raw["decisions"]["quorum"] = 1.5
+        raw["disputes"]["panel_size"] = 0
+
+    refused = refusal(two_mistakes)
+    assert "decisions.quorum: Input should be less than or equal to 1" in refused.message
+    assert "; disputes.panel_size: Input should be greater than or equal to 1" in refused.message
+    assert refused.field == "charter.decisions.quorum"
