@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
 import uuid
 from collections.abc import Awaitable, Generator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import structlog
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi import Path as FastAPIPath
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -291,6 +293,25 @@ async def error_response(request: Request, error: Exception) -> JSONResponse:
         {"detail": f"internal error (reference {reference}): nothing is known to be recorded; the server's log holds the details"},
         status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+def _json_safe(value: Any) -> Any:
+    """A value as JSON can hold it: a number beyond a float (read from '1e400' as infinity) as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        mapping = cast("dict[str, Any]", value)
+        return {key: _json_safe(item) for key, item in mapping.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in cast(Any, value)]
+    return value
+
+
+async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body, path or query that does not validate, whatever input it quotes."""
+    assert isinstance(error, RequestValidationError)
+    errors = _json_safe(jsonable_encoder(error.errors()))
+    return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -718,6 +739,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     handled: tuple[type[Exception], ...] = (AccordError, *LIBRARY_ERRORS)
     for kind in handled:
         app.add_exception_handler(kind, error_response)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)

@@ -7,6 +7,7 @@ recorded for it (the alliance's stream head and the count of all events are unch
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import tomllib
 import uuid
@@ -515,6 +516,13 @@ async def test_founding_refusals(
         long = await client.post("/alliances", json={**body, "charter": charter}, headers=bearer(ADMIN_TOKEN))
         error = validation_error(long)
         assert error["loc"] == loc and words in error["msg"], error
+
+    # A number beyond a float in the raw JSON (read as infinity) is refused like any other, quoted as text.
+    raw = json.dumps({**body, "charter": charter_json()}).replace('"quorum": 0.6', '"quorum": 1e400')
+    assert "1e400" in raw
+    infinite = await client.post("/alliances", content=raw, headers={**bearer(ADMIN_TOKEN), "Content-Type": "application/json"})
+    error = validation_error(infinite)
+    assert (error["loc"], error["input"]) == (["body", "charter", "decisions", "quorum"], "inf")
 
     async with client_for(app, Settings(admin_token=None)) as unconfigured:
         refused = await unconfigured.post("/alliances", json=body, headers=bearer(ADMIN_TOKEN))
