@@ -45,6 +45,7 @@ from events.projector import alliance_of, listed, member_field, row_of, streams_
 from events.rules import Command, Refused, Slug, build, conflict, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from events.streams import StreamId
+from events.text import clean_command
 from workflows import search
 from workflows.shapes import AllianceRun, CommandResult, DecisionRun, DisputeRun
 
@@ -193,6 +194,7 @@ class Accord:
     async def found_alliance(
         self, command: FoundAlliance, *, token_label: str = "founder"
     ) -> Founded:
+        command = clean_command(command)
         windows_within_limits(command.charter)
         alliance.decide(None, command, datetime.now().astimezone())  # refuse bad input before starting anything
         result = await self._start_with_command(
@@ -243,6 +245,7 @@ class Accord:
     ) -> CommandResult:
         """Send a command to an alliance; its decider says who may (access: an auditor never acts)."""
         access.not_an_auditor(Caller(member_id=command.actor))
+        command = clean_command(command)
         if isinstance(command, AmendCharter):
             windows_within_limits(command.charter)
         handle = self.client.get_workflow_handle(ALLIANCE.stream_name(alliance_id))
@@ -301,7 +304,7 @@ class Accord:
             context=context,
         )
         access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
-        return command
+        return clean_command(command)
 
     async def _membership(self, stream: StreamId, member_id: str | None) -> tuple[str, str | None]:
         """The alliance of the process of `stream` and the member's status there (None: not a member),
@@ -335,6 +338,7 @@ class Accord:
         within an alliance, so a decision of another alliance is refused.
         """
         await self._acting_in(DECISION.stream(decision_id), Caller(member_id=command.actor, alliance_id=alliance_id))
+        command = clean_command(command)
         handle = self.client.get_workflow_handle(DECISION.stream_name(decision_id))
         try:
             return await self._update(handle, command, command_id)
@@ -410,6 +414,7 @@ class Accord:
             RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
             subject=subject, description=description, severity=severity, context=context,
         )
+        command = clean_command(command)
         raised = dispute.decide(None, command, datetime.now().astimezone())[0]
         assert isinstance(raised, dispute.DisputeRaised)  # what raising a dispute records first
         return await self._start_with_command(
@@ -441,7 +446,7 @@ class Accord:
             if not state.is_live:
                 raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
             handle = self.client.get_workflow_handle(DISPUTE.stream_name(dispute_id))
-            return await self._update(handle, command, command_id)
+            return await self._update(handle, clean_command(command), command_id)
         except Refused:
             state_row = await row_of(self.pool, DISPUTE.listing, dispute_id)
             if state_row is None or access.dispute_seen(state_row.row, caller) is Seen.NOTHING:

@@ -18,8 +18,10 @@ from decision_support import alliance_with_members, unique
 from accord.app import Accord
 from accord.audit import check
 from events.decision import StanceKind, TakeStance
+from events.processes import DECISION
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
+from workflows.shapes import CommandResult
 
 
 async def opened(app: Accord) -> tuple[str, str]:
@@ -93,11 +95,12 @@ async def test_a_command_refused_against_the_stale_state_but_recorded_gets_its_r
 async def test_text_the_database_cannot_store_is_refused_and_the_others_sent_with_it_are_recorded(
     app: Accord, store: EventStore, pool: asyncpg.Pool
 ) -> None:
-    """A NUL character passes the command's validation but not PostgreSQL's jsonb: its command is refused
-    as invalid, nothing of it is recorded, the stances sent with it are, and the decision goes on."""
+    """A NUL character, sent past the application layer's own check (events/text.py), passes the command's
+    validation but not PostgreSQL's jsonb: its command is refused as invalid, nothing of it is recorded,
+    the stances sent with it are, and the decision goes on."""
     decision_id, stream = await opened(app)
     results = await asyncio.gather(
-        app.decision_command(decision_id, stance("amber", reason="we object\x00")),
+        straight_to_the_workflow(app, decision_id, stance("amber", reason="we object\x00")),
         app.decision_command(decision_id, stance("birch")),
         app.decision_command(decision_id, stance("cedar")),
         return_exceptions=True,
@@ -112,9 +115,19 @@ async def test_text_the_database_cannot_store_is_refused_and_the_others_sent_wit
     assert (await check(app, stream)).ok
 
 
+async def straight_to_the_workflow(app: Accord, decision_id: str, command: TakeStance) -> CommandResult:
+    """The command sent as its Update, as a client of Temporal could, without the application layer."""
+    return await app._update(app.client.get_workflow_handle(DECISION.stream_name(decision_id)), command)
+
+
 @pytest.mark.parametrize("reason", ["\x00", "ok\x00ok"])
-async def test_a_lone_unrecordable_command_is_refused_at_once(app: Accord, reason: str) -> None:
+@pytest.mark.parametrize("path", ["application layer", "workflow"])
+async def test_a_lone_unrecordable_command_is_refused_at_once(app: Accord, reason: str, path: str) -> None:
     decision_id, _ = await opened(app)
+    command = stance("amber", reason=reason)
+    sent = app.decision_command(decision_id, command) if path == "application layer" else straight_to_the_workflow(app, decision_id, command)
     with pytest.raises(Refused) as caught:
-        await asyncio.wait_for(app.decision_command(decision_id, stance("amber", reason=reason)), 20)
+        await asyncio.wait_for(sent, 20)
     assert caught.value.kind == RefusalKind.INVALID
+    if path == "application layer":
+        assert caught.value.field == "reason" and "holds NUL (U+0000)" in caught.value.message
