@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord import __version__
 from accord.app import (
@@ -312,6 +313,50 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     errors = _json_safe(jsonable_encoder(error.errors()))
     return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+MAX_BODY_BYTES = 1_000_000
+"""The largest request body the API reads (1 MB): far above what the longest command can hold
+(events/text.py), and far below Temporal's payload limit."""
+
+
+class BodyLimit:
+    """Refuse a request body over MAX_BODY_BYTES with 413 before it is parsed: by its declared length
+    when it has one, else by reading it (at most that much) before the application does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await self._refuse(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False)
+            if size > MAX_BODY_BYTES:
+                await self._refuse(scope, receive, send)
+                return
+
+        async def replayed() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replayed, send)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"the request body is larger than {MAX_BODY_BYTES} bytes, the most this API reads"
+        await JSONResponse({"detail": detail}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)(scope, receive, send)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -739,6 +784,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     handled: tuple[type[Exception], ...] = (AccordError, *LIBRARY_ERRORS)
     for kind in handled:
         app.add_exception_handler(kind, error_response)
+    app.add_middleware(BodyLimit)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):

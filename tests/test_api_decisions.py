@@ -7,6 +7,7 @@ recorded for it (the head of the decision's stream and the count of all events a
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from api_support import bearer, client_for, event_count, validation_error
 from decision_support import MEMBERS, alliance_with_members
 from temporalio.testing import WorkflowEnvironment
 
+from accord.api import MAX_BODY_BYTES
 from accord.app import Accord
 from accord.config import Settings
 from events.alliance import AdmitMember, Role, SuspendMember
@@ -206,6 +208,42 @@ async def test_the_proposer_changes_the_proposal_then_withdraws_it(
 
 
 # --- refusals -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [("we object\u0000", "holds NUL (U+0000)"), ("\ud800", "half of a UTF-16 surrogate pair"), ("x" * 4001, "at most 4000")],
+)
+async def test_text_that_is_not_clean_is_refused_at_the_edge_and_the_decision_goes_on(
+    client: httpx.AsyncClient, decision: Decision, store: EventStore, pool: asyncpg.Pool, reason: str, says: str
+) -> None:
+    """One NUL byte froze a decision for minutes; now it is a 422 naming the field, nothing recorded."""
+    body = json.dumps({"point_id": "p1", "stance": "object", "reason": reason})  # \ud800 as JSON text: no UTF-8 form
+    headers = {**decision.as_("cedar"), "Content-Type": "application/json"}
+    async with nothing_recorded(store, pool, decision):
+        response = await client.post(decision.path("/stances"), content=body, headers=headers)
+    error = validation_error(response)
+    assert error["loc"] == ["body", "reason"] and says in error["msg"], error
+    honest = await client.post(decision.path("/stances"), json={"point_id": "p1", "stance": "agree"}, headers=decision.as_("cedar"))
+    assert honest.status_code == 200, honest.text
+
+
+async def test_a_body_over_the_limit_is_413_before_it_is_read(
+    client: httpx.AsyncClient, decision: Decision, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    big = json.dumps({"point_id": "p1", "stance": "object", "reason": "x" * (MAX_BODY_BYTES + 1)})
+
+    async def streamed() -> AsyncIterator[bytes]:  # no declared length: counted as it arrives
+        for start in range(0, len(big), 65536):
+            yield big[start:start + 65536].encode()
+
+    headers = {**decision.as_("cedar"), "Content-Type": "application/json"}
+    async with nothing_recorded(store, pool, decision):
+        declared = await client.post(decision.path("/stances"), content=big, headers=headers)
+        chunked = await client.post(decision.path("/stances"), content=streamed(), headers=headers)
+    for response in (declared, chunked):
+        assert response.status_code == 413, response.text
+        assert response.json() == {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes, the most this API reads"}
 
 
 async def test_a_member_admitted_after_opening_is_not_in_the_electorate(
