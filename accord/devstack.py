@@ -147,9 +147,22 @@ async def dev_services(settings: Settings) -> AsyncGenerator[Endpoints, None]:
 
 @contextlib.contextmanager
 def advertised(settings: Settings, stack: DevStack) -> Generator[None, None, None]:
-    """Write dev.json for other commands while the stack runs; remove it afterwards."""
-    settings.dev_file.write_text(stack.model_dump_json(indent=2))
+    """Write dev.json for other commands while the stack runs (readable by its owner alone: it holds the
+    database URL, password included); remove it afterwards."""
+    descriptor = os.open(settings.dev_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier run keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(stack.model_dump_json(indent=2))
     try:
         yield
     finally:
         settings.dev_file.unlink(missing_ok=True)
+
+
+def without_password(url: str) -> str:
+    """A database URL fit to print: its password, if any, replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

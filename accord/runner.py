@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 
 from accord.app import Accord
 from accord.config import DevStack, Settings
-from accord.devstack import advertised, dev_services
+from accord.devstack import advertised, dev_services, without_password
 from accord.temporal import connect
 from accord.worker import build_worker, workflow_runner
 from events.migrate import migrate
@@ -92,7 +92,7 @@ async def run_dev(settings: Settings) -> None:
                         f"  HTTP API:        {api_url}  (OpenAPI: {api_url}/docs)\n"
                         f"  Temporal:        {endpoints.temporal_address}\n"
                         f"  Temporal Web UI: {endpoints.ui_url or '(your Temporal server)'}\n"
-                        f"  PostgreSQL:      {endpoints.database_url}\n"
+                        f"  PostgreSQL:      {without_password(endpoints.database_url)}\n"
                         f"  data directory:  {settings.data_dir}\n"
                         "Other accord commands in another terminal use this stack with no configuration."
                     )

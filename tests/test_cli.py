@@ -291,3 +291,23 @@ async def test_the_demo_runs_on_the_embedded_stack_and_its_json_is_all_that_reac
     report = json.loads(ran.stdout)
     assert report, ran.stdout
     assert "Traceback" not in ran.stderr
+
+
+def test_the_dev_stack_keeps_its_database_password_to_its_owner(tmp_path: Path) -> None:
+    """`accord dev` prints the database URL without its password, and writes the URL, which other commands
+    need whole, into a dev.json that only its owner may read (even one left world-readable before)."""
+    from accord.config import DevStack, Settings
+    from accord.devstack import advertised, without_password
+
+    url = "postgresql://accord:s3cret@db.example:5432/accord"
+    assert without_password(url) == "postgresql://accord:***@db.example:5432/accord"
+    assert without_password("postgresql://postgres@/accord?host=/tmp/x") == "postgresql://postgres@/accord?host=/tmp/x"
+
+    settings = Settings(data_dir=tmp_path)
+    settings.dev_file.write_text("{}")
+    settings.dev_file.chmod(0o644)
+    stack = DevStack(pid=1, database_url=url, temporal_address="127.0.0.1:7233", api_url="http://127.0.0.1:8765")
+    with advertised(settings, stack):
+        assert settings.dev_file.stat().st_mode & 0o777 == 0o600
+        assert DevStack.model_validate_json(settings.dev_file.read_text()).database_url == url
+    assert not settings.dev_file.exists()
