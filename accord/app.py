@@ -8,10 +8,13 @@ receipts: stream, version, global position and hash of each event it recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import inspect
 import random
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, overload
@@ -31,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from accord.config import Settings, database_url
-from accord.failures import from_workflow, transient
+from accord.failures import LIBRARY_ERRORS, as_accord_error, from_workflow, transient
 from accord.temporal import connect
 from events import access, alliance, decision, dispute
 from events.access import AUDITOR_PREFIX, Caller, Outline, Seen, TokenHolder
@@ -147,6 +150,34 @@ async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
         return transient(error)
 
 
+C = TypeVar("C", bound=type)
+
+
+def in_accords_terms(cls: C) -> C:
+    """Every public coroutine method of `cls` raises accord's errors (events/errors.py) in place of what
+    asyncpg or Temporal raised that accord can read: an outage is `Unavailable` for the Python API too,
+    as it is for the CLI and the HTTP API."""
+    for name, method in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(cls, name, _translated(method))
+    return cls
+
+
+def _translated(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except LIBRARY_ERRORS as error:
+            known = as_accord_error(error)
+            if known is None:
+                raise
+            raise known from error
+
+    return translated
+
+
+@in_accords_terms
 @dataclass
 class Accord:
     client: Client
@@ -162,7 +193,9 @@ class Accord:
     @classmethod
     async def connect(cls, settings: Settings | None = None, *, client: Client | None = None) -> Accord:
         settings = settings or Settings()
-        pool = await asyncpg.create_pool(database_url(settings), min_size=1, max_size=settings.db_pool_size)
+        pool: asyncpg.Pool = await _translated(asyncpg.create_pool)(
+            database_url(settings), min_size=1, max_size=settings.db_pool_size
+        )
         try:
             client = client or await connect(settings)
         except BaseException:

@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
-from temporalio.service import RPCError
-
 from accord.app import Accord, DisputeView
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, load_charter
@@ -96,9 +93,6 @@ class Ledger:
         except Unavailable as error:
             record.outcome, record.error = ("unknown" if error.outcome_unknown else "failed"), error.message
             return False
-        except (OSError, asyncpg.PostgresError) as error:  # the application layer's own reads, with the store down
-            record.outcome, record.error = "failed", f"{type(error).__name__}: {error}"
-            return False
         record.outcome, record.receipts = "ok", list(result.receipts)
         return True
 
@@ -159,7 +153,7 @@ async def opening(start: Callable[[], Awaitable[Any]], timeout: float = 120) -> 
             if "already exists" in error.message:
                 return
             raise
-        except (OSError, asyncpg.PostgresError, RPCError, Unavailable):
+        except Unavailable:
             if asyncio.get_running_loop().time() > deadline:
                 raise
         await asyncio.sleep(1)

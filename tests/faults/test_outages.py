@@ -1,16 +1,20 @@
 """While PostgreSQL or Temporal is down, the CLI and the HTTP API say so at once, in one line or one JSON
-body: exit 75 and 503 with Retry-After (events/errors.py), never a traceback or a bare 500."""
+body: exit 75 and 503 with Retry-After (events/errors.py), never a traceback or a bare 500; the Python
+API raises `Unavailable`, never asyncpg's or Temporal's own errors."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
+import pytest
 from api_support import bearer, client_for
 from cli_support import Cli, clean_environment
 
+from accord.app import Accord
 from accord.config import Settings
 from events.alliance import FoundAlliance
+from events.errors import Unavailable
 from faults.scenarios import COORDINATOR, fault_charter
 from faults.stack import FaultStack
 
@@ -47,6 +51,10 @@ async def test_with_postgresql_down_commands_and_reads_answer_unavailable(fault_
             listed = await cli(f"decision list {alliance_id}")
             opened = await cli(f"decision open {alliance_id} d1 --as {COORDINATOR} --title T --point March")
             read = await api.get(f"/alliances/{alliance_id}/decisions", headers=bearer(token))
+            with pytest.raises(Unavailable, match="PostgreSQL"):
+                await stack.app.decisions(alliance_id)
+            with pytest.raises(Unavailable, match="PostgreSQL"):
+                await Accord.connect(Settings(database_url=stack.database_url, task_queue=stack.app.task_queue))
         finally:
             stack.postgres.start()
 
@@ -67,6 +75,8 @@ async def test_with_temporal_down_commands_and_reads_answer_unavailable(fault_st
         try:
             shown = await cli(f"alliance show {alliance_id}")
             read = await api.get(f"/alliances/{alliance_id}", headers=bearer(token))
+            with pytest.raises(Unavailable, match="Temporal"):
+                await stack.app.alliance(alliance_id)
         finally:
             await stack.temporal.start()
 
