@@ -105,12 +105,13 @@ def db() -> None:
 
 
 async def _on_database(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """Run `work` on one connection to the configured database (the db commands need nothing else)."""
+    """Run `work` on one connection to the configured database, as the schema's owner where one is
+    configured (ACCORD_MIGRATION_DATABASE_URL, or the dev stack's); the db commands need nothing else."""
     import asyncpg
 
-    from accord.config import Settings, database_url
+    from accord.config import Settings, migration_url
 
-    conn = await asyncpg.connect(database_url(Settings()))
+    conn = await asyncpg.connect(migration_url(Settings()))
     try:
         return await work(conn)
     finally:

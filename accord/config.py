@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="PostgreSQL URL; unset: the dev stack's embedded PostgreSQL"
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of the role that owns accord's schema: migrations and `accord db rebuild` use it, "
+        "while the worker and the API connect as a role with only the application's rights (ACCORD_DATABASE_URL); "
+        "unset: ACCORD_DATABASE_URL does both",
+    )
     data_dir: Path = Field(default=Path.home() / ".accord", description="where `accord dev` keeps its data")
     task_queue: str = Field(default="accord", min_length=1)
     api_host: str = "127.0.0.1"
@@ -74,6 +80,9 @@ class DevStack(BaseModel):
 
     pid: int
     database_url: str
+    """As the application's own role (accord_app's rights only)."""
+    migration_database_url: str | None = None
+    """As the schema's owner, for migrations."""
     temporal_address: str
     namespace: str = "default"
     api_url: str
@@ -119,3 +128,14 @@ def database_url(settings: Settings) -> str:
         "no database configured: set ACCORD_DATABASE_URL (e.g. postgresql://user@host:5432/accord) "
         f"or start the dev stack with `accord dev` (data directory {settings.data_dir})"
     )
+
+
+def migration_url(settings: Settings) -> str:
+    """The URL migrations run with: the schema owner's, where one is configured or the dev stack has one."""
+    if settings.migration_database_url:
+        return settings.migration_database_url
+    if not settings.database_url:
+        stack = running_dev_stack(settings)
+        if stack and stack.migration_database_url:
+            return stack.migration_database_url
+    return database_url(settings)

@@ -40,7 +40,7 @@ async def demo_stack(settings: Settings) -> AsyncGenerator[tuple[Accord, str | N
             yield app, stack.ui_url
         return
     async with dev_services(settings) as endpoints:
-        settings = settings.model_copy(update={"database_url": endpoints.database_url})
+        settings = settings.model_copy(update={"database_url": endpoints.database_url, "migration_database_url": endpoints.migration_url})
         async with (
             migrated_app(settings, temporal_address=endpoints.temporal_address) as app,
             build_worker(app.client, app.pool, app.task_queue),

@@ -26,8 +26,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from accord.binaries import binary
-from accord.config import DevStack, Settings
+from accord.config import DevStack, Settings, migration_url
 from accord.temporal import temporal_configured
+from events.migrate import migrate
 from workflows import search
 
 log = structlog.get_logger("accord.dev")
@@ -52,6 +53,29 @@ def _free(port: int) -> bool:
 def _with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+SERVICE_ROLE = "accord_service"
+"""The login role the dev stack's worker, API and commands connect as: a member of accord_app, which the
+migrations grant reading and appending and nothing more (it owns nothing, so it cannot alter or
+switch off the triggers that keep the record append-only)."""
+
+
+async def _migrated_with_service_role(owner_url: str) -> str:
+    """Migrate as the schema's owner, then make sure the service role exists; returns its URL."""
+    conn = await asyncpg.connect(owner_url)
+    try:
+        applied = await migrate(conn)
+        if applied:
+            log.info("migrations applied", migrations=applied)
+        await conn.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN "
+            f"CREATE ROLE {SERVICE_ROLE} LOGIN IN ROLE accord_app; END IF; END $$"
+        )
+    finally:
+        await conn.close()
+    parts = urlsplit(owner_url)
+    return urlunsplit(parts._replace(netloc=f"{SERVICE_ROLE}@{parts.netloc.rpartition('@')[2]}"))
 
 
 async def _ensure_database(server_url: str, database: str) -> str:
@@ -120,6 +144,9 @@ async def dev_temporal(data_dir: Path) -> AsyncGenerator[WorkflowEnvironment, No
 @dataclass
 class Endpoints:
     database_url: str
+    """As the application's own role."""
+    migration_url: str
+    """As the schema's owner."""
     temporal_address: str
     ui_url: str | None
 
@@ -130,10 +157,11 @@ async def dev_services(settings: Settings) -> AsyncGenerator[Endpoints, None]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
         if settings.database_url:
-            database_url = settings.database_url
+            database_url, owner_url = settings.database_url, migration_url(settings)
         else:
             log.info("starting embedded PostgreSQL", data_dir=str(settings.data_dir / "postgres"))
-            database_url = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+            owner_url = await stack.enter_async_context(embedded_postgres(settings.data_dir))
+            database_url = await _migrated_with_service_role(owner_url)
         if temporal_configured():
             address, ui_url = os.environ.get("TEMPORAL_ADDRESS", "(from the Temporal config profile)"), None
         else:
@@ -142,7 +170,7 @@ async def dev_services(settings: Settings) -> AsyncGenerator[Endpoints, None]:
             address = env.client.service_client.config.target_host
             host, _, port = address.rpartition(":")
             ui_url = f"http://{host}:{int(port) + 1000}"
-        yield Endpoints(database_url=database_url, temporal_address=address, ui_url=ui_url)
+        yield Endpoints(database_url=database_url, migration_url=owner_url, temporal_address=address, ui_url=ui_url)
 
 
 @contextlib.contextmanager

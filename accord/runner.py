@@ -8,12 +8,13 @@ import os
 import signal
 from collections.abc import AsyncGenerator
 
+import asyncpg
 import click
 import structlog
 from temporalio.worker import Worker
 
 from accord.app import Accord
-from accord.config import DevStack, Settings
+from accord.config import DevStack, Settings, migration_url
 from accord.devstack import advertised, dev_services, without_password
 from accord.temporal import connect
 from accord.worker import build_worker, workflow_runner
@@ -33,13 +34,18 @@ def stop_on_signals() -> asyncio.Event:
 
 @contextlib.asynccontextmanager
 async def migrated_app(settings: Settings, *, temporal_address: str | None = None) -> AsyncGenerator[Accord, None]:
+    """The application, once the schema is migrated (as its owner, ACCORD_MIGRATION_DATABASE_URL, where
+    one is configured; the application's own role has no rights to migrate)."""
+    conn = await asyncpg.connect(migration_url(settings))
+    try:
+        applied = await migrate(conn)
+    finally:
+        await conn.close()
+    if applied:
+        log.info("migrations applied", migrations=applied)
     client = await connect(settings, address=temporal_address) if temporal_address else None
     app = await Accord.connect(settings, client=client)
     try:
-        async with app.pool.acquire() as conn:
-            applied = await migrate(conn)
-        if applied:
-            log.info("migrations applied", migrations=applied)
         yield app
     finally:
         await app.close()
@@ -74,11 +80,12 @@ async def run_dev(settings: Settings) -> None:
 
     stop = stop_on_signals()
     async with dev_services(settings) as endpoints:
-        settings = settings.model_copy(update={"database_url": endpoints.database_url})
+        settings = settings.model_copy(update={"database_url": endpoints.database_url, "migration_database_url": endpoints.migration_url})
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         stack = DevStack(
             pid=os.getpid(),
             database_url=endpoints.database_url,
+            migration_database_url=endpoints.migration_url,
             temporal_address=endpoints.temporal_address,
             api_url=api_url,
             ui_url=endpoints.ui_url,

@@ -311,3 +311,35 @@ def test_the_dev_stack_keeps_its_database_password_to_its_owner(tmp_path: Path) 
         assert settings.dev_file.stat().st_mode & 0o777 == 0o600
         assert DevStack.model_validate_json(settings.dev_file.read_text()).database_url == url
     assert not settings.dev_file.exists()
+
+
+async def test_the_dev_stack_runs_accord_as_a_role_that_may_only_read_and_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded stack migrates as the schema's owner and hands the worker, the API and the commands
+    a login role with accord_app's rights alone: it cannot switch off the triggers that keep the record
+    append-only, nor rewrite an event."""
+    from accord.config import Settings
+    from accord.devstack import SERVICE_ROLE, dev_services
+
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "ACCORD_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    async with dev_services(Settings(data_dir=tmp_path)) as endpoints:
+        service = await asyncpg.connect(endpoints.database_url)
+        try:
+            assert await service.fetchval("SELECT current_user") == SERVICE_ROLE
+            assert await service.fetchval("SELECT count(*) FROM accord.schema_migrations") > 0
+            for statement in (
+                "ALTER TABLE accord.events DISABLE TRIGGER USER",
+                "UPDATE accord.events SET data = '{}'::jsonb",
+                "DELETE FROM accord.events",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await service.execute(statement)
+        finally:
+            await service.close()
+        owner = await asyncpg.connect(endpoints.migration_url)
+        try:
+            assert await owner.fetchval("SELECT current_user") != SERVICE_ROLE
+        finally:
+            await owner.close()
