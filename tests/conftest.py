@@ -123,3 +123,27 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture(scope="session")
+async def service_role(pg_admin: asyncpg.Connection, template_database: str) -> AsyncIterator[tuple[str, str]]:
+    """(name, password) of a login role of this session's own, a member of accord_app (which the
+    migrations create and grant reading and appending): what accord's worker and API run as, here as
+    under `accord dev` and docker-compose, so that no test passes on a right the application lacks."""
+    name, password = _unique_name("accord_service"), uuid.uuid4().hex
+    await pg_admin.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE accord_app")
+    try:
+        yield name, password
+    finally:
+        await pg_admin.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+@pytest.fixture
+async def app_pool(db_url: str, service_role: tuple[str, str]) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database as the service role: the application's rights and no more."""
+    name, password = service_role
+    parts = urlsplit(db_url)
+    host = parts.netloc.rpartition("@")[2]
+    url = urlunsplit(parts._replace(netloc=f"{name}:{password}@{host}"))
+    async with asyncpg.create_pool(url, min_size=1, max_size=10) as created:
+        yield created

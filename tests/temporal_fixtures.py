@@ -37,10 +37,11 @@ def task_queue() -> str:
 
 
 @pytest.fixture
-async def app(temporal_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str) -> AsyncIterator[Accord]:
-    """The application layer on a fresh database, with a worker running for it."""
-    async with build_worker(temporal_env.client, pool, task_queue):
-        yield Accord(client=temporal_env.client, pool=pool, task_queue=task_queue)
+async def app(temporal_env: WorkflowEnvironment, app_pool: asyncpg.Pool, task_queue: str) -> AsyncIterator[Accord]:
+    """The application layer on a fresh database, with a worker running for it, both as the service role
+    (`pool` is the test's own superuser connection, for what only an operator may do)."""
+    async with build_worker(temporal_env.client, app_pool, task_queue):
+        yield Accord(client=temporal_env.client, pool=app_pool, task_queue=task_queue)
 
 
 @pytest.fixture(scope="session")
@@ -62,15 +63,15 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture
 async def skipping_app(
-    time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool, task_queue: str
+    time_skipping_env: WorkflowEnvironment, app_pool: asyncpg.Pool, task_queue: str
 ) -> AsyncIterator[Accord]:
     """The application layer on the time-skipping server, with a worker running for it.
 
     At the end it terminates the processes the test left running: on the shared time-skipping server
     a workflow with pending timers and no worker would hold the clock for every later test."""
-    async with build_worker(time_skipping_env.client, pool, task_queue):
-        yield Accord(client=time_skipping_env.client, pool=pool, task_queue=task_queue)
-        await end_running_processes(time_skipping_env.client, pool)
+    async with build_worker(time_skipping_env.client, app_pool, task_queue):
+        yield Accord(client=time_skipping_env.client, pool=app_pool, task_queue=task_queue)
+        await end_running_processes(time_skipping_env.client, app_pool)
 
 
 async def end_running_processes(client: Client, pool: asyncpg.Pool) -> None:

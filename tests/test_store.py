@@ -733,3 +733,12 @@ async def test_twenty_concurrent_appenders_on_different_streams(db_url: str) -> 
         report = await store.verify(stream_prefix="concurrent-")
         assert report.ok
         assert (report.events_checked, report.streams_checked) == (appenders * 12, appenders)
+
+
+async def test_the_application_under_test_has_the_applications_rights_and_no_more(app_pool: asyncpg.Pool) -> None:
+    """The tests' worker and application layer run as a member of accord_app, as deployments do: a test
+    cannot pass on a right the service lacks, such as rewriting the record."""
+    assert str(await app_pool.fetchval("SELECT current_user")).startswith("accord_service")
+    for statement in ("DELETE FROM accord.events", "ALTER TABLE accord.events DISABLE TRIGGER USER", "DROP TABLE accord.read_models"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await app_pool.execute(statement)
