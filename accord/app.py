@@ -538,7 +538,7 @@ class Accord:
         state: AllianceState = await self.present(ALLIANCE, alliance_id)
         if reader is not None:
             access.may_read_alliance(reader, alliance_id, _status(state, reader.member_id))
-        return state
+        return access.settings_seen(state, reader)
 
     async def alliance_head(self, alliance_id: str, reader: Caller | None = None) -> StreamHead:
         await self._reading(ALLIANCE.stream(alliance_id), reader)

@@ -20,6 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from accord.app import Accord, send_update
 from accord.worker import replayer
+from events.access import settings_hidden, without_settings
+from events.alliance import AllianceState
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
 from events.processes import DECISION, Process, parse_stream, process_of
@@ -163,7 +165,7 @@ def timeline(events: list[RecordedEvent]) -> list[TimelineEntry]:
     return [
         TimelineEntry(
             version=e.stream_version, global_position=e.global_position, recorded_at=e.recorded_at,
-            event_type=e.event_type, actor=e.metadata.get("actor"), data=e.data, hash=e.hash.hex(),
+            event_type=e.event_type, actor=e.metadata.get("actor"), data=without_settings(e.data), hash=e.hash.hex(),
         )
         for e in events
     ]
@@ -184,9 +186,10 @@ async def replay(store: EventStore, stream_id: str, *, at: int | None = None, as
         when = f" at version {at}" if at else (f" as of {as_of:%Y-%m-%d %H:%M:%S}" if as_of else "")
         raise not_found(f"stream {stream_id!r} has no events{when}", "stream")
     folded = fold(stream_id, events)
+    state = settings_hidden(folded.state) if isinstance(folded.state, AllianceState) else folded.state
     return Replayed(
         stream_id=stream_id, kind=process.kind, version=events[-1].stream_version,
-        head_hash=events[-1].hash.hex(), state=folded.state, timeline=timeline(events), bad_rows=folded.bad_rows,
+        head_hash=events[-1].hash.hex(), state=state, timeline=timeline(events), bad_rows=folded.bad_rows,
     )
 
 

@@ -30,6 +30,9 @@ Reads:
 
 (*) nothing at all (not found) where the charter keeps a dispute's existence confidential.
 
+A member's settings (a webhook URL) are shown to that member and the coordinators; other members read
+"(private)", and replays and exports never carry them.
+
 A dispute's readers are its parties, its mediator, its panelists and the coordinators pinned when it was
 raised. Anyone who may not know that a dispute exists (an outsider, any non-reader where the charter keeps
 existence confidential) gets the answer of a dispute that does not exist, whatever they asked.
@@ -38,10 +41,11 @@ existence confidential) gets the answer of a dispute that does not exist, whatev
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any, cast
 
 from pydantic import BaseModel
 
-from events.alliance import MemberStatus, must_be_active
+from events.alliance import AllianceState, MemberStatus, Role, must_be_active
 from events.dispute import DisputeStage, DisputeState
 from events.rules import Model, Refused, forbidden, not_found
 
@@ -194,3 +198,45 @@ def may_read_record(reader: Caller | None, stream_id: str, owner: str, status: s
 def no_stream(stream_id: str) -> Refused:
     """The answer for a stream that does not exist, or that the caller may not know of (a dispute)."""
     return not_found(f"stream {stream_id!r} has no events", "stream")
+
+
+# --- members' settings ----------------------------------------------------------------------------------
+
+PRIVATE_SETTINGS = ("webhook_url", "founder_webhook_url")
+"""A member's settings, which often hold a secret (a webhook URL's token): readable by the member and
+the coordinators through the alliance's members, never by other members, never in a replay or export."""
+PRIVATE = "(private)"
+
+
+def settings_seen(state: AllianceState, reader: Caller | None) -> AllianceState:
+    """The alliance with each member's settings shown only to that member and the coordinators (and
+    the operator)."""
+    if reader is None or ((member := state.member(reader.member_id)) is not None and member.has(Role.COORDINATOR)):
+        return state
+    return _settings_hidden(state, but_for=reader.member_id)
+
+
+def settings_hidden(state: AllianceState) -> AllianceState:
+    """The alliance with every member's settings hidden: for replays and exports."""
+    return _settings_hidden(state, but_for=None)
+
+
+def _settings_hidden(state: AllianceState, but_for: str | None) -> AllianceState:
+    members = {
+        member_id: member if member_id == but_for or member.webhook_url is None else member.model_copy(update={"webhook_url": PRIVATE})
+        for member_id, member in state.members.items()
+    }
+    return state.model_copy(update={"members": members})
+
+
+def without_settings(value: Any) -> Any:
+    """Event data (or any JSON value) with members' settings replaced by PRIVATE, for the record's
+    readers: replays and exports."""
+    if isinstance(value, dict):
+        return {
+            key: (PRIVATE if key in PRIVATE_SETTINGS and item is not None else without_settings(item))
+            for key, item in cast("dict[str, Any]", value).items()
+        }
+    if isinstance(value, list):
+        return [without_settings(item) for item in cast("list[object]", value)]
+    return value

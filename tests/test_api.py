@@ -531,3 +531,39 @@ async def test_founding_refusals(
     assert "accord alliance found" in refused.json()["detail"]
 
     assert await event_count(pool) == count
+
+
+async def test_a_members_webhook_is_for_the_member_and_the_coordinators_and_never_in_the_record_read_back(
+    app: Accord, client: httpx.AsyncClient, alliance: Alliance, member_token: str
+) -> None:
+    """A webhook URL often holds a secret: another member sees that one is set, not what it is; replays
+    and exports of the record never carry it (the hash chain, kept whole in the store, still verifies)."""
+    secret_hook = "https://hooks.example/T0K3N-of-the-founder"
+    founder = bearer(alliance.founder_token)
+    answer = await client.put(alliance.path(f"/members/{alliance.founder_id}/webhook"), json={"webhook_url": secret_hook}, headers=founder)
+    assert answer.status_code == 200, answer.text
+    own_hook = "https://kayak.example/own"
+    answer = await client.put(alliance.path("/members/kayak-club/webhook"), json={"webhook_url": own_hook}, headers=bearer(member_token))
+    assert answer.status_code == 200, answer.text
+
+    def hooks(members: list[dict[str, Any]]) -> dict[str, Any]:
+        return {m["member_id"]: m["webhook_url"] for m in members}
+
+    as_member = (await client.get(alliance.path("/members"), headers=bearer(member_token))).json()
+    assert hooks(as_member) == {alliance.founder_id: "(private)", "kayak-club": own_hook}
+    as_coordinator = (await client.get(alliance.path("/members"), headers=founder)).json()
+    assert hooks(as_coordinator) == {alliance.founder_id: secret_hook, "kayak-club": own_hook}
+    shown = (await client.get(alliance.path(), headers=bearer(member_token))).json()
+    assert secret_hook not in json.dumps(shown)
+
+    for read in (
+        client.get(f"/audit/streams/{alliance.stream_id}/replay", headers=founder),
+        client.get(alliance.path("/audit/export"), params={"format": "jsonl"}, headers=founder),
+        client.get(alliance.path("/audit/export"), params={"format": "html"}, headers=founder),
+    ):
+        response = await read
+        assert response.status_code == 200, response.text
+        assert secret_hook not in response.text and own_hook not in response.text
+        assert "(private)" in response.text
+    verified = (await client.get(alliance.path("/audit/verify"), headers=founder)).json()
+    assert verified["ok"] is True
