@@ -430,11 +430,6 @@ class AuditExport(BaseModel):
 
 def stream_report(replayed: Replayed) -> StreamReport:
     state = replayed.state
-    if isinstance(state, dict):  # a dispute's outline: existence, stage and head only
-        return StreamReport(
-            stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
-            head_hash=replayed.head_hash, rules=None, outcome={"stage": state["stage"]}, state=state, timeline=[],
-        )
     rules: Any
     outcome: Any
     if state is None:  # the opening event itself is a bad row
