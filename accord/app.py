@@ -567,8 +567,16 @@ class Accord:
         row = await member_field(self.pool, stream, reader.member_id if reader else "", "status")
         if row is None:
             raise access.no_stream(stream_id)
+        owner: str = row["alliance_id"]
+        status: str | None = row["status"]
+        if reader is not None and reader.auditor:  # an auditor's standing: a live token of the alliance's
+            status = await self.pool.fetchval(
+                "SELECT 'active' FROM accord.api_tokens WHERE alliance_id = $1 AND member_id = $2 AND auditor"
+                " AND revoked_at IS NULL LIMIT 1",
+                owner, reader.member_id,
+            )
         state = (await row_of(self.pool, DISPUTE.listing, stream.id)) if stream.kind == DISPUTE.kind else None
-        access.may_read_record(reader, stream_id, row["alliance_id"], row["status"], state.row if state else None)
+        access.may_read_record(reader, stream_id, owner, status, state.row if state else None)
 
     async def readable_streams(self, alliance_id: str, reader: Caller | None) -> list[str]:
         """The streams of an alliance whose record `reader` may read (refused if none may be read at all)."""

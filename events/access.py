@@ -179,13 +179,16 @@ def outline(state: DisputeState) -> Outline:
 
 def may_read_record(reader: Caller | None, stream_id: str, owner: str, status: str | None, dispute: DisputeState | None) -> None:
     """A stream's record (replay, check, export, receipts, what-if): the alliance's members and auditors;
-    a dispute's only for its readers (`dispute` is its state, None for other processes)."""
+    a dispute's only for its readers (`dispute` is its state, None for other processes). `status` is a
+    member's in the alliance, or for an auditor 'active' while it holds a live token of the alliance."""
     if reader is None:
         return
     seen = Seen.FULL if dispute is None else dispute_seen(dispute, reader)
     if seen is Seen.NOTHING:
         raise no_stream(stream_id)
     speaks_for(reader, owner, f"stream {stream_id!r}")
+    if reader.auditor and status is None:
+        raise forbidden(f"{reader.member_id!r} is not an auditor of alliance {owner!r} (no live auditor token)")
     if not reader.auditor:
         _member_reading(reader, owner, status)
     if seen is Seen.OUTLINE and dispute is not None:

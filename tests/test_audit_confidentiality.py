@@ -60,3 +60,22 @@ async def test_a_dispute_whose_existence_is_confidential_is_left_out(skipping_ap
     assert [r["kind"] for r in outsider["reports"]] == ["alliance"]
     party = json.loads(await exported(app, "quiet-rivers", "dune"))
     assert sorted(r["kind"] for r in party["reports"]) == ["alliance", "dispute"]
+
+
+async def test_an_auditor_named_on_the_command_line_reads_only_while_it_holds_a_token_of_the_alliance(
+    skipping_app: Accord,
+) -> None:
+    app = skipping_app
+    await alliance_with_members(app, "audited-rivers")
+    await raise_one(app, "audited-rivers")
+    stream = "dispute-audited-rivers-funds"
+    with pytest.raises(Refused) as refused:
+        await app.readable_record(stream, Caller.named("auditor:firm"))
+    assert (refused.value.kind, refused.value.message) == (
+        "forbidden", "'auditor:firm' is not an auditor of alliance 'audited-rivers' (no live auditor token)"
+    )
+    issued = await app.issue_auditor_token("audited-rivers", "gw", "firm")
+    await app.readable_record(stream, Caller.named("auditor:firm"))  # the whole record, a dispute's too
+    await app.revoke_token("audited-rivers", "gw", issued.token_id)
+    with pytest.raises(Refused):
+        await app.readable_record(stream, Caller.named("auditor:firm"))
