@@ -42,13 +42,13 @@ from events.alliance import AllianceCommand, AllianceState, AmendCharter, FoundA
 from events.charter import windows_within_limits
 from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
 from events.dispute import DisputeCommand, DisputeState, RaiseDispute
-from events.errors import Unavailable
+from events.errors import CorruptRecord, Unavailable
 from events.processes import ALLIANCE, DECISION, DISPUTE, Process, parse_stream, update_name
 from events.projector import alliance_of, listed, member_field, row_of, streams_of
 from events.rules import Command, Refused, Slug, build, conflict, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from events.streams import StreamId
-from events.text import clean_command
+from events.text import clean_command, clean_text
 from workflows import search
 from workflows.shapes import AllianceRun, CommandResult, DecisionRun, DisputeRun
 
@@ -324,6 +324,7 @@ class Accord:
         """The command that opens a decision, pinning the charter's rules and the electorate as they are
         now (refused when the actor may not open one)."""
         state = await self.alliance(alliance_id)
+        windows_within_limits(state.charter)  # a charter recorded before windows were bounded: amend it first
         context = decision.pinned_context(state)
         command = build(
             OpenDecision,
@@ -442,6 +443,7 @@ class Accord:
         """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
         state = await self.alliance(alliance_id)
         access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
+        windows_within_limits(state.charter)  # a charter recorded before windows were bounded: amend it first
         context = dispute.pinned_context(state)
         command = build(
             RaiseDispute, actor=actor, dispute_id=dispute_id, alliance_id=alliance_id, respondents=respondents,
@@ -480,10 +482,13 @@ class Accord:
                 raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
             handle = self.client.get_workflow_handle(DISPUTE.stream_name(dispute_id))
             return await self._update(handle, clean_command(command), command_id)
-        except Refused:
+        except (Refused, CorruptRecord) as refusal:
             state_row = await row_of(self.pool, DISPUTE.listing, dispute_id)
-            if state_row is None or access.dispute_seen(state_row.row, caller) is Seen.NOTHING:
+            seen = Seen.NOTHING if state_row is None else access.dispute_seen(state_row.row, caller)
+            if seen is Seen.NOTHING:
                 raise access.unknown_dispute(dispute_id) from None
+            if seen is Seen.OUTLINE and isinstance(refusal, Refused):  # the decider's reason may tell what the outline keeps
+                raise access.outside_the_dispute(dispute_id) from None
             raise
 
     async def dispute(self, dispute_id: str, reader: Caller | None) -> DisputeView | Outline:
@@ -562,14 +567,17 @@ class Accord:
         return await self.store.verify(stream_prefix=stream_prefix)
 
     async def readable_record(self, stream_id: str, reader: Caller | None) -> None:
-        """Refuse a reader who may not read this stream's record (access.may_read_record)."""
+        """Refuse a reader who may not read this stream's record (access.may_read_record). The operator
+        reads every stream, a stream written outside accord (with no read-model row) included."""
         stream = parse_stream(stream_id)
-        row = await member_field(self.pool, stream, reader.member_id if reader else "", "status")
+        if reader is None:
+            return
+        row = await member_field(self.pool, stream, reader.member_id, "status")
         if row is None:
             raise access.no_stream(stream_id)
         owner: str = row["alliance_id"]
         status: str | None = row["status"]
-        if reader is not None and reader.auditor:  # an auditor's standing: a live token of the alliance's
+        if reader.auditor:  # an auditor's standing: a live token of the alliance's
             status = await self.pool.fetchval(
                 "SELECT 'active' FROM accord.api_tokens WHERE alliance_id = $1 AND member_id = $2 AND auditor"
                 " AND revoked_at IS NULL LIMIT 1",
@@ -615,6 +623,7 @@ class Accord:
         return state
 
     async def issue_token(self, alliance_id: str, actor: str, member_id: str, label: str = "") -> IssuedToken:
+        label = clean_text(label, "label") if label else label
         state = await self._self_or_coordinator(alliance_id, actor, member_id, "issue another member's tokens")
         target = state.member(member_id)
         if target is None or not target.active:

@@ -101,7 +101,7 @@ class DevStack(BaseModel):
 def running_dev_stack(settings: Settings) -> DevStack | None:
     try:
         stack = DevStack.model_validate(json.loads(settings.dev_file.read_text()))
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):  # none, unreadable (another user's, 0600), or not a stack's
         return None
     return stack if stack.alive() else None
 

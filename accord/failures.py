@@ -34,7 +34,13 @@ the connection was cut, or its host has no address. (The Temporal client raises 
 these.)"""
 
 
-LIBRARY_ERRORS: tuple[type[Exception], ...] = (RPCError, WorkflowUpdateFailedError, ApplicationError, *_DATABASE_DOWN)
+_UNSTORABLE = (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError)
+"""What PostgreSQL answers to text it cannot hold (a NUL in a text parameter or in jsonb), wherever it
+comes from (an id in a path, say): invalid input, never a defect."""
+
+LIBRARY_ERRORS: tuple[type[Exception], ...] = (
+    RPCError, WorkflowUpdateFailedError, ApplicationError, *_DATABASE_DOWN, *_UNSTORABLE,
+)
 """What the libraries raise that `as_accord_error` may read as accord's errors."""
 
 
@@ -80,6 +86,8 @@ def as_accord_error(error: BaseException) -> AccordError | None:
         return Unavailable(f"Temporal did not answer ({error.message or error.status.name}): try again shortly")
     if isinstance(error, (WorkflowUpdateFailedError, ApplicationError)):
         return from_workflow(error)
+    if isinstance(error, _UNSTORABLE):
+        return Refused(f"the database cannot store this text ({error}): remove NUL and other control characters", RefusalKind.INVALID)
     if isinstance(error, _DATABASE_DOWN):
         return Unavailable(f"the database (PostgreSQL) did not answer ({type(error).__name__}: {error}): try again shortly")
     return None

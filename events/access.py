@@ -28,7 +28,10 @@ Reads:
 | a dispute                              | readers: all; others: outline (*) | as member | no | audit only | not found |
 | a stream's record (replay, export, ...)| yes; a dispute's only its readers | as member | no | yes        | no        |
 
-(*) nothing at all (not found) where the charter keeps a dispute's existence confidential.
+(*) nothing at all (not found) where the charter keeps a dispute's existence confidential, and to a
+member who was not an active member when the dispute was raised (its pinned members).
+A member who may see only the outline and sends a command gets one refusal, whatever the decider's
+reason (`outside_the_dispute`): the reason could tell who raised it, its severity or its history.
 
 A member's settings (a webhook URL) are shown to that member and the coordinators; other members read
 "(private)", and replays and exports never carry them.
@@ -171,6 +174,15 @@ def dispute_seen(state: DisputeState, reader: Caller | None) -> Seen:
 def unknown_dispute(dispute_id: str) -> Refused:
     """The one answer for a dispute that does not exist, or that the caller may not know of."""
     return not_found(f"no dispute {dispute_id!r}")
+
+
+def outside_the_dispute(dispute_id: str) -> Refused:
+    """The one refusal of a command to a member who may see only a dispute's outline: the decider's own
+    reason could tell who raised it, its severity or its stage's history."""
+    return forbidden(
+        f"dispute {dispute_id!r} is in the hands of its parties, mediator, panel and the coordinators "
+        "(and, for a panel that stalled, the steering members): you are none of them here"
+    )
 
 
 def outline(state: DisputeState) -> Outline:

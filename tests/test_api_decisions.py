@@ -228,6 +228,21 @@ async def test_text_that_is_not_clean_is_refused_at_the_edge_and_the_decision_go
     assert honest.status_code == 200, honest.text
 
 
+async def test_text_the_database_cannot_hold_is_refused_wherever_it_comes_from(
+    client: httpx.AsyncClient, decision: Decision, store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """A token's label is cleaned like a command's text, and a NUL in an id in the path is invalid input."""
+    headers = {**decision.as_("cedar"), "Content-Type": "application/json"}
+    async with nothing_recorded(store, pool, decision):
+        labelled = await client.post(
+            decision.alliance_path("/members/cedar/tokens"), content=json.dumps({"label": "laptop\u0000"}), headers=headers
+        )
+        in_path = await client.post("/decisions/d%00x/stances", json={"point_id": "p1", "stance": "agree"}, headers=headers)
+    assert validation_error(labelled)["loc"] == ["body", "label"]
+    assert in_path.status_code == 422, in_path.text
+    assert "cannot store this text" in json.dumps(in_path.json())
+
+
 async def test_a_body_over_the_limit_is_413_before_it_is_read(
     client: httpx.AsyncClient, decision: Decision, store: EventStore, pool: asyncpg.Pool
 ) -> None:

@@ -79,3 +79,9 @@ async def test_an_auditor_named_on_the_command_line_reads_only_while_it_holds_a_
     await app.revoke_token("audited-rivers", "gw", issued.token_id)
     with pytest.raises(Refused):
         await app.readable_record(stream, Caller.named("auditor:firm"))
+
+
+async def test_the_operator_reads_any_stream_the_store_holds(skipping_app: Accord) -> None:
+    """Even one without a row in the read models (written outside accord: the forensic case): the
+    operator's reads go to the store itself, which says whether it holds events."""
+    await skipping_app.readable_record("decision-written-outside-accord", None)
