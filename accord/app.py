@@ -337,14 +337,14 @@ class Accord:
             response_window=response_window,
             context=context,
         )
-        access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
+        _may_act_in(state, actor)
         return clean_command(command)
 
-    async def _membership(self, stream: StreamId, member_id: str | None) -> tuple[str, str | None]:
+    async def _membership(self, stream: StreamId, member_id: str) -> tuple[str, str | None]:
         """The alliance of the process of `stream` and the member's status there (None: not a member),
         from the read models: one read, not workflow queries (the store never lags the workflows, which
         record before they evolve). Refused as not found when there is no such process."""
-        row = await member_field(self.pool, stream, member_id or "", "status")
+        row = await member_field(self.pool, stream, member_id, "status")
         if row is None:
             raise not_found(f"no {stream.kind} {stream.id!r}")
         return row["alliance_id"], row["status"]
@@ -360,7 +360,7 @@ class Accord:
         (None) reads everything."""
         if reader is None:
             return
-        owner, status = await self._membership(stream, reader.member_id if reader else None)
+        owner, status = await self._membership(stream, reader.member_id)
         access.may_read_alliance(reader, owner, status, f"{stream.kind} {stream.id!r}")
 
     async def decision_command(
@@ -442,7 +442,7 @@ class Accord:
     ) -> CommandResult:
         """Raise a dispute, pinning the dispute procedure, the mediator roster and the panel pool."""
         state = await self.alliance(alliance_id)
-        access.may_act(Caller(member_id=actor), alliance_id, _status(state, actor), f"alliance {alliance_id!r}")
+        _may_act_in(state, actor)
         windows_within_limits(state.charter)  # a charter recorded before windows were bounded: amend it first
         context = dispute.pinned_context(state)
         command = build(
@@ -714,3 +714,8 @@ class DisputeView(BaseModel):
 def _status(state: AllianceState, member_id: str) -> str | None:
     member = state.member(member_id)
     return member.status if member else None
+
+
+def _may_act_in(state: AllianceState, actor: str) -> None:
+    """Refuse an actor who may not act in the alliance (access.may_act), from its state."""
+    access.may_act(Caller(member_id=actor), state.alliance_id, _status(state, actor), f"alliance {state.alliance_id!r}")
