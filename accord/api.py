@@ -22,10 +22,12 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi import Path as FastAPIPath
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord import __version__
@@ -88,6 +90,7 @@ from events.errors import AccordError, ConfigurationError, Unavailable
 from events.processes import DECISION
 from events.rules import Duration, RefusalKind, Refused, Slug, Text
 from events.store import MAX_VERSION, BrokenStream, StreamHead
+from events.streams import StreamId
 from workflows.shapes import CommandResult
 
 log = structlog.get_logger("accord.api")
@@ -721,7 +724,7 @@ async def replay_stream(
     at: Annotated[int | None, Query(ge=1, le=MAX_VERSION, description="stop at this version of the stream")] = None,
     as_of: Annotated[datetime | None, Query(description="stop at this moment (UTC unless an offset is given)")] = None,
 ) -> Replayed:
-    await accord.readable_record(stream_id, reader)
+    stream_id = await accord.readable_record(stream_id, reader)
     if as_of is not None and as_of.utcoffset() is None:
         as_of = as_of.replace(tzinfo=UTC)
     return await replay(accord.store, stream_id, at=at, as_of=as_of)
@@ -732,7 +735,7 @@ async def replay_stream(
     summary="Compare the record with the live workflow (state, head, history replay); ok=false names what differs",
 )
 async def check_stream(stream_id: str, reader: Reader, accord: AccordDep) -> CheckResult:
-    await accord.readable_record(stream_id, reader)
+    stream_id = await accord.readable_record(stream_id, reader)
     report = await check(accord, stream_id)
     return CheckResult(stream_id=stream_id, ok=report.ok, checks=report.checks)
 
@@ -742,7 +745,7 @@ async def check_stream(stream_id: str, reader: Reader, accord: AccordDep) -> Che
     responses=EXPORTED,
 )
 async def export_stream(stream_id: str, reader: Reader, accord: AccordDep, fmt: FormatQuery = "json") -> Response:
-    await accord.readable_record(stream_id, reader)
+    stream_id = await accord.readable_record(stream_id, reader)
     return await _exported(accord, [stream_id], fmt, stream_id)
 
 
@@ -757,7 +760,7 @@ async def receipt(
     reader: Reader,
     accord: AccordDep,
 ) -> ReceiptCheck:
-    await accord.readable_record(stream_id, reader)
+    stream_id = await accord.readable_record(stream_id, reader)
     return await check_receipt(accord.store, stream_id, version, hash_hex)
 
 
@@ -766,8 +769,8 @@ async def receipt(
     summary="How a closed decision would have ended under other decision rules (the body); nothing is written",
 )
 async def whatif_decision(decision_id: str, rules: DecisionRules, reader: Reader, accord: AccordDep) -> WhatIf:
-    await accord.readable_record(DECISION.stream_name(decision_id), reader)
-    return await whatif(accord.store, decision_id, rules)
+    stream_id = await accord.readable_record(StreamId(DECISION.kind, decision_id), reader)
+    return await whatif(accord.store, stream_id, rules)
 
 
 # --- the application and its server ---------------------------------------------------------------

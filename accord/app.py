@@ -43,9 +43,9 @@ from events.charter import windows_within_limits
 from events.decision import DecisionCommand, DecisionRow, DecisionState, OpenDecision, Tally
 from events.dispute import DisputeCommand, DisputeState, RaiseDispute
 from events.errors import CorruptRecord, Unavailable
-from events.processes import ALLIANCE, DECISION, DISPUTE, Process, parse_stream, update_name
-from events.projector import alliance_of, listed, member_field, row_of, streams_of
-from events.rules import Command, Refused, Slug, build, conflict, invalid, not_found
+from events.processes import ALLIANCE, DECISION, DISPUTE, Process, parse_stream, process_of, update_name
+from events.projector import listed, located, member_field, row_of, streams_of
+from events.rules import Command, RefusalKind, Refused, Slug, build, conflict, invalid, not_found
 from events.store import EventStore, Receipt, StreamHead, VerifyReport
 from events.streams import StreamId
 from events.text import clean_command, clean_text
@@ -256,7 +256,7 @@ class Accord:
         workflow started that way. The command was validated by the pure decider beforehand, and a
         workflow whose first command never arrives ends by itself.
         """
-        workflow_id, what = process.stream_name(process_id), f"{process.kind} {process_id!r}"
+        workflow_id, what = str(await self._locate(process, process_id, alliance_id)), f"{process.kind} {process_id!r}"
         common = (SearchAttributePair(search.KIND, process.kind), SearchAttributePair(search.ALLIANCE, alliance_id))
         if (await self.store.head(workflow_id)).version > 0:
             raise conflict(f"{what} already exists in the event store")
@@ -340,47 +340,91 @@ class Accord:
         _may_act_in(state, actor)
         return clean_command(command)
 
+    async def stream_of(self, process: Process, process_id: str, alliance_id: str | None = None) -> str:
+        """The name of the stream (and workflow) of `process_id` in `alliance_id`; without an alliance, of
+        the one process of that id in any alliance (see `_locate`)."""
+        return str(await self._locate(process, process_id, alliance_id))
+
+    async def _locate(self, process: Process, process_id: str, alliance_id: str | None) -> StreamId:
+        """The stream of `process_id` in `alliance_id` (events/streams.py): the one it was recorded under
+        (scoped, or unscoped from before ids were scoped), else the scoped one a new process takes.
+        Without an alliance (the operator's command line), the one process of that id in any alliance."""
+        if not process.scoped:
+            return process.stream(process_id)
+        rows = await located(self.pool, process, process_id, alliance_id)
+        if alliance_id is not None:
+            return StreamId(process.kind, rows[0]["key"]) if rows else process.stream(process_id, alliance_id)
+        if len(rows) == 1:
+            return StreamId(process.kind, rows[0]["key"])
+        if not rows:
+            raise not_found(f"no {process.kind} {process_id!r}")
+        alliances = ", ".join(repr(row["alliance_id"]) for row in rows)
+        raise invalid(
+            f"{process.kind} {process_id!r} is in alliances {alliances}: name one with --alliance, "
+            f"or give its stream's name, {str(StreamId(process.kind, rows[0]['key']))!r}",
+            "alliance",
+        )
+
     async def _membership(self, stream: StreamId, member_id: str) -> tuple[str, str | None]:
         """The alliance of the process of `stream` and the member's status there (None: not a member),
         from the read models: one read, not workflow queries (the store never lags the workflows, which
         record before they evolve). Refused as not found when there is no such process."""
         row = await member_field(self.pool, stream, member_id, "status")
         if row is None:
-            raise not_found(f"no {stream.kind} {stream.id!r}")
+            raise not_found(f"no {stream.kind} {stream.process_id!r}")
         return row["alliance_id"], row["status"]
 
     async def _acting_in(self, stream: StreamId, caller: Caller) -> str:
         """Refuse a caller who may not act in the process (access.may_act); returns its alliance."""
         owner, status = await self._membership(stream, caller.member_id)
-        access.may_act(caller, owner, status, f"{stream.kind} {stream.id!r}")
+        access.may_act(caller, owner, status, f"{stream.kind} {stream.process_id!r}")
         return owner
 
     async def _reading(self, stream: StreamId, reader: Caller | None) -> None:
-        """Refuse a reader who may not read the alliance's records (access.may_read_alliance); the operator
-        (None) reads everything."""
+        """Refuse a reader who may not read the alliance's records (access.may_read_alliance), or the
+        appeal of a dispute it may not read (`_appeal_seen`); the operator (None) reads everything."""
         if reader is None:
             return
+        if not process_of(stream).scoped:  # another alliance's token is refused alike whether it exists or not
+            access.speaks_for(reader, stream.id, f"alliance {stream.id!r}")
         owner, status = await self._membership(stream, reader.member_id)
-        access.may_read_alliance(reader, owner, status, f"{stream.kind} {stream.id!r}")
+        access.may_read_alliance(reader, owner, status, f"{stream.kind} {stream.process_id!r}")
+        await self._appeal_seen(stream, owner, reader)
+
+    async def _appeal_seen(self, stream: StreamId, alliance_id: str, caller: Caller) -> None:
+        """Refuse a caller who may not see the decision of `stream` because it is the appeal of a dispute
+        (access.appeal_seen): as a decision that does not exist to who may not know of the dispute, with
+        one refusal to who may see only its outline."""
+        dispute_id = decision.appealed_dispute(stream.process_id) if stream.kind == DECISION.kind else None
+        if dispute_id is None:
+            return
+        row = await row_of(self.pool, DISPUTE.listing, (await self._locate(DISPUTE, dispute_id, alliance_id)).id)
+        seen = Seen.FULL if row is None else access.appeal_seen(row.row, caller)
+        if seen is Seen.NOTHING:
+            raise not_found(f"no decision {stream.process_id!r}")
+        if seen is Seen.OUTLINE:
+            raise access.outside_the_appeal(stream.process_id, dispute_id)
 
     async def decision_command(
         self, decision_id: str, command: DecisionCommand, *, alliance_id: str | None = None, command_id: str | None = None
     ) -> CommandResult:
         """Send a command to a decision; a suspended or removed member is refused before it is sent.
 
-        `alliance_id` is the alliance the caller speaks for (an API token's): member ids are unique only
-        within an alliance, so a decision of another alliance is refused.
+        `alliance_id` is the alliance the caller speaks for (an API token's): the decision is that
+        alliance's (ids are scoped to an alliance); without it, the one decision of that id.
         """
-        await self._acting_in(DECISION.stream(decision_id), Caller(member_id=command.actor, alliance_id=alliance_id))
+        stream = await self._locate(DECISION, decision_id, alliance_id)
+        caller = Caller(member_id=command.actor, alliance_id=alliance_id)
+        await self._appeal_seen(stream, await self._acting_in(stream, caller), caller)
         command = clean_command(command)
-        handle = self.client.get_workflow_handle(DECISION.stream_name(decision_id))
+        handle = self.client.get_workflow_handle(str(stream))
         try:
             return await self._update(handle, command, command_id)
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
         # An ended decision's workflow has completed and takes no Update: let the decider say why.
-        view = await self.decision(decision_id)
+        view = await self.decision(decision_id, alliance_id=alliance_id)
         decision.decide(view.state, command, datetime.now().astimezone())
         raise conflict(f"decision {decision_id!r} has ended ({view.state.outcome})")
 
@@ -401,10 +445,12 @@ class Accord:
         )
         return await self.decision_command(decision_id, command, alliance_id=alliance_id)
 
-    async def decision(self, decision_id: str, reader: Caller | None = None) -> DecisionView:
-        """A decision as its alliance's members (or the operator: `reader` None) see it."""
-        await self._reading(DECISION.stream(decision_id), reader)
-        state: DecisionState = await self.present(DECISION, decision_id)
+    async def decision(self, decision_id: str, reader: Caller | None = None, *, alliance_id: str | None = None) -> DecisionView:
+        """A decision as its alliance's members (or the operator: `reader` None) see it; of the reader's
+        alliance when it speaks for one (an API token), else of `alliance_id`."""
+        stream = await self._locate(DECISION, decision_id, _alliance(reader, alliance_id))
+        await self._reading(stream, reader)
+        state: DecisionState = await self.present(stream)
         return DecisionView(
             state=state,
             tallies=[decision.tally(state, p) for p in state.active_points],
@@ -415,7 +461,11 @@ class Accord:
     async def decisions(self, alliance_id: str, reader: Caller | None = None) -> list[DecisionRow]:
         """The alliance's decisions with their stage, deadline and outcome, from the `decisions` read model."""
         await self._reading(ALLIANCE.stream(alliance_id), reader)
-        return [listed_row.row for listed_row in await listed(self.pool, DECISION.listing, alliance_id)]
+        rows = [listed_row.row for listed_row in await listed(self.pool, DECISION.listing, alliance_id)]
+        if reader is None or not any(decision.appealed_dispute(row.decision_id) for row in rows):
+            return rows
+        disputes = {row.row.dispute_id: row.row for row in await listed(self.pool, DISPUTE.listing, alliance_id)}
+        return [seen for row in rows if (seen := _appeal_row(row, disputes, reader)) is not None]
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
@@ -465,8 +515,8 @@ class Accord:
             ),
         )
 
-    async def _dispute_state(self, dispute_id: str) -> DisputeState:
-        state: DisputeState = await self.present(DISPUTE, dispute_id)
+    async def _dispute_state(self, stream: StreamId) -> DisputeState:
+        state: DisputeState = await self.present(stream)
         return state
 
     async def dispute_command(
@@ -476,14 +526,18 @@ class Accord:
         dispute exists: anyone else gets the answer of a dispute that does not exist (access.dispute_seen)."""
         caller = Caller(member_id=command.actor, alliance_id=alliance_id)
         try:
-            await self._acting_in(DISPUTE.stream(dispute_id), caller)
-            state = await self._dispute_state(dispute_id)
+            stream = await self._locate(DISPUTE, dispute_id, alliance_id)
+        except Refused:
+            raise access.unknown_dispute(dispute_id) from None
+        try:
+            await self._acting_in(stream, caller)
+            state = await self._dispute_state(stream)
             if not state.is_live:
                 raise conflict(f"dispute {dispute_id!r} is {state.stage}; nothing more can happen in it")
-            handle = self.client.get_workflow_handle(DISPUTE.stream_name(dispute_id))
+            handle = self.client.get_workflow_handle(str(stream))
             return await self._update(handle, clean_command(command), command_id)
         except (Refused, CorruptRecord) as refusal:
-            state_row = await row_of(self.pool, DISPUTE.listing, dispute_id)
+            state_row = await row_of(self.pool, DISPUTE.listing, stream.id)
             seen = Seen.NOTHING if state_row is None else access.dispute_seen(state_row.row, caller)
             if seen is Seen.NOTHING:
                 raise access.unknown_dispute(dispute_id) from None
@@ -491,13 +545,17 @@ class Accord:
                 raise access.outside_the_dispute(dispute_id) from None
             raise
 
-    async def dispute(self, dispute_id: str, reader: Caller | None) -> DisputeView | Outline:
+    async def dispute(self, dispute_id: str, reader: Caller | None, *, alliance_id: str | None = None) -> DisputeView | Outline:
         """The dispute as `reader` may see it (access.dispute_seen): in full, as an outline, or not at all
-        (the answer of a dispute that does not exist)."""
-        seen = self._seen(await self._dispute_state(dispute_id), reader)  # the workflow's own state, as a command meets it
+        (the answer of a dispute that does not exist); of the reader's alliance when it speaks for one."""
+        try:
+            stream = await self._locate(DISPUTE, dispute_id, _alliance(reader, alliance_id))
+        except Refused:
+            raise access.unknown_dispute(dispute_id) from None
+        seen = self._seen(await self._dispute_state(stream), reader)  # the workflow's own state, as a command meets it
         if seen is None:
             raise access.unknown_dispute(dispute_id)
-        await self._reading(DISPUTE.stream(dispute_id), reader)
+        await self._reading(stream, reader)
         return seen
 
     def _seen(self, state: DisputeState, reader: Caller | None) -> DisputeView | Outline | None:
@@ -515,10 +573,10 @@ class Accord:
 
     # --- reads -----------------------------------------------------------------------------------
 
-    async def present(self, process: Process, process_id: str, query: str = "current", result_type: Any = None) -> Any:
+    async def present(self, stream: StreamId, query: str = "current", result_type: Any = None) -> Any:
         """A process's query that must answer something (its state, say): None is `not_found`."""
-        what = f"{process.kind} {process_id!r}"
-        result = await self.query(process.stream_name(process_id), query, result_type or process.state_type, what)
+        what = f"{stream.kind} {stream.process_id!r}"
+        result = await self.query(str(stream), query, result_type or process_of(stream).state_type, what)
         if result is None:
             raise not_found(f"no {what}")
         return result
@@ -540,14 +598,15 @@ class Accord:
 
     async def alliance(self, alliance_id: str, reader: Caller | None = None) -> AllianceState:
         """The alliance (charter, members, parked points) as its members (or the operator) see it."""
-        state: AllianceState = await self.present(ALLIANCE, alliance_id)
+        access.speaks_for(reader, alliance_id, f"alliance {alliance_id!r}")  # before it is looked up: alike for any other alliance
+        state: AllianceState = await self.present(ALLIANCE.stream(alliance_id))
         if reader is not None:
             access.may_read_alliance(reader, alliance_id, _status(state, reader.member_id))
         return access.settings_seen(state, reader)
 
     async def alliance_head(self, alliance_id: str, reader: Caller | None = None) -> StreamHead:
         await self._reading(ALLIANCE.stream(alliance_id), reader)
-        head: StreamHead = await self.present(ALLIANCE, alliance_id, "head", StreamHead)
+        head: StreamHead = await self.present(ALLIANCE.stream(alliance_id), "head", StreamHead)
         return head
 
     async def alliances(self) -> list[AllianceSummary]:
@@ -556,22 +615,19 @@ class Accord:
             for row in await listed(self.pool, ALLIANCE.listing)
         ]
 
-    async def stream_alliance(self, stream_id: str) -> str:
-        """The alliance a stream belongs to: `alliance-<id>` itself, or the alliance of its process."""
-        alliance_id = await alliance_of(self.pool, parse_stream(stream_id))  # refuses a stream name accord does not know
-        if alliance_id is None:
-            raise not_found(f"stream {stream_id!r} has no events", "stream")
-        return alliance_id
-
     async def verify(self, stream_prefix: str | None = None) -> VerifyReport:
         return await self.store.verify(stream_prefix=stream_prefix)
 
-    async def readable_record(self, stream_id: str, reader: Caller | None) -> None:
-        """Refuse a reader who may not read this stream's record (access.may_read_record). The operator
-        reads every stream, a stream written outside accord (with no read-model row) included."""
-        stream = parse_stream(stream_id)
+    async def readable_record(self, stream_id: str | StreamId, reader: Caller | None, *, alliance_id: str | None = None) -> str:
+        """The stream a reader names, refused if the reader may not read its record (access.may_read_record).
+
+        A process's id without its alliance (`decision-spring`) names that process of the reader's
+        alliance (an API token's), or of the one alliance that has it. The operator reads every stream,
+        one written outside accord (with no read-model row) included."""
+        stream = await self._named(parse_stream(stream_id), _alliance(reader, alliance_id))
+        stream_id = str(stream)
         if reader is None:
-            return
+            return stream_id
         row = await member_field(self.pool, stream, reader.member_id, "status")
         if row is None:
             raise access.no_stream(stream_id)
@@ -583,11 +639,28 @@ class Accord:
                 " AND revoked_at IS NULL LIMIT 1",
                 owner, reader.member_id,
             )
-        state = (await row_of(self.pool, DISPUTE.listing, stream.id)) if stream.kind == DISPUTE.kind else None
-        access.may_read_record(reader, stream_id, owner, status, state.row if state else None)
+        appealed = decision.appealed_dispute(stream.process_id) if stream.kind == DECISION.kind else None
+        dispute_key = stream.id if stream.kind == DISPUTE.kind else (await self._locate(DISPUTE, appealed, owner)).id if appealed else None
+        state = (await row_of(self.pool, DISPUTE.listing, dispute_key)) if dispute_key else None
+        access.may_read_record(reader, stream_id, owner, status, state.row if state else None, appeal=appealed is not None)
+        return stream_id
+
+    async def _named(self, stream: StreamId, alliance_id: str | None) -> StreamId:
+        """A stream name as given, or for a process's id without its alliance, its stream (_locate);
+        a name that locates nothing stays as given (a stream written outside accord, say)."""
+        process = process_of(stream)
+        if not process.scoped or stream.scope is not None:
+            return stream
+        try:
+            return await self._locate(process, stream.id, alliance_id)
+        except Refused as refusal:
+            if refusal.kind is RefusalKind.NOT_FOUND:
+                return stream
+            raise
 
     async def readable_streams(self, alliance_id: str, reader: Caller | None) -> list[str]:
         """The streams of an alliance whose record `reader` may read (refused if none may be read at all)."""
+        access.speaks_for(reader, alliance_id, f"alliance {alliance_id!r}")
         streams = await streams_of(self.pool, alliance_id)
         if not streams:
             raise not_found(f"no alliance {alliance_id!r} in the record", "alliance_id")
@@ -709,6 +782,20 @@ class DisputeView(BaseModel):
     state: DisputeState
     next_due: datetime | None
     must_act: list[str]
+
+
+def _appeal_row(row: DecisionRow, disputes: dict[str, DisputeState], reader: Caller) -> DecisionRow | None:
+    """A row of the alliance's decisions as `reader` may see it: an appeal's as much as its dispute."""
+    dispute_id = decision.appealed_dispute(row.decision_id)
+    if dispute_id is None or dispute_id not in disputes:
+        return row
+    seen = access.appeal_seen(disputes[dispute_id], reader)
+    return row if seen is Seen.FULL else access.appeal_outline(row, dispute_id) if seen is Seen.OUTLINE else None
+
+
+def _alliance(reader: Caller | None, alliance_id: str | None) -> str | None:
+    """The alliance a read is in: the one the reader speaks for (an API token's), else the one named."""
+    return reader.alliance_id if reader is not None and reader.alliance_id is not None else alliance_id
 
 
 def _status(state: AllianceState, member_id: str) -> str | None:

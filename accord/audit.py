@@ -24,7 +24,7 @@ from events.access import settings_hidden, without_settings
 from events.alliance import AllianceState
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
-from events.processes import DECISION, Process, parse_stream, process_of
+from events.processes import Process, parse_stream, process_of
 from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import MAX_VERSION, EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
@@ -249,9 +249,8 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
     )
     checks = [record_check]
     try:
-        process_id = parse_stream(stream_id).id
-        live = await app.present(process, process_id)
-        live_head: StreamHead = await app.present(process, process_id, "head", StreamHead)
+        live = await app.present(parse_stream(stream_id))
+        live_head: StreamHead = await app.present(parse_stream(stream_id), "head", StreamHead)
         quarantine: Quarantine | None = await app.query(stream_id, "quarantine", Quarantine | None, f"workflow {stream_id!r}")
     except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
         checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
@@ -384,9 +383,9 @@ class WhatIf(BaseModel):
     )
 
 
-async def whatif(store: EventStore, decision_id: str, rules: DecisionRules) -> WhatIf:
-    """How a closed decision would have ended under other decision rules. Nothing is written."""
-    stream_id = DECISION.stream_name(decision_id)
+async def whatif(store: EventStore, stream_id: str, rules: DecisionRules) -> WhatIf:
+    """How the closed decision of `stream_id` would have ended under other decision rules. Nothing is written."""
+    decision_id = parse_stream(stream_id).process_id
     events = await store.read_stream(stream_id)
     if not events:
         raise not_found(f"no decision {decision_id!r}", "decision")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from accord.cli_common import EnumChoice, Reported, actor_option, command, load_settings, reader_option, report, run_command
+from accord.cli_common import EnumChoice, Reported, actor_option, command, load_settings, reader_option, report, run_command, scope_option
 from accord.render import Output, decision_text, replay_text
 
 if TYPE_CHECKING:
@@ -392,125 +392,135 @@ async def open_(
     if not drafts:
         raise Refused("a decision needs at least one --point or --take-up", field="points")
     result = await app.open_decision(alliance_id, actor, decision_id, title, drafts, body=body, response_window=window)
-    view = await app.decision(decision_id)
+    view = await app.decision(decision_id, alliance_id=alliance_id)
     return Output.result(result, f"opened decision {decision_id!r}; respond by {view.state.deadline:%Y-%m-%d %H:%M} UTC")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @click.argument("point_id")
 @click.argument("stance", type=STANCE)
 @click.option("--reason", default=None, help="Required to object or block.")
 @click.option("--principle", default=None, help="A core principle (id) a block rests on.")
 @actor_option
 async def stance(
-    app: Accord, decision_id: str, point_id: str, stance: str, reason: str | None, principle: str | None, actor: str
+    app: Accord, decision_id: str, alliance_id: str | None, point_id: str, stance: str, reason: str | None,
+    principle: str | None, actor: str,
 ) -> Output:
     """Take (or change) a stance on a point: agree, concerns, stand_aside, object, block."""
     from events.decision import TakeStance
     from events.rules import build
 
     cmd = build(TakeStance, actor=actor, point_id=point_id, stance=stance, reason=reason, principle=principle)
-    return Output.result(await app.decision_command(decision_id, cmd), f"{actor} {stance} on {point_id}")
+    return Output.result(await app.decision_command(decision_id, cmd, alliance_id=alliance_id), f"{actor} {stance} on {point_id}")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @click.argument("point_id")
 @click.option("--text", required=True)
 @actor_option
-async def amend(app: Accord, decision_id: str, point_id: str, text: str, actor: str) -> Output:
+async def amend(app: Accord, decision_id: str, alliance_id: str | None, point_id: str, text: str, actor: str) -> Output:
     """Amend a point's text (the proposer): its stances are cleared and their holders notified."""
     from events.decision import AmendPoint
     from events.rules import build
 
     cmd = build(AmendPoint, actor=actor, point_id=point_id, text=text)
-    return Output.result(await app.decision_command(decision_id, cmd), f"amended {point_id}")
+    return Output.result(await app.decision_command(decision_id, cmd, alliance_id=alliance_id), f"amended {point_id}")
 
 
 @command(decision, "add-point")
 @click.argument("decision_id")
+@scope_option
 @click.option("--text", required=True)
 @click.option("--origin", default=None, metavar="DECISION/POINT", help="The parked point this one takes up.")
 @actor_option
-async def add_point(app: Accord, decision_id: str, text: str, origin: str | None, actor: str) -> Output:
+async def add_point(app: Accord, decision_id: str, alliance_id: str | None, text: str, origin: str | None, actor: str) -> Output:
     """Add a point (the proposer)."""
     from events.decision import AddPoint
     from events.rules import build
 
     cmd = build(AddPoint, actor=actor, text=text, origin=origin)
-    return Output.result(await app.decision_command(decision_id, cmd), "point added")
+    return Output.result(await app.decision_command(decision_id, cmd, alliance_id=alliance_id), "point added")
 
 
 @command(decision, "withdraw-point")
 @click.argument("decision_id")
+@scope_option
 @click.argument("point_id")
 @actor_option
-async def withdraw_point(app: Accord, decision_id: str, point_id: str, actor: str) -> Output:
+async def withdraw_point(app: Accord, decision_id: str, alliance_id: str | None, point_id: str, actor: str) -> Output:
     """Withdraw one point (the proposer)."""
     from events.decision import WithdrawPoint
     from events.rules import build
 
     cmd = build(WithdrawPoint, actor=actor, point_id=point_id)
-    return Output.result(await app.decision_command(decision_id, cmd), f"withdrew {point_id}")
+    return Output.result(await app.decision_command(decision_id, cmd, alliance_id=alliance_id), f"withdrew {point_id}")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @click.option("--reason", required=True)
 @actor_option
-async def withdraw(app: Accord, decision_id: str, reason: str, actor: str) -> Output:
+async def withdraw(app: Accord, decision_id: str, alliance_id: str | None, reason: str, actor: str) -> Output:
     """Withdraw the whole decision (the proposer or a coordinator)."""
     from events.decision import WithdrawDecision
     from events.rules import build
 
     cmd = build(WithdrawDecision, actor=actor, reason=reason)
-    return Output.result(await app.decision_command(decision_id, cmd), f"withdrew decision {decision_id!r}")
+    return Output.result(await app.decision_command(decision_id, cmd, alliance_id=alliance_id), f"withdrew decision {decision_id!r}")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @actor_option
-async def extend(app: Accord, decision_id: str, actor: str) -> Output:
+async def extend(app: Accord, decision_id: str, alliance_id: str | None, actor: str) -> Output:
     """Extend a stalled decision's deadline (a coordinator; up to the charter's maximum)."""
     from events.decision import ExtendDeadline
     from events.rules import build
 
-    result = await app.decision_command(decision_id, build(ExtendDeadline, actor=actor))
+    result = await app.decision_command(decision_id, build(ExtendDeadline, actor=actor), alliance_id=alliance_id)
     return Output.result(result, f"extended decision {decision_id!r}")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @actor_option
-async def fallback(app: Accord, decision_id: str, actor: str) -> Output:
+async def fallback(app: Accord, decision_id: str, alliance_id: str | None, actor: str) -> Output:
     """Apply the charter's fallback rule to a stalled decision (a coordinator)."""
     from events.decision import ApplyFallback
     from events.rules import build
 
-    result = await app.decision_command(decision_id, build(ApplyFallback, actor=actor))
-    view = await app.decision(decision_id)
+    result = await app.decision_command(decision_id, build(ApplyFallback, actor=actor), alliance_id=alliance_id)
+    view = await app.decision(decision_id, alliance_id=alliance_id)
     return Output.result(result, f"applied the {view.state.rules.fallback} rule: {view.state.outcome}")
 
 
 @command(decision)
 @click.argument("decision_id")
+@scope_option
 @actor_option
-async def close(app: Accord, decision_id: str, actor: str) -> Output:
+async def close(app: Accord, decision_id: str, alliance_id: str | None, actor: str) -> Output:
     """Close a stalled decision as it stands (a coordinator): points without quorum are parked."""
     from events.decision import CloseDecision
     from events.rules import build
 
-    result = await app.decision_command(decision_id, build(CloseDecision, actor=actor))
+    result = await app.decision_command(decision_id, build(CloseDecision, actor=actor), alliance_id=alliance_id)
     return Output.result(result, f"closed decision {decision_id!r}")
 
 
 @command(decision, "show")
 @click.argument("decision_id")
+@scope_option
 @reader_option
-async def show_decision(app: Accord, decision_id: str, reader: Caller | None) -> Output:
+async def show_decision(app: Accord, decision_id: str, alliance_id: str | None, reader: Caller | None) -> Output:
     """Show a decision: stage, deadline, and per point the tally, the quorum and the rule that applies now."""
-    view = await app.decision(decision_id, reader)
+    view = await app.decision(decision_id, reader, alliance_id=alliance_id)
     return Output(view, decision_text(view))
 
 
@@ -546,7 +556,7 @@ async def audit_replay(app: Accord, stream: str, at: int | None, as_of: Any, rea
 
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
-    await app.readable_record(stream, reader)
+    stream = await app.readable_record(stream, reader)
     replayed = await replay(app.store, stream, at=at, as_of=as_of)
     return Output(replayed, replay_text(replayed))
 
@@ -559,7 +569,7 @@ async def audit_check(app: Accord, stream: str, reader: Caller | None) -> Output
     from accord.audit import check
     from events.errors import CorruptRecord
 
-    await app.readable_record(stream, reader)
+    stream = await app.readable_record(stream, reader)
     report = await check(app, stream)
     text = "\n".join(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in report.checks)
     output = Output(report, text)
@@ -575,6 +585,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
     from accord.audit import resume
     from events.errors import CorruptRecord
 
+    stream = await app.readable_record(stream, None)  # the operator's: a process's id without its alliance names its stream
     finding = await resume(app, stream)
     if finding is not None:
         raise CorruptRecord(f"still quarantined: {finding.message}")
@@ -610,7 +621,7 @@ async def audit_export(app: Accord, stream: str | None, alliance_id: str | None,
     if bool(stream) == bool(alliance_id):
         raise Refused("give either a STREAM or --alliance", field="stream")
     if stream:
-        await app.readable_record(stream, reader)
+        stream = await app.readable_record(stream, reader)
     streams = [stream] if stream else await app.readable_streams(alliance_id or "", reader)
     document = await export(app.store, streams, fmt, datetime.now(UTC))
     return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
@@ -626,7 +637,7 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, r
     from accord.audit import check_receipt
     from events.errors import CorruptRecord
 
-    await app.readable_record(stream, reader)
+    stream = await app.readable_record(stream, reader)
     result = await check_receipt(app.store, stream, version, hash_hex)
     output = Output(result, f"{'in the record' if result.in_record else 'NOT in the record'}: {result.detail}")
     if not result.in_record:
@@ -636,17 +647,19 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, r
 
 @command(audit, "whatif")
 @click.argument("decision_id")
+@scope_option
 @click.option("--rules", "rules_file", required=True, type=click.Path(path_type=Path),
               help="A TOML file with a [decisions] table (a charter will do).")
 @reader_option
-async def audit_whatif(app: Accord, decision_id: str, rules_file: Path, reader: Caller | None) -> Output:
+async def audit_whatif(app: Accord, decision_id: str, alliance_id: str | None, rules_file: Path, reader: Caller | None) -> Output:
     """How a closed decision would have ended under other decision rules; nothing is written."""
     from accord.audit import whatif
     from events.charter import load_rules
     from events.processes import DECISION
+    from events.streams import StreamId
 
-    await app.readable_record(DECISION.stream_name(decision_id), reader)
-    result = await whatif(app.store, decision_id, load_rules(rules_file))
+    stream = await app.readable_record(StreamId(DECISION.kind, decision_id), reader, alliance_id=alliance_id)
+    result = await whatif(app.store, stream, load_rules(rules_file))
     lines = [f"{decision_id}: {result.actual_outcome} -> would be {result.would_be_outcome} (assuming {result.assumption})"]
     lines += [
         f"  {p.point_id}: {p.actual} -> {p.would_be}{'  (changed)' if p.changed else ''}  "

@@ -159,6 +159,15 @@ def reader_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def scope_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--alliance A` for a command on a decision or dispute: ids are scoped to an alliance (two may use
+    the same one); without it, the process of that id in whichever alliance has one."""
+    return click.option(
+        "--alliance", "alliance_id", default=None, envvar="ACCORD_ALLIANCE", metavar="ALLIANCE",
+        help="The alliance the decision or dispute is in (or ACCORD_ALLIANCE); needed only where two alliances use its id.",
+    )(fn)
+
+
 def _caller(_context: click.Context, _parameter: click.Parameter, member_id: str | None) -> Any:
     from events.access import Caller
 

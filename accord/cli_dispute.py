@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from accord.cli_common import EnumChoice, actor_option, command, reader_option
+from accord.cli_common import EnumChoice, actor_option, command, reader_option, scope_option
 from accord.render import Output
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ def dispute() -> None:
     """Disputes: raise, negotiate, mediate, rule, appeal; contents only for those involved."""
 
 
-async def _send(app: Accord, dispute_id: str, command_: DisputeCommand, summary: str) -> Output:
-    return Output.result(await app.dispute_command(dispute_id, command_), summary)
+async def _send(app: Accord, dispute_id: str, alliance_id: str | None, command_: DisputeCommand, summary: str) -> Output:
+    return Output.result(await app.dispute_command(dispute_id, command_, alliance_id=alliance_id), summary)
 
 
 def _when(value: datetime | None) -> str:
@@ -57,147 +57,160 @@ async def raise_(
     from events.access import Caller
 
     result = await app.raise_dispute(alliance_id, actor, dispute_id, list(respondents), subject, description, severity)
-    seen = await app.dispute(dispute_id, Caller.named(actor))
+    seen = await app.dispute(dispute_id, Caller.named(actor), alliance_id=alliance_id)
     deadline = seen.state.stage_deadline if isinstance(seen, DisputeView) else None
     return Output.result(result, f"raised dispute {dispute_id!r} with {', '.join(respondents)}; negotiate until {_when(deadline)}")
 
 
 @command(dispute, "propose")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--text", required=True, help="The terms of a settlement.")
 @actor_option
-async def propose(app: Accord, dispute_id: str, text: str, actor: str) -> Output:
+async def propose(app: Accord, dispute_id: str, alliance_id: str | None, text: str, actor: str) -> Output:
     """Propose terms (a party, or the mediator in mediation); a party's own proposal counts as its acceptance."""
     from events.dispute import ProposeTerms
     from events.rules import build
 
-    return await _send(app, dispute_id, build(ProposeTerms, actor=actor, text=text), "terms proposed")
+    return await _send(app, dispute_id, alliance_id, build(ProposeTerms, actor=actor, text=text), "terms proposed")
 
 
 @command(dispute, "accept")
 @click.argument("dispute_id")
+@scope_option
 @click.argument("terms_id")
 @actor_option
-async def accept(app: Accord, dispute_id: str, terms_id: str, actor: str) -> Output:
+async def accept(app: Accord, dispute_id: str, alliance_id: str | None, terms_id: str, actor: str) -> Output:
     """Accept terms (a party); the dispute is settled once every party accepted the same terms."""
     from events.dispute import AcceptTerms
     from events.rules import build
 
-    return await _send(app, dispute_id, build(AcceptTerms, actor=actor, terms_id=terms_id), f"{actor} accepted {terms_id}")
+    return await _send(app, dispute_id, alliance_id, build(AcceptTerms, actor=actor, terms_id=terms_id), f"{actor} accepted {terms_id}")
 
 
 @command(dispute, "object-mediator")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--reason", required=True)
 @actor_option
-async def object_mediator(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+async def object_mediator(app: Accord, dispute_id: str, alliance_id: str | None, reason: str, actor: str) -> Output:
     """Object to the mediator (a party, once): another mediator is drawn, never the one objected to."""
     from events.dispute import ObjectToMediator
     from events.rules import build
 
-    return await _send(app, dispute_id, build(ObjectToMediator, actor=actor, reason=reason), "objection recorded")
+    return await _send(app, dispute_id, alliance_id, build(ObjectToMediator, actor=actor, reason=reason), "objection recorded")
 
 
 @command(dispute, "assign-mediator")
 @click.argument("dispute_id")
+@scope_option
 @click.argument("mediator")
 @actor_option
-async def assign_mediator(app: Accord, dispute_id: str, mediator: str, actor: str) -> Output:
+async def assign_mediator(app: Accord, dispute_id: str, alliance_id: str | None, mediator: str, actor: str) -> Output:
     """Assign a mediator from the roster (a coordinator); never a party, never one a party objected to."""
     from events.dispute import AssignMediator
     from events.rules import build
 
     cmd = build(AssignMediator, actor=actor, mediator=mediator)
-    return await _send(app, dispute_id, cmd, f"{mediator} mediates dispute {dispute_id!r}")
+    return await _send(app, dispute_id, alliance_id, cmd, f"{mediator} mediates dispute {dispute_id!r}")
 
 
 @command(dispute, "impasse")
 @click.argument("dispute_id")
+@scope_option
 @actor_option
-async def impasse(app: Accord, dispute_id: str, actor: str) -> Output:
+async def impasse(app: Accord, dispute_id: str, alliance_id: str | None, actor: str) -> Output:
     """Declare an impasse (the mediator): a panel is drawn from the members who are neither parties nor mediator."""
     from events.dispute import DeclareImpasse
     from events.rules import build
 
-    return await _send(app, dispute_id, build(DeclareImpasse, actor=actor), "impasse declared")
+    return await _send(app, dispute_id, alliance_id, build(DeclareImpasse, actor=actor), "impasse declared")
 
 
 @command(dispute, "rule")
 @click.argument("dispute_id")
+@scope_option
 @click.argument("ruling", type=EnumChoice("events.dispute", "RulingKind"))
 @click.option("--terms", default=None, help="The terms imposed (a ruling of terms).")
 @click.option("--reasons", required=True)
 @actor_option
-async def rule(app: Accord, dispute_id: str, ruling: str, terms: str | None, reasons: str, actor: str) -> Output:
+async def rule(app: Accord, dispute_id: str, alliance_id: str | None, ruling: str, terms: str | None, reasons: str, actor: str) -> Output:
     """Submit a ruling (a panelist): uphold, dismiss or terms; a majority of the panel decides."""
     from events.dispute import SubmitRuling
     from events.rules import build
 
     cmd = build(SubmitRuling, actor=actor, ruling=ruling, terms=terms, reasons=reasons)
-    return await _send(app, dispute_id, cmd, f"{actor} ruled {ruling}")
+    return await _send(app, dispute_id, alliance_id, cmd, f"{actor} ruled {ruling}")
 
 
 @command(dispute, "extend-panel")
 @click.argument("dispute_id")
+@scope_option
 @actor_option
-async def extend_panel(app: Accord, dispute_id: str, actor: str) -> Output:
+async def extend_panel(app: Accord, dispute_id: str, alliance_id: str | None, actor: str) -> Output:
     """Give a panel without a majority one more window (coordinators and steering, once)."""
     from events.dispute import ExtendPanel
     from events.rules import build
 
-    return await _send(app, dispute_id, build(ExtendPanel, actor=actor), "panel extended")
+    return await _send(app, dispute_id, alliance_id, build(ExtendPanel, actor=actor), "panel extended")
 
 
 @command(dispute, "refer")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--reason", required=True)
 @actor_option
-async def refer(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+async def refer(app: Accord, dispute_id: str, alliance_id: str | None, reason: str, actor: str) -> Output:
     """Refer a dispute whose panel reached no majority to the assembly (coordinators and steering)."""
     from events.dispute import ReferToAssembly
     from events.rules import build
 
-    return await _send(app, dispute_id, build(ReferToAssembly, actor=actor, reason=reason), "referred to the assembly")
+    return await _send(app, dispute_id, alliance_id, build(ReferToAssembly, actor=actor, reason=reason), "referred to the assembly")
 
 
 @command(dispute, "appeal")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--reason", required=True)
 @actor_option
-async def appeal(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+async def appeal(app: Accord, dispute_id: str, alliance_id: str | None, reason: str, actor: str) -> Output:
     """Appeal the panel's ruling (a party, within the appeal window): the members who are not parties decide, finally."""
     from events.dispute import LodgeAppeal
     from events.rules import build
 
-    return await _send(app, dispute_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
+    return await _send(app, dispute_id, alliance_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
 
 
 @command(dispute, "withdraw")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--reason", required=True)
 @actor_option
-async def withdraw(app: Accord, dispute_id: str, reason: str, actor: str) -> Output:
+async def withdraw(app: Accord, dispute_id: str, alliance_id: str | None, reason: str, actor: str) -> Output:
     """Withdraw the dispute (the member who raised it); the parties are told."""
     from events.dispute import WithdrawDispute
     from events.rules import build
 
-    return await _send(app, dispute_id, build(WithdrawDispute, actor=actor, reason=reason), f"withdrew dispute {dispute_id!r}")
+    return await _send(app, dispute_id, alliance_id, build(WithdrawDispute, actor=actor, reason=reason), f"withdrew dispute {dispute_id!r}")
 
 
 @command(dispute, "interim")
 @click.argument("dispute_id")
+@scope_option
 @click.option("--what", required=True, help="The measure, e.g. 'no joint statements on the subject'.")
 @click.option("--until", "until", default=None, metavar="MOMENT", help="When it ends: ISO 8601 (UTC unless an offset is given).")
 @click.option("--for", "for_", default=None, metavar="DURATION", help="Or how long it runs from now: 3d, 36h, ...")
 @actor_option
-async def interim(app: Accord, dispute_id: str, what: str, until: str | None, for_: str | None, actor: str) -> Output:
+async def interim(
+    app: Accord, dispute_id: str, alliance_id: str | None, what: str, until: str | None, for_: str | None, actor: str
+) -> Output:
     """Record an interim measure in a crisis (a coordinator); it ends by itself when its time is up."""
     from events.dispute import RecordInterimMeasure
     from events.rules import build
 
     ends = _moment(until, for_)
     cmd = build(RecordInterimMeasure, actor=actor, what=what, until=ends)
-    return await _send(app, dispute_id, cmd, f"interim measure until {_when(ends)}")
+    return await _send(app, dispute_id, alliance_id, cmd, f"interim measure until {_when(ends)}")
 
 
 def _moment(until: str | None, for_: str | None) -> datetime:
@@ -224,12 +237,13 @@ def _moment(until: str | None, for_: str | None) -> datetime:
 
 @command(dispute, "show")
 @click.argument("dispute_id")
+@scope_option
 @reader_option
-async def show(app: Accord, dispute_id: str, reader: Caller | None) -> Output:
+async def show(app: Accord, dispute_id: str, alliance_id: str | None, reader: Caller | None) -> Output:
     """Show a dispute: in full to its parties, mediator, panelists and the coordinators; its stage to other members."""
     from events.access import Outline
 
-    seen = await app.dispute(dispute_id, reader)
+    seen = await app.dispute(dispute_id, reader, alliance_id=alliance_id)
     if isinstance(seen, Outline):
         return Output(seen, outline_text(seen))
     return Output(seen, dispute_text(seen))

@@ -138,20 +138,20 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             ("Where to look (the demo's own stack has stopped; under `accord dev` these find its data):\n"
              if ui_url is None else "Where to look:\n")
             + f"  accord alliance show {alliance_id}\n"
-            f"  accord decision show {alliance_id}-campaign\n"
+            f"  accord decision show campaign --alliance {alliance_id}\n"
             f"  accord alliance parked {alliance_id}\n"
-            f"  accord dispute show {alliance_id}-banner --as fisherfolk\n"
+            f"  accord dispute show banner --alliance {alliance_id} --as fisherfolk\n"
             f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
-            f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}-campaign';\n"
+            f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}.campaign';\n"
             f"  Temporal Web UI: {ui_url or 'http://localhost:8233 under accord dev'}"
-            f" (workflows alliance-{alliance_id}, decision-{alliance_id}-campaign)"
+            f" (workflows alliance-{alliance_id}, decision-{alliance_id}.campaign)"
         )
     return Output({"alliance_id": alliance_id, "steps": tell.lines}, "")
 
 
 async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
     """A decision with a reminder, a stall, an automatic escalation, two points adopted and one parked."""
-    decision_id = f"{alliance_id}-campaign"
+    decision_id = "campaign"  # ids are scoped to the alliance
     await app.open_decision(
         alliance_id, "riverkeepers", decision_id, "Spring campaign",
         [
@@ -172,17 +172,18 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
         await app.decision_command(
             decision_id,
             TakeStance(actor=member, point_id=point, stance=StanceKind(kind), reason=reason, principle=principle),
+            alliance_id=alliance_id,
         )
     tell.say("6. Four members agree to the march; only two respond on the report; Students block the sponsorship,")
     tell.say("   citing the core principle 'independence'.")
     seen = 2 + len(stances)
     while True:
-        events = await app.store.read_stream(DECISION.stream_name(decision_id), from_version=seen)
+        events = await app.store.read_stream(DECISION.stream_name(decision_id, alliance_id), from_version=seen)
         for event in events:
             seen = event.stream_version + 1
             data = {k: ", ".join(cast("list[str]", v)) if isinstance(v, list) else v for k, v in event.data.items()}
             tell.say("   " + DEMO_STORY.get(event.event_type, event.event_type).format(**data))
-        view = await app.decision(decision_id)
+        view = await app.decision(decision_id, alliance_id=alliance_id)
         if not view.state.is_live:
             break
         await asyncio.sleep(0.5)
@@ -199,30 +200,33 @@ async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:
 
 async def run_dispute(app: Accord, alliance_id: str, tell: Narrator) -> None:
     """A dispute that climbs from negotiation to mediation and settles there."""
-    dispute_id = f"{alliance_id}-banner"
+    dispute_id = "banner"
     await app.raise_dispute(
         alliance_id, "fisherfolk", dispute_id, ["students"], "Use of the union's banner",
         "The students carried our union banner at a rally we had not agreed to join.",
     )
     tell.say("8. Fisherfolk raise a dispute with the Students over a banner; 4 seconds to negotiate.")
-    await app.dispute_command(dispute_id, ProposeTerms(actor="fisherfolk", text="An apology in the next newsletter"))
+    await app.dispute_command(
+        dispute_id, ProposeTerms(actor="fisherfolk", text="An apology in the next newsletter"), alliance_id=alliance_id
+    )
     tell.say("   Fisherfolk propose an apology; the Students do not answer, and negotiation runs out.")
-    state = await _wait_for_stage(app, dispute_id, "mediation")
+    state = await _wait_for_stage(app, alliance_id, dispute_id, "mediation")
     tell.say(f"9. The dispute moves to mediation by itself; {state.mediator} is drawn from the mediator roster.")
     await app.dispute_command(
-        dispute_id, ProposeTerms(actor=state.mediator or "", text="A joint statement, and the banner returned by Friday")
+        dispute_id, ProposeTerms(actor=state.mediator or "", text="A joint statement, and the banner returned by Friday"),
+        alliance_id=alliance_id,
     )
-    await app.dispute_command(dispute_id, AcceptTerms(actor="fisherfolk", terms_id="t2"))
-    await app.dispute_command(dispute_id, AcceptTerms(actor="students", terms_id="t2"))
-    state = await _wait_for_stage(app, dispute_id, "settled")
+    await app.dispute_command(dispute_id, AcceptTerms(actor="fisherfolk", terms_id="t2"), alliance_id=alliance_id)
+    await app.dispute_command(dispute_id, AcceptTerms(actor="students", terms_id="t2"), alliance_id=alliance_id)
+    state = await _wait_for_stage(app, alliance_id, dispute_id, "settled")
     tell.say(f"10. The mediator's terms are accepted by both parties: {state.outcome}.")
-    outsider = await app.dispute(dispute_id, Caller.named("anglers"))
+    outsider = await app.dispute(dispute_id, Caller.named("anglers"), alliance_id=alliance_id)
     tell.say(f"   Anglers, not involved, see only that it exists and its stage: {outsider.model_dump(mode='json')}")
 
 
-async def _wait_for_stage(app: Accord, dispute_id: str, stage: str) -> DisputeState:
+async def _wait_for_stage(app: Accord, alliance_id: str, dispute_id: str, stage: str) -> DisputeState:
     while True:
-        view = await app.dispute(dispute_id, None)
+        view = await app.dispute(dispute_id, None, alliance_id=alliance_id)
         assert isinstance(view, DisputeView)
         if view.state.stage == stage:
             return view.state

@@ -25,7 +25,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.payloads import RAW_INSERT_SQL, RAW_SCHEMA_SQL, raw_row, stance_event
+from bench.payloads import BENCH_ALLIANCE, RAW_INSERT_SQL, RAW_SCHEMA_SQL, raw_row, stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
 from events.processes import DECISION
@@ -100,7 +100,7 @@ def _add(total: Tally, part: Tally) -> None:
 
 
 async def _accord_batches(store: EventStore, size: Size, tag: str) -> Tally:
-    streams = [DECISION.stream_name(f"b{tag}-{i}") for i in range(size.batches)]
+    streams = [DECISION.stream_name(f"b{tag}-{i}", BENCH_ALLIANCE) for i in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
     for stream, batch in zip(streams, events, strict=True):
@@ -112,7 +112,7 @@ async def _raw_batches(pool: asyncpg.Pool, size: Size, tag: str) -> Tally:
     now = datetime.now(UTC)
     batches: list[list[tuple[Any, ...]]] = []
     for i in range(size.batches):
-        stream = DECISION.stream_name(f"r{tag}-{i}")
+        stream = DECISION.stream_name(f"r{tag}-{i}", BENCH_ALLIANCE)
         batches.append([raw_row(stream, n + 1, stance_event(stream, n), now) for n in range(size.batch)])
     started = time.perf_counter()
     async with pool.acquire() as conn:

@@ -72,3 +72,7 @@ INSERT INTO bench_raw.events
     (stream_id, stream_version, event_id, event_type, data, metadata, recorded_at, prev_hash, hash)
 VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9)
 """
+
+
+BENCH_ALLIANCE = "bench"
+"""The alliance the store benchmarks' streams are scoped to (`decision-bench.<id>`, as accord names them)."""

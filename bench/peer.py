@@ -30,7 +30,7 @@ from bench.append import FULL as FULL
 from bench.append import QUICK as QUICK
 from bench.append import TINY as TINY
 from bench.append import Size, Tally
-from bench.payloads import stance_event
+from bench.payloads import BENCH_ALLIANCE, stance_event
 from bench.report import Figure, Run, progress
 from bench.stack import Stack
 from events.processes import DECISION
@@ -133,7 +133,7 @@ def _add(total: Tally, part: Tally) -> None:
 
 
 async def _accord_batches(store: EventStore, size: Size) -> Tally:
-    streams = [DECISION.stream_name(str(uuid.uuid4())) for _ in range(size.batches)]
+    streams = [DECISION.stream_name(str(uuid.uuid4()), BENCH_ALLIANCE) for _ in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
     for stream, batch in zip(streams, events, strict=True):
@@ -145,7 +145,7 @@ def _peer_batches(peer: Peer, size: Size) -> Tally:
     batches: list[list[Any]] = []
     for _ in range(size.batches):
         stream = uuid.uuid4()
-        batches.append(peer.stored(stream, [stance_event(DECISION.stream_name(str(stream)), n) for n in range(size.batch)]))
+        batches.append(peer.stored(stream, [stance_event(DECISION.stream_name(str(stream), BENCH_ALLIANCE), n) for n in range(size.batch)]))
     started = time.perf_counter()
     for batch in batches:
         peer.recorder.insert_events(batch)
@@ -156,7 +156,7 @@ async def _accord_concurrent(store: EventStore, size: Size) -> Tally:
     deadline = time.perf_counter() + size.seconds
 
     async def writer() -> int:
-        stream = DECISION.stream_name(str(uuid.uuid4()))
+        stream = DECISION.stream_name(str(uuid.uuid4()), BENCH_ALLIANCE)
         pending = [stance_event(stream, n) for n in range(256)]
         version = 0
         while time.perf_counter() < deadline:
@@ -177,11 +177,11 @@ def _peer_concurrent(peer: Peer, size: Size) -> Tally:
 
     def writer(index: int) -> None:
         stream = uuid.uuid4()
-        events = [stance_event(DECISION.stream_name(str(stream)), n) for n in range(256)]
+        events = [stance_event(DECISION.stream_name(str(stream), BENCH_ALLIANCE), n) for n in range(256)]
         version = 0
         while time.perf_counter() < deadline:
             if version and version % len(events) == 0:
-                events = [stance_event(DECISION.stream_name(str(stream)), n) for n in range(256)]
+                events = [stance_event(DECISION.stream_name(str(stream), BENCH_ALLIANCE), n) for n in range(256)]
             event = events[version % len(events)]
             version += 1
             peer.recorder.insert_events(peer.stored(stream, [event], first_version=version))

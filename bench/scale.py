@@ -244,7 +244,7 @@ async def _accord(
         memory = Memory()
         watcher = asyncio.create_task(memory.watch(worker, stop))
         outcome, at, due = await _phase(size, worker, open_one, "accord")
-        candidates = [DECISION.stream_name(f"s{tag}-{i}") for i in due]
+        candidates = [DECISION.stream_name(f"s{tag}-{i}", alliance_id) for i in due]
         late_rows = await pool.fetch(
             "SELECT stream_id FROM accord.events WHERE event_type = 'DecisionOpened' AND stream_id = ANY($1)"
             " AND recorded_at >= (data->>'deadline')::timestamptz - interval '1 second'",

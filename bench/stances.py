@@ -119,7 +119,7 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
             w: client.get_workflow_handle_for(BareStance.run, w) for w in bare_ids
         }
         decision_handles: dict[str, WorkflowHandle[DecisionWorkflow, DecisionState | None]] = {
-            d: client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(d)) for d in decision_ids
+            d: client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(d, alliance_id)) for d in decision_ids
         }
 
         async def baseline(index: int, number: int) -> Any:

@@ -27,18 +27,23 @@ Reads:
 | alliance, members, parked, decisions   | yes                  | yes       | no      | audit only | no        |
 | a dispute                              | readers: all; others: outline (*) | as member | no | audit only | not found |
 | a stream's record (replay, export, ...)| yes; a dispute's only its readers | as member | no | yes        | no        |
+| a dispute's appeal (its decision)      | its readers (**); others: as the dispute | as member | no | audit only | not found |
 
 (*) nothing at all (not found) where the charter keeps a dispute's existence confidential, and to a
 member who was not an active member when the dispute was raised (its pinned members).
 A member who may see only the outline and sends a command gets one refusal, whatever the decider's
 reason (`outside_the_dispute`): the reason could tell who raised it, its severity or its history.
+(**) the dispute's readers and the appeal's electorate (its appeal panel).
 
 A member's settings (a webhook URL) are shown to that member and the coordinators; other members read
 "(private)", and replays and exports never carry them.
 
-A dispute's readers are its parties, its mediator, its panelists and the coordinators pinned when it was
-raised. Anyone who may not know that a dispute exists (an outsider, any non-reader where the charter keeps
-existence confidential) gets the answer of a dispute that does not exist, whatever they asked.
+A dispute's readers are its parties, its mediator, its panelists, its appeal panelists and the coordinators
+pinned when it was raised; an appeal's decision is also read by its electorate (in appeals from before
+appeal panels, every member who is not a party). Anyone who may not know that a dispute exists (an
+outsider, any non-reader where the charter keeps existence confidential) gets the answer of a dispute
+that does not exist, whatever they asked. Another alliance's processes are out of reach whatever their
+ids: ids are scoped to their alliance (events/streams.py), and another alliance's stream "has no events".
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ from typing import Any, cast
 from pydantic import BaseModel
 
 from events.alliance import AllianceState, MemberStatus, Role, must_be_active
-from events.dispute import DisputeStage, DisputeState
+from events.decision import DecisionRow
+from events.dispute import DisputeStage, DisputeState, appeal_electorate
 from events.rules import Model, Refused, forbidden, not_found
 
 AUDITOR_PREFIX = "auditor:"
@@ -154,8 +160,11 @@ def _member_reading(reader: Caller, owner: str, status: str | None) -> None:
 
 
 def dispute_readers(state: DisputeState) -> set[str]:
-    """Who may read a dispute's contents: its parties, mediator, panelists and (pinned) coordinators."""
-    return {*state.parties, *([state.mediator] if state.mediator else []), *state.panel, *state.context.coordinators}
+    """Who may read a dispute's contents: its parties, mediator, panelists, appeal panelists and (pinned)
+    coordinators."""
+    return {
+        *state.parties, *([state.mediator] if state.mediator else []), *state.panel, *state.appeal_panel, *state.context.coordinators,
+    }
 
 
 def dispute_seen(state: DisputeState, reader: Caller | None) -> Seen:
@@ -169,6 +178,30 @@ def dispute_seen(state: DisputeState, reader: Caller | None) -> Seen:
     if state.context.procedure.existence_confidential or reader.member_id not in state.context.members:
         return Seen.NOTHING
     return Seen.OUTLINE
+
+
+def appeal_seen(dispute: DisputeState, reader: Caller | None) -> Seen:
+    """How much of a dispute's appeal decision `reader` may see: as much as of the dispute, and all of it
+    for those who decide the appeal (its panel; in an appeal from before appeal panels, every member who
+    is not a party)."""
+    if reader is not None and reader.alliance_id in (None, dispute.alliance_id) and reader.member_id in appeal_electorate(dispute):
+        return Seen.FULL
+    return dispute_seen(dispute, reader)
+
+
+def appeal_outline(row: DecisionRow, dispute_id: str) -> DecisionRow:
+    """An appeal decision as the alliance's list shows it to a member who may see only the dispute's
+    outline: that it exists and its stage, not its title (which names the dispute's subject)."""
+    return row.model_copy(update={"title": f"Appeal in dispute {dispute_id}", "proposer": "accord"})
+
+
+def outside_the_appeal(decision_id: str, dispute_id: str) -> Refused:
+    """The one refusal of a read of, or command to, an appeal decision by a member who may see only the
+    dispute's outline."""
+    return forbidden(
+        f"decision {decision_id!r} decides the appeal in dispute {dispute_id!r}: it is for the dispute's parties, "
+        "mediator, panel, coordinators and the appeal's panel; you are none of them"
+    )
 
 
 def unknown_dispute(dispute_id: str) -> Refused:
@@ -189,24 +222,27 @@ def outline(state: DisputeState) -> Outline:
     return Outline(dispute_id=state.dispute_id, alliance_id=state.alliance_id, stage=state.stage)
 
 
-def may_read_record(reader: Caller | None, stream_id: str, owner: str, status: str | None, dispute: DisputeState | None) -> None:
+def may_read_record(
+    reader: Caller | None, stream_id: str, owner: str, status: str | None, dispute: DisputeState | None, *, appeal: bool = False
+) -> None:
     """A stream's record (replay, check, export, receipts, what-if): the alliance's members and auditors;
-    a dispute's only for its readers (`dispute` is its state, None for other processes). `status` is a
-    member's in the alliance, or for an auditor 'active' while it holds a live token of the alliance."""
+    a dispute's only for its readers, and an appeal decision's for them and the appeal's panel (`dispute`
+    is the dispute's state, `appeal` whether the stream is its appeal's; None for other processes).
+    `status` is a member's in the alliance, or for an auditor 'active' while it holds a live token of the
+    alliance."""
     if reader is None:
         return
-    seen = Seen.FULL if dispute is None else dispute_seen(dispute, reader)
-    if seen is Seen.NOTHING:
-        raise no_stream(stream_id)
-    speaks_for(reader, owner, f"stream {stream_id!r}")
+    seen = Seen.FULL if dispute is None else appeal_seen(dispute, reader) if appeal else dispute_seen(dispute, reader)
+    if seen is Seen.NOTHING or reader.alliance_id not in (None, owner):
+        raise no_stream(stream_id)  # another alliance's stream is as good as none: ids tell nothing across alliances
     if reader.auditor and status is None:
         raise forbidden(f"{reader.member_id!r} is not an auditor of alliance {owner!r} (no live auditor token)")
     if not reader.auditor:
         _member_reading(reader, owner, status)
     if seen is Seen.OUTLINE and dispute is not None:
         raise forbidden(
-            f"the record of dispute {dispute.dispute_id!r} is for its parties, mediator, panel and the coordinators; "
-            f"{reader.member_id!r} is none of them"
+            f"the record of {'the appeal in ' if appeal else ''}dispute {dispute.dispute_id!r} is for its parties, mediator, "
+            f"panel{', appeal panel' if appeal else ''} and the coordinators; {reader.member_id!r} is none of them"
         )
 
 

@@ -155,10 +155,12 @@ class DecisionResult(Model):
     taken_up: list[str]
     closed_at: datetime | None = None
     """When the decision closed: the time the alliance records it at (absent from older decisions)."""
+    stream_id: str | None = None
+    """The decision's stream (absent from decisions before ids were scoped: `decision-<id>`)."""
 
     @property
     def actor(self) -> str:
-        return str(StreamId("decision", self.decision_id))
+        return self.stream_id or str(StreamId("decision", self.decision_id))
 
 
 AllianceCommand = Annotated[

@@ -28,6 +28,11 @@ APPEAL_PREFIX = "appeal-"
 """Decision ids an appeal of a dispute uses ('appeal-<dispute id>'); members cannot take them."""
 
 
+def appealed_dispute(decision_id: str) -> str | None:
+    """The dispute whose appeal the decision `decision_id` is; None for any other decision."""
+    return decision_id.removeprefix(APPEAL_PREFIX) if decision_id.startswith(APPEAL_PREFIX) else None
+
+
 class StanceKind(StrEnum):
     AGREE = "agree"
     CONCERNS = "concerns"  # agree, with reservations

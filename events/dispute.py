@@ -131,6 +131,7 @@ class DisputeState(Model):
     ruling: Ruling | None = None
     appeal_by: str | None = None
     appeal_decision: str | None = None
+    appeal_panel: list[str] = []
     outcome: str | None = None
     measures: dict[str, InterimMeasure] = {}
     closed_at: datetime | None = None
@@ -232,6 +233,9 @@ class LodgeAppeal(Model):
     type: Literal["appeal"] = "appeal"
     actor: str
     reason: Text
+    seed: int | None = None
+    """Filled in by the workflow: the seed of the draw of the appeal panel (None: a run from before appeal
+    panels, whose appeal goes to every member who is not a party)."""
 
 
 class WithdrawDispute(Model):
@@ -361,6 +365,11 @@ class AppealLodged(DomainEvent):
     by: str
     reason: str
     decision_id: str
+    appeal_panel: list[str] = []
+    """Who decides the appeal, drawn from `pool` with `seed` (empty in appeals lodged before appeal panels:
+    every member who is not a party decided those)."""
+    seed: int | None = None
+    pool: list[str] = []
 
 
 class AppealDecided(DomainEvent):
@@ -432,6 +441,20 @@ def appeal_decision_id(dispute_id: str) -> str:
     return f"{APPEAL_PREFIX}{dispute_id}"
 
 
+def appeal_pool(state: DisputeState) -> list[str]:
+    """Who may be drawn to decide an appeal: the members pinned when the dispute was raised who are not
+    parties and did not mediate or rule on it; when there are none, every member who is not a party."""
+    excluded = {*state.parties, *([state.mediator] if state.mediator else []), *state.panel}
+    neutral = sorted(m for m in state.context.members if m not in excluded)
+    return neutral or sorted(m for m in state.context.members if m not in state.parties)
+
+
+def appeal_electorate(state: DisputeState) -> list[str]:
+    """Who decides the appeal: its panel; for an appeal lodged before appeal panels, every member who is
+    not a party."""
+    return state.appeal_panel or [m for m in state.context.members if m not in state.parties]
+
+
 # --- the appeal -----------------------------------------------------------------------------------
 
 
@@ -453,9 +476,10 @@ def appeal_opening(state: DisputeState) -> OpenDecision:
         context=DecisionContext(
             rules=context.decision_rules,
             principles=context.principles,
-            electorate=[m for m in context.members if m not in state.parties],
+            electorate=appeal_electorate(state),
             coordinators=[m for m in context.coordinators if m not in state.parties],
-            steering=[m for m in context.steering if m not in state.parties],
+            # An appeal's stall goes to its coordinators, who read the dispute; steering members do not.
+            steering=[m for m in context.steering if m not in state.parties] if not state.appeal_panel else [],
         ),
         appeal_of=state.dispute_id,
     )
@@ -603,7 +627,13 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
             _stage(state, {DisputeStage.APPEAL_WINDOW}, "an appeal can be lodged")
             if state.stage_deadline and now > state.stage_deadline:
                 raise conflict("the appeal window has closed")
-            return [AppealLodged(at=now, by=command.actor, reason=command.reason, decision_id=appeal_decision_id(state.dispute_id))]
+            lodged = AppealLodged(at=now, by=command.actor, reason=command.reason, decision_id=appeal_decision_id(state.dispute_id))
+            if command.seed is None:
+                return [lodged]
+            pool = appeal_pool(state)
+            size = min(state.context.procedure.panel_size, len(pool))
+            size -= 0 if size % 2 else 1  # odd, as the ruling panel's
+            return [lodged.model_copy(update={"appeal_panel": draw(pool, max(size, 1), command.seed), "seed": command.seed, "pool": pool})]
         case WithdrawDispute():
             _live(state)
             if command.actor != state.raiser:
@@ -765,7 +795,10 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
         case ReferredToAssembly():
             update = {"stage": DisputeStage.REFERRED, "outcome": "referred to the assembly", "closed_at": event.at, "stage_deadline": None}
         case AppealLodged():
-            update = {"stage": DisputeStage.APPEAL, "appeal_by": event.by, "appeal_decision": event.decision_id, "stage_deadline": None}
+            update = {
+                "stage": DisputeStage.APPEAL, "appeal_by": event.by, "appeal_decision": event.decision_id,
+                "appeal_panel": event.appeal_panel, "stage_deadline": None,
+            }
         case AppealDecided():
             verdict = "ruling upheld on appeal" if event.upheld else "ruling overturned on appeal"
             update = {"stage": DisputeStage.FINAL, "outcome": verdict, "closed_at": event.at}
@@ -835,6 +868,11 @@ def told(after: DisputeState, event: DisputeEvent) -> list[DisputeNotice]:
             return to(
                 escalation, "panel_stalled", f"the panel of {name} reached no majority in time: extend it once or refer to the assembly"
             )
+        case AppealLodged() if event.appeal_panel:
+            return [
+                *to(parties, "dispute_appeallodged", f"{name}: {after.outcome or after.stage}"),
+                *to(event.appeal_panel, "appeal_panel_drawn", f"you were drawn to decide the appeal in {name}"),
+            ]
         case AppealLodged() | AppealDecided() | RulingFinal() | ReferredToAssembly():
             return to(parties, "dispute_" + event.type.lower(), f"{name}: {after.outcome or after.stage}")
         case DisputeWithdrawn():

@@ -21,7 +21,7 @@ from events import alliance, decision, dispute
 from events.hashing import load_json
 from events.readmodels import ReadModel
 from events.rules import DomainEvent, not_found
-from events.streams import StreamId
+from events.streams import SCOPE, StreamId
 from events.upcast import upcast
 
 
@@ -37,7 +37,9 @@ class Process:
     state_type: Any = field(default=None, repr=False)
     """What `evolve` folds to, and what its workflow's `current` query answers."""
     read_models: tuple[ReadModel, ...] = field(default=(), repr=False)
-    """The rows kept from its events, keyed by the process's id (events/projector.py)."""
+    """The rows kept from its events, keyed by the id part of its stream (events/projector.py)."""
+    scoped: bool = True
+    """Whether its ids are scoped to an alliance (events/streams.py): every kind's but the alliance's own."""
 
     @property
     def workflow_type(self) -> str:
@@ -50,12 +52,18 @@ class Process:
         """The read model that holds a row for every process of this kind."""
         return self.read_models[0]
 
-    def stream(self, process_id: str) -> StreamId:
-        return StreamId(self.kind, process_id)
+    def stream(self, process_id: str, alliance_id: str | None = None) -> StreamId:
+        """The stream of the process `process_id` (of `alliance_id`, for a scoped kind). A process recorded
+        before ids were scoped keeps its unscoped stream: `accord.app` finds it through its read model."""
+        if not self.scoped:
+            return StreamId(self.kind, process_id)
+        if alliance_id is None:
+            raise ValueError(f"a {self.kind}'s stream is named within its alliance: give the alliance")
+        return StreamId(self.kind, f"{alliance_id}{SCOPE}{process_id}")
 
-    def stream_name(self, process_id: str) -> str:
+    def stream_name(self, process_id: str, alliance_id: str | None = None) -> str:
         """The name of the process's stream, which is also its workflow's id."""
-        return str(self.stream(process_id))
+        return str(self.stream(process_id, alliance_id))
 
     @cached_property
     def workflow(self) -> Any:
@@ -108,6 +116,7 @@ def whole_state(name: str, state_type: Any, event_union: Any, evolve: Callable[[
 ALLIANCE = Process(
     "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow", alliance.AllianceState,
     read_models=(whole_state("alliances", alliance.AllianceState, alliance.AllianceEvent, alliance.evolve),),
+    scoped=False,
 )
 DECISION = Process(
     "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow", decision.DecisionState,
@@ -129,7 +138,7 @@ def parse_stream(stream_id: str | StreamId) -> StreamId:
     if parsed is None or parsed.kind not in PROCESSES:
         raise not_found(
             f"{str(stream_id)!r} is not a stream accord knows: streams are named "
-            + ", ".join(f"'{k}-<id>'" for k in PROCESSES),
+            + ", ".join(f"'{k}-<id>'" if not p.scoped else f"'{k}-<alliance>{SCOPE}<id>'" for k, p in PROCESSES.items()),
             "stream",
         )
     return parsed

@@ -16,9 +16,9 @@ import asyncpg
 import structlog
 from pydantic import BaseModel
 
-from events.processes import ALLIANCE, PROCESSES, Process
+from events.processes import PROCESSES, Process
 from events.readmodels import ReadModel
-from events.streams import StreamId
+from events.streams import SCOPE, StreamId
 
 if TYPE_CHECKING:
     from events.store import Connection
@@ -193,15 +193,20 @@ async def row_of(conn: Connection | asyncpg.Pool, model: ReadModel, key: str) ->
     return _listed(model, row) if row else None
 
 
-async def alliance_of(conn: Connection | asyncpg.Pool, stream: StreamId) -> str | None:
-    """The alliance of the process of `stream`: an alliance's own stream names it; None when the record
-    holds no such process."""
-    if stream.kind == ALLIANCE.kind:
-        return stream.id
-    alliance_id: str | None = await conn.fetchval(
-        "SELECT alliance_id FROM accord.read_models WHERE model = $1 AND key = $2", PROCESSES[stream.kind].listing.name, stream.id
+async def located(conn: Connection | asyncpg.Pool, process: Process, process_id: str, alliance_id: str | None) -> list[asyncpg.Record]:
+    """The rows (key, alliance_id) of the processes of a scoped kind whose id is `process_id`: within
+    `alliance_id`, its scoped stream or the unscoped one it was recorded under before ids were scoped;
+    without an alliance, every alliance's (the operator's command line)."""
+    if alliance_id is not None:
+        return await conn.fetch(
+            "SELECT key, alliance_id FROM accord.read_models WHERE model = $1 AND alliance_id = $2 AND key IN ($3, $4)",
+            process.listing.name, alliance_id, process_id, process.stream(process_id, alliance_id).id,
+        )
+    return await conn.fetch(
+        "SELECT key, alliance_id FROM accord.read_models WHERE model = $1"
+        " AND (key = $2 OR (strpos(key, $3) > 0 AND substr(key, strpos(key, $3) + 1) = $2)) ORDER BY alliance_id",
+        process.listing.name, process_id, SCOPE,
     )
-    return alliance_id
 
 
 async def streams_of(conn: Connection | asyncpg.Pool, alliance_id: str) -> list[str]:

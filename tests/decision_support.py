@@ -22,7 +22,6 @@ from activities.store import StoreActivities
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
-from events.processes import DECISION
 from events.store import EventStore
 from workflows.decision import DecisionWorkflow
 from workflows.shapes import CommandResult
@@ -112,13 +111,13 @@ async def in_stage(app: Accord, decision_id: str, stage: str, **checks: Any) -> 
     )
 
 
-async def no_activity_in_flight(client: Client, decision_id: str) -> None:
+async def no_activity_in_flight(client: Client, workflow_id: str) -> None:
     """Wait until the decision has no activity pending (webhook deliveries run as activities).
 
     On the time-skipping server an activity in flight holds the clock, so a worker stopped in the
     middle of a delivery leaves time stuck until the activity times out in real time.
     """
-    handle = client.get_workflow_handle(DECISION.stream_name(decision_id))
+    handle = client.get_workflow_handle(workflow_id)
     await eventually(handle.describe, lambda d: not d.raw_description.pending_activities)
 
 
@@ -142,13 +141,12 @@ def worker_without_cache(client: Client, pool: asyncpg.Pool, task_queue: str) ->
 DAY = timedelta(days=1)
 
 
-async def final_state(env: WorkflowEnvironment, decision_id: str, step: timedelta = timedelta(hours=6)) -> DecisionState:
+async def final_state(env: WorkflowEnvironment, workflow_id: str, step: timedelta = timedelta(hours=6)) -> DecisionState:
     """Skip time until a decision ends and return its final state.
 
     Only handles made by the environment's own start_workflow skip time while awaiting a result, and
     the test server cannot answer a result request that names no run, so: sleep, describe, repeat.
     """
-    workflow_id = DECISION.stream_name(decision_id)
     for _ in range(400):
         description = await env.client.get_workflow_handle(workflow_id).describe()
         if description.status != WorkflowExecutionStatus.RUNNING:

@@ -26,6 +26,7 @@ from accord.examples import CHARTER
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DisputeProcedure, load_charter
 from events.dispute import DisputeContext, DisputeState
+from events.processes import DISPUTE
 from events.store import EventStore
 
 RAISER, RESPONDENT, COORDINATOR, STEERING = "cedar", "dune", "gw", "amber"
@@ -98,6 +99,12 @@ async def raise_between(
         "dune took the banner to a rally we boycotted", severity,
     )
     return dispute_id
+
+
+async def stream_of(app: Accord, dispute_id: str) -> str:
+    """The name of the dispute's stream (and workflow), `dispute-<alliance>.<id>`, built from the alliance
+    its state names."""
+    return DISPUTE.stream_name(dispute_id, (await state_of(app, dispute_id)).alliance_id)
 
 
 async def state_of(app: Accord, dispute_id: str) -> DisputeState:

@@ -1,17 +1,19 @@
 """One access policy: every role against every command and read, through the real `accord` command and
 the HTTP API, must get the same answer from each.
 
-Two twin alliances are set up alike (the same members, roles, decision and dispute; only the ids differ,
-since decision and dispute ids are global): the command line walks the matrix on one, the API on the
-other, in the same order, so that each command meets the same state on both sides. An answer is its
-kind (ok, forbidden, not_found, conflict, invalid); for members, also the refusal's message; for a read
-that succeeds, the shape of what was seen (which fields, which kinds of rows), so that an outline on one
-side and the full dispute on the other would differ.
+Two twin alliances are set up alike, down to their ids: the same members and roles, and a decision and a
+dispute of the same ids in each (ids are scoped to their alliance, so that two alliances may use one: the
+matrix also shows that each side reaches its own alliance's process and never the other's). The command
+line walks the matrix on one, the API on the other, in the same order, so that each command meets the
+same state on both sides. An answer is its kind (ok, forbidden, not_found, conflict, invalid); for
+members, also the refusal's message; for a read that succeeds, the shape of what was seen (which fields,
+which kinds of rows), so that an outline on one side and the full dispute on the other would differ.
 
 The roles: a coordinator, a steering member, the dispute's raiser and respondent, a plain member, a
 suspended and a removed member, the alliance's auditor, and an outsider (on the command line a member id
 the alliance does not have; over the API a token of another alliance whose member has a member id of
-this alliance).
+this alliance). A decision or a dispute is named within an alliance: over the API the token's, on the
+command line the one given with `--alliance` (the twin's; the outsider gives its own, as its token does).
 """
 
 from __future__ import annotations
@@ -69,14 +71,15 @@ READS = [
     Op("members", "member list {A}", "GET", "/alliances/{A}/members"),
     Op("parked", "alliance parked {A}", "GET", "/alliances/{A}/parked"),
     Op("decisions", "decision list {A}", "GET", "/alliances/{A}/decisions"),
-    Op("decision", "decision show {D}", "GET", "/decisions/{D}"),
+    Op("decision", "decision show {D} --alliance {S}", "GET", "/decisions/{D}"),
     Op("disputes", "dispute list {A}", "GET", "/alliances/{A}/disputes"),
-    Op("dispute", "dispute show {X}", "GET", "/disputes/{X}"),
+    Op("dispute", "dispute show {X} --alliance {S}", "GET", "/disputes/{X}"),
     Op("notifications", "member notifications {A} cedar", "GET", "/alliances/{A}/members/cedar/notifications"),
     Op("tokens", "token list {A} cedar", "GET", "/alliances/{A}/members/cedar/tokens"),
-    Op("replay decision", "audit replay decision-{D}", "GET", "/audit/streams/decision-{D}/replay"),
-    Op("replay dispute", "audit replay dispute-{X}", "GET", "/audit/streams/dispute-{X}/replay"),
-    Op("check dispute", "audit check dispute-{X}", "GET", "/audit/streams/dispute-{X}/check"),
+    # A stream's full name on the command line; over the API its short one, named in the token's alliance.
+    Op("replay decision", "audit replay decision-{S}.{D}", "GET", "/audit/streams/decision-{D}/replay"),
+    Op("replay dispute", "audit replay dispute-{S}.{X}", "GET", "/audit/streams/dispute-{X}/replay"),
+    Op("check dispute", "audit check dispute-{S}.{X}", "GET", "/audit/streams/dispute-{X}/check"),
     Op("export alliance", "audit export --alliance {A} --format json", "GET", "/alliances/{A}/audit/export"),
     Op("verify alliance", "audit verify --alliance {A}", "GET", "/alliances/{A}/audit/verify", shape=False),
 ]
@@ -85,15 +88,15 @@ READS = [
 # role's answer can depend on another's: it changes nothing here (refused to all, or a conflict), only
 # what is the role's own (a stance, a new member or token of its own naming), or only one role may.
 COMMANDS = [
-    Op("stance", "decision stance {D} p1 agree", "POST", "/decisions/{D}/stances", {"point_id": "p1", "stance": "agree"}, parallel=True),
-    Op("amend", "decision amend {D} p2 --text 'Share the hall, in turns'", "PUT", "/decisions/{D}/points/p2",
+    Op("stance", "decision stance {D} p1 agree --alliance {S}", "POST", "/decisions/{D}/stances", {"point_id": "p1", "stance": "agree"}, parallel=True),
+    Op("amend", "decision amend {D} p2 --text 'Share the hall, in turns' --alliance {S}", "PUT", "/decisions/{D}/points/p2",
        {"text": "Share the hall, in turns"}, parallel=True),
-    Op("add point", "decision add-point {D} --text 'Pay for the hall'", "POST", "/decisions/{D}/points",
+    Op("add point", "decision add-point {D} --text 'Pay for the hall' --alliance {S}", "POST", "/decisions/{D}/points",
        {"text": "Pay for the hall"}, parallel=True),
-    Op("withdraw point", "decision withdraw-point {D} p3", "DELETE", "/decisions/{D}/points/p3", parallel=True),
-    Op("extend", "decision extend {D}", "POST", "/decisions/{D}/extend", parallel=True),
-    Op("fallback", "decision fallback {D}", "POST", "/decisions/{D}/fallback", parallel=True),
-    Op("close", "decision close {D}", "POST", "/decisions/{D}/close", parallel=True),
+    Op("withdraw point", "decision withdraw-point {D} p3 --alliance {S}", "DELETE", "/decisions/{D}/points/p3", parallel=True),
+    Op("extend", "decision extend {D} --alliance {S}", "POST", "/decisions/{D}/extend", parallel=True),
+    Op("fallback", "decision fallback {D} --alliance {S}", "POST", "/decisions/{D}/fallback", parallel=True),
+    Op("close", "decision close {D} --alliance {S}", "POST", "/decisions/{D}/close", parallel=True),
     Op("open decision", "decision open {A} d-{R}-{T} --title Minutes --point 'Keep minutes'", "POST", "/alliances/{A}/decisions",
        {"decision_id": "d-{R}-{T}", "title": "Minutes", "points": [{"text": "Keep minutes"}]}, parallel=True),
     Op("admit", "member admit {A} new-{R} --name Newcomer", "POST", "/alliances/{A}/members",
@@ -110,21 +113,21 @@ COMMANDS = [
        "POST", "/alliances/{A}/disputes",
        {"dispute_id": "y-{R}-{T}", "respondents": ["amber"], "subject": "Minutes", "description": "Late minutes"},
        parallel=True),
-    Op("propose terms", "dispute propose {X} --text 'Return the banner'", "POST", "/disputes/{X}/terms",
+    Op("propose terms", "dispute propose {X} --text 'Return the banner' --alliance {S}", "POST", "/disputes/{X}/terms",
        {"text": "Return the banner"}),
-    Op("assign mediator", "dispute assign-mediator {X} birch", "PUT", "/disputes/{X}/mediator", {"mediator": "birch"},
+    Op("assign mediator", "dispute assign-mediator {X} birch --alliance {S}", "PUT", "/disputes/{X}/mediator", {"mediator": "birch"},
        parallel=True),
-    Op("object to mediator", "dispute object-mediator {X} --reason partial", "POST", "/disputes/{X}/mediator/objection",
+    Op("object to mediator", "dispute object-mediator {X} --reason partial --alliance {S}", "POST", "/disputes/{X}/mediator/objection",
        {"reason": "partial"}, parallel=True),
-    Op("impasse", "dispute impasse {X}", "POST", "/disputes/{X}/impasse", parallel=True),
-    Op("rule", "dispute rule {X} dismiss --reasons none", "POST", "/disputes/{X}/rulings",
+    Op("impasse", "dispute impasse {X} --alliance {S}", "POST", "/disputes/{X}/impasse", parallel=True),
+    Op("rule", "dispute rule {X} dismiss --reasons none --alliance {S}", "POST", "/disputes/{X}/rulings",
        {"ruling": "dismiss", "reasons": "none"}, parallel=True),
-    Op("extend panel", "dispute extend-panel {X}", "POST", "/disputes/{X}/panel/extend", parallel=True),
-    Op("refer", "dispute refer {X} --reason stuck", "POST", "/disputes/{X}/refer", {"reason": "stuck"}, parallel=True),
-    Op("appeal", "dispute appeal {X} --reason unfair", "POST", "/disputes/{X}/appeal", {"reason": "unfair"}, parallel=True),
-    Op("interim", "dispute interim {X} --what 'No statements' --until 2031-01-01T00:00:00Z", "POST", "/disputes/{X}/interim",
+    Op("extend panel", "dispute extend-panel {X} --alliance {S}", "POST", "/disputes/{X}/panel/extend", parallel=True),
+    Op("refer", "dispute refer {X} --reason stuck --alliance {S}", "POST", "/disputes/{X}/refer", {"reason": "stuck"}, parallel=True),
+    Op("appeal", "dispute appeal {X} --reason unfair --alliance {S}", "POST", "/disputes/{X}/appeal", {"reason": "unfair"}, parallel=True),
+    Op("interim", "dispute interim {X} --what 'No statements' --until 2031-01-01T00:00:00Z --alliance {S}", "POST", "/disputes/{X}/interim",
        {"what": "No statements", "until": "2031-01-01T00:00:00Z"}, parallel=True),
-    Op("accept terms", "dispute accept {X} t1", "POST", "/disputes/{X}/terms/t1/accept"),  # the parties settle
+    Op("accept terms", "dispute accept {X} t1 --alliance {S}", "POST", "/disputes/{X}/terms/t1/accept"),  # the parties settle
 ]
 
 
@@ -136,9 +139,13 @@ class Twin:
     dispute_id: str
     tokens: dict[str, str]
     """role -> API token of its member, issued while the member was active"""
+    outsiders: str = ""
+    """the outsider's own alliance (over the API, its token's)"""
 
     def fill(self, template: str, role: str) -> str:
-        return (template.replace("{A}", self.alliance_id).replace("{D}", self.decision_id)
+        """`{S}` is the alliance a decision or a dispute is named in: the twin's, but the outsider's own for it."""
+        scope = self.outsiders if role == "outsider" else self.alliance_id
+        return (template.replace("{A}", self.alliance_id).replace("{S}", scope).replace("{D}", self.decision_id)
                 .replace("{X}", self.dispute_id).replace("{R}", role).replace("{T}", self.tag))
 
     def fill_body(self, body: dict[str, Any] | None, role: str) -> dict[str, Any] | None:
@@ -151,7 +158,7 @@ class Twin:
         return text
 
 
-async def twin(app: Accord, tag: str) -> Twin:
+async def twin(app: Accord, tag: str, decision_id: str, dispute_id: str) -> Twin:
     """An alliance with every role; a decision opened by the coordinator; a dispute cedar raised with dune."""
     alliance_id = await alliance_with_members(app, unique(f"rivers-{tag}"))
     for member in ("elm", "fir", "oak"):
@@ -162,7 +169,6 @@ async def twin(app: Accord, tag: str) -> Twin:
     tokens["auditor"] = (await app.issue_auditor_token(alliance_id, "gw", "firm")).token
     await app.alliance_command(alliance_id, SuspendMember(actor="gw", member_id="fir", reason="dues unpaid"))
     await app.alliance_command(alliance_id, RemoveMember(actor="gw", member_id="oak", reason="left the region"))
-    decision_id, dispute_id = unique(f"hall-{tag}"), unique(f"banner-{tag}")
     points = [PointDraft(text="Book the hall"), PointDraft(text="Share the hall")]  # p1, p2
     await app.open_decision(alliance_id, "gw", decision_id, "The hall", points)
     await app.raise_dispute(alliance_id, "cedar", dispute_id, ["dune"], "The banner", "dune kept the banner")
@@ -219,9 +225,11 @@ async def test_every_role_gets_the_same_answer_from_the_cli_and_the_api(
     app: Accord, client: httpx.AsyncClient, tmp_path: Path, temporal_env: WorkflowEnvironment, db_url: str, task_queue: str
 ) -> None:
     cli = cli_against(tmp_path, temporal_env, db_url, task_queue)
-    on_cli, on_api = await twin(app, "cli"), await twin(app, "api")
+    decision_id, dispute_id = unique("hall"), unique("banner")  # the same in both twins
+    on_cli, on_api = await twin(app, "cli", decision_id, dispute_id), await twin(app, "api", decision_id, dispute_id)
     tokens = dict(on_api.tokens)
     lakes = await alliance_with_members(app, unique("lakes"))
+    on_cli.outsiders = on_api.outsiders = lakes
     await app.alliance_command(lakes, AdmitMember(actor="gw", member_id="elm", name="Elm of the lakes"))
     tokens["outsider"] = (await app.issue_token(lakes, "gw", "elm", "matrix")).token
 

@@ -28,7 +28,7 @@ async def opened(app: Accord) -> tuple[str, str]:
     alliance_id = await alliance_with_members(app, unique("rivers"))
     decision_id = unique("d")
     await app.open_decision(alliance_id, "gw", decision_id, "Spring campaign", [{"text": "A march"}, {"text": "A petition"}])
-    return decision_id, f"decision-{decision_id}"
+    return decision_id, DECISION.stream_name(decision_id, alliance_id)
 
 
 def stance(member: str, point: str = "p1", reason: str | None = None) -> TakeStance:
@@ -117,7 +117,7 @@ async def test_text_the_database_cannot_store_is_refused_and_the_others_sent_wit
 
 async def straight_to_the_workflow(app: Accord, decision_id: str, command: TakeStance) -> CommandResult:
     """The command sent as its Update, as a client of Temporal could, without the application layer."""
-    return await app._update(app.client.get_workflow_handle(DECISION.stream_name(decision_id)), command)
+    return await app._update(app.client.get_workflow_handle(await app.stream_of(DECISION, decision_id)), command)
 
 
 @pytest.mark.parametrize("reason", ["\x00", "ok\x00ok"])

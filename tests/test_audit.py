@@ -50,6 +50,7 @@ from events.alliance import (
 from events.charter import DecisionRules, load_rules
 from events.decision import StanceKind, TakeStance
 from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
+from events.processes import DECISION, DISPUTE
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
 from workflows.alliance import AllianceWorkflow
@@ -164,7 +165,7 @@ async def test_replay_at_a_version_or_a_moment_gives_the_state_and_timeline_then
     await stance(app, decision_id, "gw", "p1", "agree")
     await stance(app, decision_id, "amber", "p1", "agree")
     await stance(app, decision_id, "amber", "p1", "object", reason="the date clashes with our AGM")
-    decision_stream = f"decision-{decision_id}"
+    decision_stream = DECISION.stream_name(decision_id, alliance_id)
     recorded = await store.read_stream(decision_stream)
     assert [e.event_type for e in recorded] == ["DecisionOpened", "StanceTaken", "StanceTaken", "StanceTaken"]
     changed_at = recorded[2].recorded_at + (recorded[3].recorded_at - recorded[2].recorded_at) / 2
@@ -239,8 +240,8 @@ async def test_the_bulk_fold_rebuilds_every_stream_as_replay_does_and_resumes_fr
     # Folding again from the result takes only what was recorded since.
     await stance(app, decision_id, "cedar", "p1", "concerns", reason="costs")
     resumed = await eventually(lambda: fold_log(store, folded), lambda f: f.events == total + 1)
-    assert resumed.states[f"decision-{decision_id}"] == (await replay(store, f"decision-{decision_id}")).state
-    assert resumed.states[f"decision-{decision_id}"].points["p1"].stances["cedar"].stance == "concerns"
+    assert resumed.states[DECISION.stream_name(decision_id, alliance_id)] == (await replay(store, DECISION.stream_name(decision_id, alliance_id))).state
+    assert resumed.states[DECISION.stream_name(decision_id, alliance_id)].points["p1"].stances["cedar"].stance == "concerns"
 
     # An event that cannot be folded stops the fold just before it, checkpoint included, so
     # folding again never applies an event twice.
@@ -251,7 +252,7 @@ async def test_the_bulk_fold_rebuilds_every_stream_as_replay_does_and_resumes_fr
     with pytest.raises(ValueError, match="StanceTaken before DecisionOpened"):
         await fold_log(store, resumed)
     assert resumed.events == total + 2  # the stance before the orphan, and no more
-    assert resumed.states[f"decision-{decision_id}"].points["p2"].stances["dune"].stance == "agree"
+    assert resumed.states[DECISION.stream_name(decision_id, alliance_id)].points["p2"].stances["dune"].stance == "agree"
     stopped = (dict(resumed.states), resumed.checkpoint, resumed.events)
     with pytest.raises(ValueError, match="StanceTaken before DecisionOpened"):
         await fold_log(store, resumed)
@@ -359,14 +360,14 @@ async def test_a_lapsed_decision_checks_out_and_a_lower_quorum_would_have_adopte
     lower_quorum = DecisionRules.model_validate({**charter().decisions.model_dump(), "quorum": 0.4, "fallback": "lapse"})
 
     with pytest.raises(Refused) as still_open:
-        await whatif(store, decision_id, lower_quorum)
+        await whatif(store, DECISION.stream_name(decision_id, alliance_id), lower_quorum)
     assert still_open.value.kind is RefusalKind.CONFLICT
     assert "is open; what-if compares the outcome of a closed decision" in still_open.value.message
 
-    final = await final_state(time_skipping_env, decision_id)
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id))
     assert final.outcomes == {"p1": "adopted", "p2": "parked"}
     assert (final.outcome, final.closed_how, final.rule_applied) == ("partially_adopted", "automatic", "lapse")
-    decision_stream = f"decision-{decision_id}"
+    decision_stream = DECISION.stream_name(decision_id, alliance_id)
     # The alliance records the parked point when the decision tells it.
     await eventually(lambda: app.alliance(alliance_id), lambda state: f"{decision_id}/p2" in state.parked)
 
@@ -375,14 +376,14 @@ async def test_a_lapsed_decision_checks_out_and_a_lower_quorum_would_have_adopte
         assert report.ok, report.checks
 
     head = await store.head(decision_stream)
-    result = await whatif(store, decision_id, lower_quorum)
+    result = await whatif(store, DECISION.stream_name(decision_id, alliance_id), lower_quorum)
     assert (result.actual_outcome, result.would_be_outcome) == ("partially_adopted", "adopted")
     assert [(p.point_id, p.actual, p.would_be, p.changed) for p in result.points] == [
         ("p1", "adopted", "adopted", False),
         ("p2", "parked", "adopted", True),
     ]
     assert (result.points[1].tally.responded, result.points[1].tally.quorum_needed) == (2, 2)
-    same_rules = await whatif(store, decision_id, final.rules)
+    same_rules = await whatif(store, DECISION.stream_name(decision_id, alliance_id), final.rules)
     assert same_rules.would_be_outcome == final.outcome  # the what-if agrees with what happened
     assert await store.head(decision_stream) == head  # nothing written
 
@@ -516,7 +517,7 @@ async def test_a_dispute_is_checked_and_exported_like_any_process(app: Accord, s
     alliance_id = await alliance_with_members(app, unique("rivers"))
     dispute_id = unique("x")
     await app.raise_dispute(alliance_id, "cedar", dispute_id, ["dune"], "Logo use", "dune used our logo unasked")
-    stream = f"dispute-{dispute_id}"
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
 
     report = await check(app, stream)
     assert report.ok, report.checks

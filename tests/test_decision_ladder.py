@@ -23,7 +23,7 @@ async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_othe
     # Ids of this test's own: the time-skipping server lives for the whole session.
     alliance_id = await alliance_with_members(app, unique("rivers"))
     decision_id = unique("d")
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     await app.open_decision(
         alliance_id, "gw", decision_id, "Joint campaign 2027",
         [{"text": "March on the river day"}, {"text": "Sign the open letter"}, {"text": "Accept the grant"}],
@@ -39,7 +39,7 @@ async def test_stall_then_automatic_escalation_adopts_some_points_and_parks_othe
     await stance(app, decision_id, "gw", "p3", "agree")
     await stance(app, decision_id, "amber", "p3", "agree")
 
-    final = await final_state(time_skipping_env, decision_id)
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id))
     assert final.outcomes == {"p1": "adopted", "p2": "adopted", "p3": "blocked_on_principle"}
     assert final.outcome == "partially_adopted"
     assert final.closed_how == "automatic"

@@ -82,10 +82,10 @@ async def run_a_decision(env: WorkflowEnvironment, pool: asyncpg.Pool) -> tuple[
             await stance(app, decision_id, "birch", "p1", "concerns")  # a change of mind: the last stance counts
             await stance(app, decision_id, "gw", "p2", "agree")
             await stance(app, decision_id, "amber", "p2", "object", reason="the funder pollutes")
-            final = await final_state(env, decision_id)
+            final = await final_state(env, DECISION.stream_name(decision_id, alliance_id))
         finally:
             await end_running_processes(env.client, pool)
-    return DECISION.stream_name(decision_id), final
+    return DECISION.stream_name(decision_id, alliance_id), final
 
 
 def counts(history: WorkflowHistory) -> Counter[EventType.ValueType]:

@@ -76,8 +76,8 @@ async def opened(app: Accord, points: int = 2, **rules: Any) -> tuple[str, str]:
     return alliance_id, decision_id
 
 
-async def stage_attribute(app: Accord, decision_id: str) -> str | None:
-    description = await app.client.get_workflow_handle(DECISION.stream_name(decision_id)).describe()
+async def stage_attribute(app: Accord, workflow_id: str) -> str | None:
+    description = await app.client.get_workflow_handle(workflow_id).describe()
     return description.typed_search_attributes.get(search.STAGE)
 
 
@@ -88,8 +88,8 @@ async def test_the_reminder_goes_to_exactly_the_members_without_a_stance_on_ever
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore, pool: asyncpg.Pool
 ) -> None:
     app = skipping_app
-    _, decision_id = await opened(app)
-    stream = DECISION.stream_name(decision_id)
+    alliance_id, decision_id = await opened(app)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     for member in ("gw", "birch"):
         for point in ("p1", "p2"):
             await stance(app, decision_id, member, point, "agree")
@@ -129,10 +129,10 @@ async def test_a_stalled_decision_is_extended_by_a_coordinator_until_the_charter
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1, max_extensions=1)
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     await stance(app, decision_id, "gw", "p1", "agree")
     state = (await app.decision(decision_id)).state
-    assert await stage_attribute(app, decision_id) == "open"
+    assert await stage_attribute(app, DECISION.stream_name(decision_id, alliance_id)) == "open"
 
     await skip_to(time_skipping_env, state.deadline + HOUR)
 
@@ -141,7 +141,7 @@ async def test_a_stalled_decision_is_extended_by_a_coordinator_until_the_charter
     stalled_at = datetime.fromisoformat((await store.read_stream(stream))[-1].data["at"])
     assert state.deadline <= stalled_at < state.deadline + SECOND
     assert stalled.state.escalation_deadline == stalled_at + 3 * DAY
-    assert await eventually(lambda: stage_attribute(app, decision_id), lambda v: v == "stalled") == "stalled"
+    assert await eventually(lambda: stage_attribute(app, DECISION.stream_name(decision_id, alliance_id)), lambda v: v == "stalled") == "stalled"
     assert [r["member_id"] for r in await notified(pool, stream, "decision_stalled")] == ["amber", "gw"]
     (listed,) = await app.decisions(alliance_id)
     assert (listed.decision_id, listed.stage, listed.deadline, listed.outcome) == (
@@ -164,7 +164,7 @@ async def test_a_stalled_decision_is_extended_by_a_coordinator_until_the_charter
     view = await app.decision(decision_id)
     assert (view.state.stage, view.state.extensions, view.state.escalation_deadline) == ("open", 1, None)
     assert now + 5 * DAY <= view.state.deadline < now + 5 * DAY + timedelta(minutes=1)
-    assert await eventually(lambda: stage_attribute(app, decision_id), lambda v: v == "open") == "open"
+    assert await eventually(lambda: stage_attribute(app, DECISION.stream_name(decision_id, alliance_id)), lambda v: v == "open") == "open"
     assert len(await notified(pool, stream, "deadline_extended")) == 5
     (listed,) = await app.decisions(alliance_id)
     assert (listed.stage, listed.deadline) == ("open", view.state.deadline)
@@ -188,7 +188,7 @@ async def test_a_coordinator_applies_the_fallback_to_a_stalled_decision(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app)
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     for member in ("gw", "amber", "birch"):
         await stance(app, decision_id, member, "p1", "agree")
     await stance(app, decision_id, "gw", "p2", "agree")
@@ -199,7 +199,7 @@ async def test_a_coordinator_applies_the_fallback_to_a_stalled_decision(
 
     await app.decision_command(decision_id, ApplyFallback(actor="gw"))
 
-    final = await final_state(time_skipping_env, decision_id)
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id))
     escalated, closed = (await store.read_stream(stream))[-2:]
     assert escalated.event_type == "DecisionEscalated"
     assert {k: escalated.data[k] for k in ("rule", "automatic", "by")} == {"rule": "supermajority", "automatic": False, "by": "gw"}
@@ -231,8 +231,8 @@ async def test_a_coordinator_closes_a_stalled_decision_and_a_later_decision_take
 
     await app.decision_command(decision_id, CloseDecision(actor="gw"))
 
-    final = await final_state(time_skipping_env, decision_id)
-    closed = (await store.read_stream(DECISION.stream_name(decision_id)))[-1]
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id))
+    closed = (await store.read_stream(DECISION.stream_name(decision_id, alliance_id)))[-1]
     assert {k: closed.data[k] for k in ("how", "rule", "by", "outcome")} == {
         "how": "coordinator", "rule": None, "by": "gw", "outcome": "partially_adopted",
     }
@@ -251,7 +251,7 @@ async def test_a_coordinator_closes_a_stalled_decision_and_a_later_decision_take
     assert list((await app.alliance(alliance_id)).parked) == [f"{decision_id}/p2", f"{decision_id}/p3"]
     for member in ELECTORATE:
         await stance(app, again, member, "p1", "agree")
-    assert (await final_state(time_skipping_env, again)).outcome == "adopted"
+    assert (await final_state(time_skipping_env, DECISION.stream_name(again, alliance_id))).outcome == "adopted"
     alliance = await eventually(lambda: app.alliance(alliance_id), lambda a: len(a.parked) == 1)
     assert list(alliance.parked) == [f"{decision_id}/p3"]
     assert (await event_types(store, f"alliance-{alliance_id}"))[-2:] == ["PointsParked", "ParkedPointsTakenUp"]
@@ -262,12 +262,12 @@ async def test_nobody_acts_on_a_stall_and_the_lapse_rule_applies_by_itself(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, fallback="lapse")
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     await stance(app, decision_id, "gw", "p1", "agree")
     await stance(app, decision_id, "amber", "p2", "agree")
     state = (await app.decision(decision_id)).state
 
-    final = await final_state(time_skipping_env, decision_id)
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id))
 
     events = await store.read_stream(stream)
     assert [e.event_type for e in events][-4:] == ["ReminderSent", "DecisionStalled", "DecisionEscalated", "DecisionClosed"]
@@ -284,7 +284,7 @@ async def test_nobody_acts_on_a_stall_and_the_lapse_rule_applies_by_itself(
     }
     assert (final.outcome, final.rule_applied) == ("lapsed", "lapse")
     assert [r["member_id"] for r in await notified(pool, stream, "decision_closed")] == ELECTORATE
-    assert await stage_attribute(app, decision_id) == "closed"
+    assert await stage_attribute(app, DECISION.stream_name(decision_id, alliance_id)) == "closed"
     (listed,) = await app.decisions(alliance_id)
     assert (listed.stage, listed.outcome) == ("closed", "lapsed")
 
@@ -293,8 +293,8 @@ async def test_an_amendment_clears_stances_on_its_point_and_moves_a_close_deadli
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore, pool: asyncpg.Pool
 ) -> None:
     app = skipping_app
-    _, decision_id = await opened(app)
-    stream = DECISION.stream_name(decision_id)
+    alliance_id, decision_id = await opened(app)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     for member in ("amber", "birch", "cedar"):
         await stance(app, decision_id, member, "p1", "agree")
     await stance(app, decision_id, "dune", "p2", "agree")
@@ -344,7 +344,7 @@ async def test_a_withdrawn_point_leaves_the_parked_point_it_took_up_on_the_list(
 ) -> None:
     app = skipping_app
     alliance_id, first = await opened(app, points=1)
-    assert (await final_state(time_skipping_env, first)).outcomes == {"p1": "parked"}  # nobody answered
+    assert (await final_state(time_skipping_env, DECISION.stream_name(first, alliance_id))).outcomes == {"p1": "parked"}  # nobody answered
     await eventually(lambda: app.alliance(alliance_id), lambda a: list(a.parked) == [f"{first}/p1"])
 
     second = unique("d")
@@ -359,7 +359,7 @@ async def test_a_withdrawn_point_leaves_the_parked_point_it_took_up_on_the_list(
     for member in ELECTORATE:
         if member != "cedar":
             await stance(app, second, member, "p3", "agree")
-    assert (await final_state(time_skipping_env, second, step=timedelta(seconds=1))).outcomes == {
+    assert (await final_state(time_skipping_env, DECISION.stream_name(second, alliance_id), step=timedelta(seconds=1))).outcomes == {
         "p1": "withdrawn", "p2": "adopted", "p3": "parked",
     }
     alliance = await eventually(lambda: app.alliance(alliance_id), lambda a: f"{second}/p3" in a.parked)
@@ -371,7 +371,7 @@ async def test_the_last_missing_stance_closes_the_decision_at_once(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
 ) -> None:
     app = skipping_app
-    _, decision_id = await opened(app)
+    alliance_id, decision_id = await opened(app)
     for member in ELECTORATE:
         await stance(app, decision_id, member, "p1", "agree")
     for member in ELECTORATE[:-1]:
@@ -381,11 +381,11 @@ async def test_the_last_missing_stance_closes_the_decision_at_once(
     result = await stance(app, decision_id, "gw", "p2", "stand_aside")
 
     assert len(result.receipts) == 2
-    stream = await store.read_stream(DECISION.stream_name(decision_id))
+    stream = await store.read_stream(DECISION.stream_name(decision_id, alliance_id))
     assert [e.event_type for e in stream][-2:] == ["StanceTaken", "DecisionClosed"]
     assert stream[-1].data["how"] == "all_responded"
     assert [r.stream_version for r in result.receipts] == [stream[-2].stream_version, stream[-1].stream_version]
-    final = await final_state(time_skipping_env, decision_id, step=timedelta(seconds=1))
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id), step=timedelta(seconds=1))
     assert (final.outcome, final.closed_how) == ("adopted", "all_responded")
     assert "ReminderSent" not in [e.event_type for e in stream]
 
@@ -395,7 +395,7 @@ async def test_every_refused_command_raises_refused_and_records_nothing(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1)
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     # Admitted after the opening: not in the decision's electorate.
     await app.alliance_command(alliance_id, AdmitMember(actor="gw", member_id="elm", name="Elm"))
     await stance(app, decision_id, "birch", "p1", "agree")
@@ -460,7 +460,7 @@ async def test_a_suspended_members_stance_is_refused(
 ) -> None:
     app = skipping_app
     alliance_id, decision_id = await opened(app, points=1)
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
     await app.alliance_command(alliance_id, SuspendMember(actor="gw", member_id="dune", reason="dues unpaid"))
     version = (await store.head(stream)).version
 
@@ -478,11 +478,11 @@ async def test_commands_to_a_closed_decision_are_refused_as_closed(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
 ) -> None:
     app = skipping_app
-    _, decision_id = await opened(app, points=1)
+    alliance_id, decision_id = await opened(app, points=1)
     for member in ELECTORATE:
         await stance(app, decision_id, member, "p1", "agree")
-    await final_state(time_skipping_env, decision_id, step=timedelta(seconds=1))
-    version = (await store.head(DECISION.stream_name(decision_id))).version
+    await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id), step=timedelta(seconds=1))
+    version = (await store.head(DECISION.stream_name(decision_id, alliance_id))).version
 
     with pytest.raises(Refused) as caught:
         await stance(app, decision_id, "gw", "p1", "object", reason="too late")
@@ -490,16 +490,16 @@ async def test_commands_to_a_closed_decision_are_refused_as_closed(
     assert (caught.value.kind, caught.value.message) == (
         RefusalKind.CONFLICT, f"decision '{decision_id}' is closed (outcome: adopted)",
     )
-    assert (await store.head(DECISION.stream_name(decision_id))).version == version
+    assert (await store.head(DECISION.stream_name(decision_id, alliance_id))).version == version
 
 
 async def test_a_withdrawn_decision_refuses_stances(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
 ) -> None:
     app = skipping_app
-    _, decision_id = await opened(app, points=1)
+    alliance_id, decision_id = await opened(app, points=1)
     await app.decision_command(decision_id, WithdrawDecision(actor="gw", reason="overtaken by events"))
-    final = await final_state(time_skipping_env, decision_id, step=timedelta(seconds=1))
+    final = await final_state(time_skipping_env, DECISION.stream_name(decision_id, alliance_id), step=timedelta(seconds=1))
     assert (final.stage, final.outcome) == ("withdrawn", "withdrawn")
 
     with pytest.raises(Refused) as caught:
@@ -525,13 +525,13 @@ async def restarting_workers(
     # The workers stopped while a timer is pending keep no workflow cache (see worker_without_cache),
     # and are stopped only between deliveries (see no_activity_in_flight): both for the test server.
     async with worker_without_cache(env.client, pool, task_queue):
-        _, decision_id = await opened(app)
+        alliance_id, decision_id = await opened(app)
         for member in ("gw", "amber", "birch"):
             await stance(app, decision_id, member, "p1", "agree")
         await stance(app, decision_id, "gw", "p2", "agree")
         deadline = (await app.decision(decision_id)).state.deadline
-        await no_activity_in_flight(env.client, decision_id)
-    stream = DECISION.stream_name(decision_id)
+        await no_activity_in_flight(env.client, DECISION.stream_name(decision_id, alliance_id))
+    stream = DECISION.stream_name(decision_id, alliance_id)
     before = await event_types(store, stream)
 
     # Each new worker knows nothing of the decision but what the server's history and timers hold.
@@ -540,10 +540,10 @@ async def restarting_workers(
         stalled = await in_stage(app, decision_id, "stalled")
         assert stalled.state.stalled_points == ["p2"]
         assert await event_types(store, stream) == [*before, "ReminderSent", "DecisionStalled"]
-        await no_activity_in_flight(env.client, decision_id)
+        await no_activity_in_flight(env.client, DECISION.stream_name(decision_id, alliance_id))
 
     async with build_worker(env.client, pool, task_queue):
-        final = await final_state(env, decision_id)
+        final = await final_state(env, DECISION.stream_name(decision_id, alliance_id))
     assert (final.closed_how, final.outcomes) == ("automatic", {"p1": "adopted", "p2": "adopted"})
     assert (await event_types(store, stream))[-2:] == ["DecisionEscalated", "DecisionClosed"]
     assert (await store.verify(stream_prefix=stream)).ok
@@ -571,7 +571,7 @@ async def test_fifty_members_answering_at_once_are_each_recorded_once_in_fewer_a
         await app.alliance_command(alliance_id, AdmitMember(actor="m00", member_id=member, name=member.upper()))
     decision_id = unique("d")
     await app.open_decision(alliance_id, "m00", decision_id, "Everyone at once", [{"text": "the one point"}])
-    stream = DECISION.stream_name(decision_id)
+    stream = DECISION.stream_name(decision_id, alliance_id)
 
     results = await asyncio.gather(
         *(stance(app, decision_id, m, "p1", "agree" if i % 3 else "concerns") for i, m in enumerate(members))
@@ -622,7 +622,7 @@ async def test_commits_that_leave_the_deadline_in_place_keep_its_one_timer(app: 
     for member, point in [("amber", "p1"), ("birch", "p1"), ("cedar", "p2")]:  # one commit each
         await stance(app, decision_id, member, point, "agree")
 
-    history = await app.client.get_workflow_handle(DECISION.stream_name(decision_id)).fetch_history()
+    history = await app.client.get_workflow_handle(DECISION.stream_name(decision_id, alliance_id)).fetch_history()
 
     markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
     assert sum(m.marker_recorded_event_attributes.marker_name == "core_local_activity" for m in markers) == 4
@@ -678,7 +678,7 @@ async def test_a_members_webhook_receives_the_opening_notice(app: Accord, pool: 
         alliance_id = await webhook_alliance(app, hook.url)
         decision_id = unique("d")
         await app.open_decision(alliance_id, "gw", decision_id, "Joint campaign", [{"text": "march"}])
-        stream = DECISION.stream_name(decision_id)
+        stream = DECISION.stream_name(decision_id, alliance_id)
 
         rows = await eventually(
             lambda: notified(pool, stream, "decision_opened"),
@@ -718,7 +718,7 @@ async def test_a_failing_webhook_leaves_the_notice_undelivered_with_the_error(ap
         await app.open_decision(alliance_id, "gw", decision_id, "Joint campaign", [{"text": "march"}])
 
         rows = await eventually(
-            lambda: notified(pool, DECISION.stream_name(decision_id), "decision_opened"),
+            lambda: notified(pool, DECISION.stream_name(decision_id, alliance_id), "decision_opened"),
             lambda rows: any(r["member_id"] == "elm" and r["attempts"] >= 1 for r in rows),
         )
 
@@ -747,9 +747,9 @@ async def test_a_stalled_decision_is_found_by_a_visibility_query(app: Accord, st
         return [w.id async for w in app.client.list_workflows(query)]
 
     found = await eventually(listed, lambda ids: bool(ids))
-    assert found == [DECISION.stream_name(decision_id)]
+    assert found == [DECISION.stream_name(decision_id, alliance_id)]
     opened_ones = [w.id async for w in app.client.list_workflows(
         f"AccordAlliance='{alliance_id}' AND AccordKind='decision' AND AccordStage='open'"
     )]
-    assert DECISION.stream_name(decision_id) not in opened_ones
-    assert (await event_types(store, DECISION.stream_name(decision_id)))[-2:] == ["ReminderSent", "DecisionStalled"]
+    assert DECISION.stream_name(decision_id, alliance_id) not in opened_ones
+    assert (await event_types(store, DECISION.stream_name(decision_id, alliance_id)))[-2:] == ["ReminderSent", "DecisionStalled"]

@@ -43,10 +43,15 @@ from accord.examples import CHARTER as EXAMPLE_CHARTER
 from events.access import outside_the_dispute
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import load_charter
+from events.processes import DISPUTE
 from events.store import EventStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DESCRIPTION = "dune took the banner to a rally we boycotted"
+NEUTRAL = ["juniper", "kale", "lime"]
+"""Members beyond the roles of dispute_support: with them, an appeal panel of three leaves three of the
+members no step of the ladder drew (at most two of whom, the coordinator and an objected mediator, read
+the dispute anyway)."""
 
 
 # --- the command line, run as an operator runs it -------------------------------------------------------
@@ -111,7 +116,7 @@ class Scene:
 
     @property
     def stream(self) -> str:
-        return f"dispute-{self.dispute_id}"
+        return DISPUTE.stream_name(self.dispute_id, self.alliance_id)
 
 
 READERS = ("raiser", "respondent", "mediator", "panelist", "coordinator")
@@ -142,7 +147,7 @@ async def dispute_with_a_panel(app: Accord, env: WorkflowEnvironment, client: ht
         )
         assert raised.status_code == 201, raised.text
         [receipt] = raised.json()["receipts"]
-        assert (receipt["stream_id"], receipt["stream_version"]) == (f"dispute-{dispute_id}", 1)
+        assert (receipt["stream_id"], receipt["stream_version"]) == (DISPUTE.stream_name(dispute_id, alliance_id), 1)
         state = await state_of(app, dispute_id)
         assert state.stage_deadline is not None
         await skip_to(env, state.stage_deadline)
@@ -301,7 +306,7 @@ async def test_the_ladder_over_the_api_with_every_refusal_recording_nothing(
 
     async def refused(method: str, path: str, member: str, status: int, **body: Any) -> Any:
         """A refused request; the dispute's stream must not move (the others' clocks may)."""
-        stream = "dispute-" + path.split("/")[2]
+        stream = DISPUTE.stream_name(path.split("/")[2], alliance_id)
         head = await store.head(stream)
         answer = await call(method, path, member, **body)
         assert answer.status_code == status, answer.text
@@ -316,7 +321,7 @@ async def test_the_ladder_over_the_api_with_every_refusal_recording_nothing(
     assert error["msg"] == f"respondents must be active members of {alliance_id!r}; not members: oak"
     error = validation_error(await call("POST", path, RAISER, **raising, dispute_id="x", actor="gw"))
     assert error["loc"] == ["body", "actor"]  # the actor is the token's member, never a field
-    assert (await store.head("dispute-x")).version == 0
+    assert (await store.head(DISPUTE.stream_name("x", alliance_id))).version == 0
     ladder, crisis, stalling = unique("x"), unique("x"), unique("x")
     for dispute_id, severity in ((ladder, "normal"), (crisis, "crisis"), (stalling, "normal")):
         created = await call("POST", path, RAISER, **raising, dispute_id=dispute_id, severity=severity)
@@ -371,7 +376,7 @@ async def test_the_ladder_over_the_api_with_every_refusal_recording_nothing(
     for panelist in panel[:2]:
         ruled = await call("POST", f"{d}/rulings", panelist, ruling="terms", terms="share the banner", reasons="fair")
         assert ruled.status_code == 200, ruled.text
-    assert [e.event_type for e in await store.read_stream(f"dispute-{ladder}")][-2:] == ["RulingSubmitted", "PanelDecided"]
+    assert [e.event_type for e in await store.read_stream(DISPUTE.stream_name(ladder, alliance_id))][-2:] == ["RulingSubmitted", "PanelDecided"]
     assert (await state_of(app, ladder)).stage == "appeal_window"
     # elm may have been drawn for the panel (then a reader, told why), or see only the outline.
     elm_reads = "elm" in panel
@@ -415,6 +420,8 @@ async def test_the_ladder_on_the_command_line(
     and in the matrix (each `accord` run costs about a second, so they run together where they can)."""
     app, env = skipping_app, time_skipping_env
     alliance_id = await alliance_for_disputes(app)
+    for member in NEUTRAL:  # so that some member stays outside the ladder's appeal panel too
+        await app.alliance_command(alliance_id, AdmitMember(actor=COORDINATOR, member_id=member, name=member.title(), roles=[Role.MEMBER]))
     ladder, crisis, settling = unique("x"), unique("x"), unique("x")
     raise_ = f"dispute raise {alliance_id} {{}} --respondent dune --subject 'Use of the banner' --description '{DESCRIPTION}' --as cedar"
 
@@ -425,10 +432,10 @@ async def test_the_ladder_on_the_command_line(
         cli(f"dispute raise {alliance_id} {unique('x')} --respondent cedar --subject s --description d --as cedar --json"),
     )
     assert raised.code == 0, raised.stderr
-    [first] = await store.read_stream(f"dispute-{ladder}")
+    [first] = await store.read_stream(DISPUTE.stream_name(ladder, alliance_id))
     assert raised.stdout.startswith(f"raised dispute {ladder!r} with dune; negotiate until ")
-    assert f"receipt: dispute-{ladder} v1 position {first.global_position} hash {first.hash.hex()}" in raised.stdout
-    assert raised_crisis.code == 0 and raised_crisis.json()["receipts"][0]["stream_id"] == f"dispute-{crisis}"
+    assert f"receipt: {DISPUTE.stream_name(ladder, alliance_id)} v1 position {first.global_position} hash {first.hash.hex()}" in raised.stdout
+    assert raised_crisis.code == 0 and raised_crisis.json()["receipts"][0]["stream_id"] == DISPUTE.stream_name(crisis, alliance_id)
     assert raised_settling.code == 0, raised_settling.stderr
     assert raiser_as_respondent.code == 1 and json.loads(raiser_as_respondent.stderr) == {
         "error": "a dispute cannot name its raiser as a respondent", "kind": "invalid", "field": "respondents"}
@@ -451,7 +458,7 @@ async def test_the_ladder_on_the_command_line(
     assert accepted.code == 0 and len(accepted.json()["receipts"]) == 2, accepted.stderr  # accepted, and settled
     assert (await state_of(app, settling)).stage == "settled"
     assert withdrawn.code == 0 and (await state_of(app, crisis)).stage == "withdrawn"
-    assert [e.event_type for e in await store.read_stream(f"dispute-{crisis}")][-2:] == ["InterimMeasureRecorded", "DisputeWithdrawn"]
+    assert [e.event_type for e in await store.read_stream(DISPUTE.stream_name(crisis, alliance_id))][-2:] == ["InterimMeasureRecorded", "DisputeWithdrawn"]
 
     # Mediation: no party as mediator; one objection each; the mediator's impasse draws the panel.
     state = await state_of(app, ladder)
@@ -466,7 +473,7 @@ async def test_the_ladder_on_the_command_line(
     assert objected.code == 0, objected.stderr
     mediator = (await state_of(app, ladder)).mediator
     impasse = await cli(f"dispute impasse {ladder} --as {mediator} --json")
-    assert impasse.code == 0 and [r["stream_id"] for r in impasse.json()["receipts"]] == [f"dispute-{ladder}"] * 2
+    assert impasse.code == 0 and [r["stream_id"] for r in impasse.json()["receipts"]] == [DISPUTE.stream_name(ladder, alliance_id)] * 2
 
     # Panel: a party may not rule; a majority of panelists decides; a party appeals.
     panel = (await state_of(app, ladder)).panel
@@ -476,8 +483,9 @@ async def test_the_ladder_on_the_command_line(
     assert all(r.code == 0 for r in rulings), [r.stderr for r in rulings]
     appealed = await cli(f"dispute appeal {ladder} --reason 'the panel ignored our vote' --as dune --json")
     assert appealed.code == 0, appealed.stderr
-    involved = {RAISER, RESPONDENT, COORDINATOR, *panel, *(await state_of(app, ladder)).mediator_objections.values(), mediator}
-    lister = next(m for m in MEMBERS if m not in involved)  # a member who may read none of the three
+    appealed = await state_of(app, ladder)
+    involved = {RAISER, RESPONDENT, COORDINATOR, *panel, *appealed.mediator_objections.values(), mediator, *appealed.appeal_panel}
+    lister = next(m for m in [*MEMBERS, *NEUTRAL] if m not in involved)  # a member who may read none of the three
     shown, listed = await asyncio.gather(cli(f"dispute show {ladder} --as cedar"), cli(f"dispute list {alliance_id} --as {lister}"))
     assert shown.code == 0, shown.stderr
     for line in (

@@ -23,6 +23,7 @@ from dispute_support import (
     raise_between,
     skip_to,
     state_of,
+    stream_of,
 )
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
@@ -47,6 +48,7 @@ from events.dispute import (
     WithdrawDispute,
     draw,
 )
+from events.processes import DISPUTE
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, RecordedEvent
 from workflows import search
@@ -58,7 +60,7 @@ PARTIES = {RAISER, RESPONDENT}
 async def refused_without_record(app: Accord, store: EventStore, dispute_id: str, command: object) -> Refused:
     """Send a command that must be refused; nothing may be recorded for it. The dispute's own clock may
     record meanwhile (a reminder, once the server's time has moved): events no command caused."""
-    stream = f"dispute-{dispute_id}"
+    stream = await stream_of(app, dispute_id)
     head = await store.head(stream)
     with pytest.raises(Refused) as caught:
         await app.dispute_command(dispute_id, command)  # type: ignore[arg-type]
@@ -104,13 +106,13 @@ async def finished(env: WorkflowEnvironment, workflow_id: str) -> DisputeState:
     return state
 
 
-async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decided_by_the_non_parties(
+async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decided_by_a_drawn_panel(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore, pool: asyncpg.Pool
 ) -> None:
     app, env = skipping_app, time_skipping_env
     alliance_id = await alliance_for_disputes(app)
     dispute_id = await raise_between(app, alliance_id)
-    stream = f"dispute-{dispute_id}"
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
     assert await search_attributes(env, stream) == {
         "AccordKind": "dispute", "AccordAlliance": alliance_id, "AccordStage": "negotiation", "AccordSeverity": "normal"
     }
@@ -162,13 +164,17 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     ruled = await state_of(app, dispute_id)
     assert ruled.stage == "appeal_window" and ruled.ruling is not None and ruled.ruling.ruling == "uphold"
 
-    # dune appeals: a decision among the members who are not parties, whose outcome is final.
+    # dune appeals: a decision of an appeal panel drawn from the members who are neither parties, nor the
+    # mediator, nor the first panel; its outcome is final.
     await app.dispute_command(dispute_id, LodgeAppeal(actor=RESPONDENT, reason="the panel ignored our vote"))
     await in_stage(app, dispute_id, "appeal")
+    [lodged] = await recorded(store, stream, "AppealLodged")
+    assert lodged.data["pool"] == sorted(set(MEMBERS) - PARTIES - {mediator, *panel.panel})
+    assert lodged.data["appeal_panel"] == draw(lodged.data["pool"], 3, lodged.data["seed"])
     appeal_id = f"appeal-{dispute_id}"
     appeal = (await eventually(lambda: _decision_or_none(app, appeal_id), lambda view: view is not None))
     assert appeal is not None
-    assert appeal.state.context.electorate == sorted(set(MEMBERS) - PARTIES)
+    assert appeal.state.context.electorate == lodged.data["appeal_panel"]
     assert appeal.state.alliance_id == alliance_id and list(appeal.state.points) == ["p1"]
     with pytest.raises(Refused) as party_stance:
         await app.decision_command(appeal_id, TakeStance(actor=RAISER, point_id="p1", stance=StanceKind.AGREE))
@@ -206,8 +212,9 @@ async def test_mediation_runs_out_into_a_panel_whose_ruling_becomes_final_when_n
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
 ) -> None:
     app, env = skipping_app, time_skipping_env
-    dispute_id = await raise_between(app, await alliance_for_disputes(app))
-    stream = f"dispute-{dispute_id}"
+    alliance_id = await alliance_for_disputes(app)
+    dispute_id = await raise_between(app, alliance_id)
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
     raised = await state_of(app, dispute_id)
     assert raised.stage_deadline is not None
     await skip_to(env, raised.stage_deadline)
@@ -253,7 +260,7 @@ async def test_settlement_in_negotiation_and_in_mediation(
     await app.dispute_command(early, AcceptTerms(actor=RAISER, terms_id="t1"))
     settled = await state_of(app, early)
     assert (settled.stage, settled.outcome) == ("settled", "settled on terms t1")
-    assert sorted(await notified(pool, f"dispute-{early}", "dispute_settled")) == sorted(PARTIES)
+    assert sorted(await notified(pool, DISPUTE.stream_name(early, alliance_id), "dispute_settled")) == sorted(PARTIES)
 
     # Mediation: the mediator's terms, accepted by both parties.
     raised = await state_of(app, late)
@@ -267,10 +274,10 @@ async def test_settlement_in_negotiation_and_in_mediation(
     await app.dispute_command(late, AcceptTerms(actor=RESPONDENT, terms_id="t1"))
     settled = await state_of(app, late)
     assert (settled.stage, settled.outcome) == ("settled", "settled on terms t1")
-    [event] = await recorded(store, f"dispute-{late}", "DisputeSettled")
+    [event] = await recorded(store, DISPUTE.stream_name(late, alliance_id), "DisputeSettled")
     assert event.data["stage"] == "mediation"
     for dispute_id in (early, late):
-        assert (await finished(env, f"dispute-{dispute_id}")).stage == "settled"
+        assert (await finished(env, DISPUTE.stream_name(dispute_id, alliance_id))).stage == "settled"
 
 
 async def test_a_crisis_runs_fast_tells_coordinators_and_steering_at_once_and_its_interim_measure_ends_by_itself(
@@ -279,7 +286,7 @@ async def test_a_crisis_runs_fast_tells_coordinators_and_steering_at_once_and_it
     app, env = skipping_app, time_skipping_env
     alliance_id = await alliance_for_disputes(app)
     dispute_id = await raise_between(app, alliance_id, severity="crisis")
-    stream = f"dispute-{dispute_id}"
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
     # Told at once: the outbox rows are written with the raising event.
     assert await notified(pool, stream, "crisis_raised") == ["amber", "gw"]
     assert await notified(pool, stream, "dispute_raised") == [RESPONDENT]
@@ -320,8 +327,9 @@ async def test_an_interim_measure_outlives_its_dispute_and_still_ends_on_time(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
 ) -> None:
     app, env = skipping_app, time_skipping_env
-    dispute_id = await raise_between(app, await alliance_for_disputes(app), severity="crisis")
-    stream = f"dispute-{dispute_id}"
+    alliance_id = await alliance_for_disputes(app)
+    dispute_id = await raise_between(app, alliance_id, severity="crisis")
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
     raised = await state_of(app, dispute_id)
     until = raised.raised_at + timedelta(days=10)  # long after the dispute is withdrawn
     await app.dispute_command(dispute_id, RecordInterimMeasure(actor=COORDINATOR, what="banner stays home", until=until))
@@ -336,8 +344,9 @@ async def test_a_stalled_panel_waits_quietly_for_coordinators(
     skipping_app: Accord, time_skipping_env: WorkflowEnvironment
 ) -> None:
     app, env = skipping_app, time_skipping_env
-    dispute_id = await raise_between(app, await alliance_for_disputes(app))
-    stream = f"dispute-{dispute_id}"
+    alliance_id = await alliance_for_disputes(app)
+    dispute_id = await raise_between(app, alliance_id)
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
     raised = await state_of(app, dispute_id)
     assert raised.stage_deadline is not None
     await skip_to(env, raised.stage_deadline)

@@ -38,7 +38,7 @@ async def test_the_history_names_each_command(app: Accord) -> None:
     await stance(app, decision_id, "amber", "p1", "agree")
     await app.decision_command(decision_id, AmendPoint(actor="gw", point_id="p1", text="March on Sunday"))
 
-    assert await update_names(app, DECISION.stream_name(decision_id)) == ["open_decision", "take_stance", "amend_point"]
+    assert await update_names(app, DECISION.stream_name(decision_id, alliance_id)) == ["open_decision", "take_stance", "amend_point"]
     assert (await update_names(app, ALLIANCE.stream_name(alliance_id)))[:2] == ["found_alliance", "admit_member"]
 
 
@@ -46,7 +46,7 @@ async def test_a_command_sent_as_execute_is_still_decided_and_recorded(app: Acco
     alliance_id = await alliance_with_members(app, unique("named"))
     decision_id = unique("d")
     await app.open_decision(alliance_id, "gw", decision_id, "Named", [{"text": "March"}])
-    handle = app.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id))
+    handle = app.client.get_workflow_handle_for(DecisionWorkflow.run, DECISION.stream_name(decision_id, alliance_id))
 
     result = await send_update(handle, "execute", TakeStance(actor="amber", point_id="p1", stance="agree"),
                                patience=10, result_type=CommandResult)

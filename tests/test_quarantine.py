@@ -28,6 +28,7 @@ from accord.app import Accord
 from accord.audit import check, export, replay, resume
 from accord.config import Settings
 from events.errors import CorruptRecord
+from events.processes import DECISION
 from events.store import EventStore, NewEvent
 from workflows import search
 
@@ -38,7 +39,7 @@ async def a_decision(app: Accord) -> tuple[str, str]:
     decision_id = unique("d")
     await app.open_decision(alliance_id, "gw", decision_id, "Spring campaign", [{"text": "A march"}])
     await stance(app, decision_id, "amber", "p1", "agree")
-    return decision_id, f"decision-{decision_id}"
+    return decision_id, DECISION.stream_name(decision_id, alliance_id)
 
 
 def stance_data(member: str) -> dict[str, Any]:

@@ -121,16 +121,16 @@ async def test_upgrading_a_record_kept_before_read_models_fills_them(app: Accord
 
 async def test_an_alliance_and_its_processes_rebuild_to_the_rows_their_workflows_left(app: Accord, pool: asyncpg.Pool) -> None:
     alliance_id = await alliance_with_members(app, "lakes")
-    await app.open_decision(alliance_id, "gw", "lakes-d1", "Clean-up day", [{"text": "Saturday"}])
-    await stance(app, "lakes-d1", "amber", "p1", "agree")
-    await app.raise_dispute(alliance_id, "amber", "lakes-x1", ["birch"], "Banner", "Who keeps the banner")
-    left = await rows(pool)
-    assert [(r["model"], r["key"]) for r in left] == [("alliances", "lakes"), ("decisions", "lakes-d1"), ("disputes", "lakes-x1")]
+    await app.open_decision(alliance_id, "gw", "d1", "Clean-up day", [{"text": "Saturday"}])
+    await stance(app, "d1", "amber", "p1", "agree")
+    await app.raise_dispute(alliance_id, "amber", "x1", ["birch"], "Banner", "Who keeps the banner")
+    left = await rows(pool)  # keyed by the id part of each stream (ids are scoped to the alliance)
+    assert [(r["model"], r["key"]) for r in left] == [("alliances", "lakes"), ("decisions", "lakes.d1"), ("disputes", "lakes.x1")]
     assert {r["alliance_id"] for r in left} == {"lakes"}
 
     async with pool.acquire() as conn:
         await rebuild(conn)
 
     assert await rows(pool) == left
-    assert sorted(await alliance_streams(app, alliance_id)) == ["alliance-lakes", "decision-lakes-d1", "dispute-lakes-x1"]
+    assert sorted(await alliance_streams(app, alliance_id)) == ["alliance-lakes", "decision-lakes.d1", "dispute-lakes.x1"]
     assert [a.alliance_id for a in await app.alliances()] == ["lakes"]

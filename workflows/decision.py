@@ -1,4 +1,4 @@
-"""The consensus decision workflow (`decision-<id>`).
+"""The consensus decision workflow (`decision-<alliance>.<id>`).
 
 Members' commands arrive as Updates (validated by the decider first) and go through the group commit;
 the run loop asks the state what is due next (reminder, deadline, end of the escalation window) and
@@ -15,7 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from events import decision
     from events.decision import DecisionCommand, DecisionEvent, DecisionState, Stage
-    from events.processes import ALLIANCE, DECISION
+    from events.processes import ALLIANCE
     from workflows.shapes import Carried, DecisionRun
 
 from workflows.alliance import AllianceWorkflow
@@ -32,7 +32,7 @@ class DecisionWorkflow(ProcessWorkflow[DecisionState, DecisionEvent, DecisionCom
     @workflow.init
     def __init__(self, run: DecisionRun) -> None:
         self.committer: Committer[DecisionState, DecisionEvent] = Committer(
-            head=run.head or empty_head(DECISION.stream_name(run.decision_id)),
+            head=run.head or empty_head(workflow.info().workflow_id),  # its stream's name (events/streams.py)
             state=run.state,
             evolve=decision.evolve,
             notify=decision.told,
@@ -85,6 +85,7 @@ class DecisionWorkflow(ProcessWorkflow[DecisionState, DecisionEvent, DecisionCom
         assert state is not None
         result = decision.result_for_alliance(state, workflow.now())
         if result is not None:
+            result = result.model_copy(update={"stream_id": workflow.info().workflow_id})
             alliance = workflow.get_external_workflow_handle_for(AllianceWorkflow.run, ALLIANCE.stream_name(state.alliance_id))
             await alliance.signal(AllianceWorkflow.decision_result, result)
 

@@ -1,4 +1,4 @@
-"""The dispute workflow (`dispute-<id>`): the ladder from negotiation to a final ruling.
+"""The dispute workflow (`dispute-<alliance>.<id>`): the ladder from negotiation to a final ruling.
 
 Like a decision, it takes people's commands as validated Updates through the group commit, and its
 run loop asks the state what the clock must do next (a reminder, a stage deadline, the end of an
@@ -18,8 +18,17 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 
 with workflow.unsafe.imports_passed_through():
     from events import dispute
-    from events.dispute import DeclareImpasse, DisputeCommand, DisputeEvent, DisputeStage, DisputeState, ObjectToMediator
-    from events.processes import DECISION, DISPUTE
+    from events.dispute import (
+        DeclareImpasse,
+        DisputeCommand,
+        DisputeEvent,
+        DisputeStage,
+        DisputeState,
+        LodgeAppeal,
+        ObjectToMediator,
+    )
+    from events.processes import DECISION
+    from events.streams import StreamId
     from workflows.shapes import Carried, DecisionRun, DisputeRun
 
 from workflows import search
@@ -28,6 +37,14 @@ from workflows.process import ProcessWorkflow, command_updates
 from workflows.recording import Committer, empty_head, publish_stage
 
 RAISING_TIMEOUT = timedelta(minutes=10)
+
+APPEAL_PANEL = "appeal-panel"
+"""Patch: an appeal is decided by a panel drawn from the neutral members (runs that took an appeal before
+replay as they were recorded: decided by every member who is not a party)."""
+
+SCOPED_IDS = "scoped-ids"
+"""Patch: an appeal's decision takes a stream scoped to the alliance (runs that started an appeal before
+replay with the unscoped id their history holds)."""
 
 
 
@@ -41,7 +58,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
     @workflow.init
     def __init__(self, run: DisputeRun) -> None:
         self.committer: Committer[DisputeState, DisputeEvent] = Committer(
-            head=run.head or empty_head(DISPUTE.stream_name(run.dispute_id)),
+            head=run.head or empty_head(workflow.info().workflow_id),  # its stream's name (events/streams.py)
             state=run.state,
             evolve=dispute.evolve,
             notify=dispute.told,
@@ -83,7 +100,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
             result = await workflow.execute_child_workflow(
                 DecisionWorkflow.run,
                 DecisionRun(decision_id=opening.decision_id, open=opening, report_to_alliance=False),
-                id=DECISION.stream_name(opening.decision_id),
+                id=self._appeal_stream(opening.decision_id, state.alliance_id),
                 search_attributes=TypedSearchAttributes(
                     [
                         SearchAttributePair(search.KIND, "decision"),
@@ -104,6 +121,14 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         at = closed_at if closed_at is not None and self.committer.fixed_times else workflow.now()
         decided_event = dispute.appeal_decided(state, result.outcome if result is not None else None, at)
         await self._keep(decided_event)
+
+    @staticmethod
+    def _appeal_stream(decision_id: str, alliance_id: str) -> str:
+        """The appeal decision's stream: scoped to the alliance, as every process's is now; unscoped in a
+        run that started its appeal before ids were scoped (its history holds that id)."""
+        if workflow.patched(SCOPED_IDS):
+            return DECISION.stream_name(decision_id, alliance_id)
+        return str(StreamId(DECISION.kind, decision_id))
 
     async def _keep(self, event: dispute.DisputeEvent) -> None:
         await self.committer.keep(lambda _state, _now: [event], "accord", "appeal")
@@ -127,7 +152,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         return dispute.decide(state, command, now)
 
     def prepare(self, command: DisputeCommand) -> DisputeCommand:
-        if isinstance(command, (ObjectToMediator, DeclareImpasse)):
+        if isinstance(command, (ObjectToMediator, DeclareImpasse)) or (isinstance(command, LodgeAppeal) and workflow.patched(APPEAL_PANEL)):
             return command.model_copy(update={"seed": _seed()})
         return command
 

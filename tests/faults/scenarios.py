@@ -32,6 +32,7 @@ from events.decision import (
 )
 from events.dispute import AcceptTerms, DeclareImpasse, DisputeState, ProposeTerms, RulingKind, SubmitRuling
 from events.errors import Unavailable
+from events.processes import DECISION, DISPUTE
 from events.rules import Refused
 from events.store import Receipt
 from faults.servers import ROOT
@@ -130,12 +131,12 @@ class Scenario:
     """The end state -> None when it is what the scenario expects, or what is wrong."""
 
 
-async def stances(ledger: Ledger, decision_id: str, members: list[str], points: list[str]) -> bool:
+async def stances(ledger: Ledger, alliance_id: str, decision_id: str, members: list[str], points: list[str]) -> bool:
     """True when every stance was recorded."""
     async def one(member: str, point: str) -> bool:
         await ledger.pause()
         command = TakeStance(actor=member, point_id=point, stance=StanceKind.AGREE)
-        return await ledger.send(f"decision-{decision_id}", f"stance {member} {point}",
+        return await ledger.send(DECISION.stream_name(decision_id, alliance_id), f"stance {member} {point}",
                                  lambda cid: ledger.app.decision_command(decision_id, command, command_id=cid))
 
     return all(await asyncio.gather(*(one(m, p) for m in members for p in points)))
@@ -182,47 +183,47 @@ def closed_as(*outcomes: str, how: tuple[str, ...] = ()) -> Callable[[DecisionSt
 
 async def everyone_agrees(ledger: Ledger, alliance_id: str, decision_id: str) -> Scenario:
     await open_decision(ledger, alliance_id, decision_id)
-    await stances(ledger, decision_id, MEMBERS, ["p1", "p2"])
-    return Scenario("agreed", f"decision-{decision_id}", closed_as("adopted"))
+    await stances(ledger, alliance_id, decision_id, MEMBERS, ["p1", "p2"])
+    return Scenario("agreed", DECISION.stream_name(decision_id, alliance_id), closed_as("adopted"))
 
 
 async def amended(ledger: Ledger, alliance_id: str, decision_id: str) -> Scenario:
     await open_decision(ledger, alliance_id, decision_id)
-    await stances(ledger, decision_id, MEMBERS[:3], ["p1"])
+    await stances(ledger, alliance_id, decision_id, MEMBERS[:3], ["p1"])
     proposer = (await until_decision(ledger.app, decision_id, lambda s: True, 120)).proposer
     amend = AmendPoint(actor=proposer, point_id="p1", text="March together, on a Sunday")
-    await ledger.send(f"decision-{decision_id}", "amend p1",
+    await ledger.send(DECISION.stream_name(decision_id, alliance_id), "amend p1",
                       lambda cid: ledger.app.decision_command(decision_id, amend, command_id=cid))
-    await stances(ledger, decision_id, MEMBERS, ["p1", "p2"])
+    await stances(ledger, alliance_id, decision_id, MEMBERS, ["p1", "p2"])
 
     def verdict(state: DecisionState) -> str | None:
         if state.points["p1"].text != amend.text:
             return f"p1 reads {state.points['p1'].text!r}, not the amendment"
         return closed_as("adopted")(state)
 
-    return Scenario("amended", f"decision-{decision_id}", verdict)
+    return Scenario("amended", DECISION.stream_name(decision_id, alliance_id), verdict)
 
 
 async def stalls_and_escalates(ledger: Ledger, alliance_id: str, decision_id: str) -> Scenario:
     await open_decision(ledger, alliance_id, decision_id, "20s")
-    await stances(ledger, decision_id, MEMBERS[:2], ["p1"])
-    return Scenario("escalated", f"decision-{decision_id}", closed_as(
+    await stances(ledger, alliance_id, decision_id, MEMBERS[:2], ["p1"])
+    return Scenario("escalated", DECISION.stream_name(decision_id, alliance_id), closed_as(
         "adopted", "partially_adopted", "not_adopted", how=("automatic",)))
 
 
 async def coordinator_acts_on_stall(ledger: Ledger, alliance_id: str, decision_id: str, action: str) -> Scenario:
     """A stall that the coordinator closes, settles by the fallback rule, or extends (and then all answer)."""
     await open_decision(ledger, alliance_id, decision_id, "20s")
-    await stances(ledger, decision_id, MEMBERS[:2], ["p1"])
+    await stances(ledger, alliance_id, decision_id, MEMBERS[:2], ["p1"])
     await until_decision(ledger.app, decision_id, lambda s: s.stage != "open", 120)
     command = {"close": CloseDecision, "fallback": ApplyFallback, "extend": ExtendDeadline}[action](actor=COORDINATOR)
-    acted = await ledger.send(f"decision-{decision_id}", action,
+    acted = await ledger.send(DECISION.stream_name(decision_id, alliance_id), action,
                               lambda cid: ledger.app.decision_command(decision_id, command, command_id=cid))
     expected = {"close": ("coordinator",), "fallback": ("fallback",), "extend": ("all_responded", "deadline")}[action]
-    if action == "extend" and acted and not await stances(ledger, decision_id, MEMBERS, ["p1", "p2"]):
+    if action == "extend" and acted and not await stances(ledger, alliance_id, decision_id, MEMBERS, ["p1", "p2"]):
         expected += ("automatic",)  # a stance failed while the store was down: the extended decision may stall again
     verdict = closed_as("adopted", "partially_adopted", "not_adopted", "lapsed", how=expected if acted else ("automatic",))
-    return Scenario(f"stall-{action}", f"decision-{decision_id}", verdict)
+    return Scenario(f"stall-{action}", DECISION.stream_name(decision_id, alliance_id), verdict)
 
 
 # --- disputes -------------------------------------------------------------------------------------------
@@ -238,7 +239,7 @@ async def drive_dispute(ledger: Ledger, alliance_id: str, dispute_id: str, path:
     """Raise a dispute and act in it as its people would, until it ends: `negotiation` settles there,
     `mediation` lets negotiation run out and settles with the drawn mediator, `panel` has the mediator
     declare an impasse and the panel rule."""
-    app, stream = ledger.app, f"dispute-{dispute_id}"
+    app, stream = ledger.app, DISPUTE.stream_name(dispute_id, alliance_id)
     raiser, respondent = ledger.rng.sample(PARTIES, 2)
     await opening(lambda: app.raise_dispute(alliance_id, raiser, dispute_id, [respondent], f"Dispute {dispute_id}", "A disagreement"))
 

@@ -28,6 +28,7 @@ from dispute_support import alliance_for_disputes, in_stage, raise_between, stat
 
 from accord import audit
 from accord.app import Accord, send_update
+from events.processes import DECISION, DISPUTE
 from events.store import Receipt
 from faults.stack import FaultStack
 from workflows.decision import DecisionWorkflow
@@ -46,7 +47,7 @@ async def opened(app: Accord, window: str | None = None) -> tuple[str, str]:
         alliance_id, "gw", decision_id, "Spring campaign", [{"text": "A march"}, {"text": "A petition"}],
         response_window=window,
     )
-    return decision_id, f"decision-{decision_id}"
+    return decision_id, DECISION.stream_name(decision_id, alliance_id)
 
 
 async def after_the_fault(stack: FaultStack, point: str, timeout: float = 60) -> None:
@@ -146,12 +147,13 @@ async def test_a_store_outage_longer_than_a_workflow_task_changes_nothing_on_rep
         worker = stack.worker()
         alliance_id = await alliance_with_members(stack.app, unique("rivers"))
         decision_id = unique("d")
+        stream = DECISION.stream_name(decision_id, alliance_id)
         opening = await stack.app.decision_opening(alliance_id, "gw", decision_id, "Spring", [{"text": "A march"}])
         worker.stop()  # so that the workflow's first task holds its start and the opening together
         await asyncio.to_thread(stack.postgres.stop, "immediate")
         # Straight to Temporal: the application layer's own reads would fail at once with the store down.
         handle = await stack.app.client.start_workflow(
-            DecisionWorkflow.run, DecisionRun(decision_id=decision_id), id=f"decision-{decision_id}",
+            DecisionWorkflow.run, DecisionRun(decision_id=decision_id), id=stream,
             task_queue=stack.app.task_queue,
         )
         call = asyncio.ensure_future(send_update(handle, DecisionWorkflow.execute, opening, patience=120))
@@ -162,10 +164,10 @@ async def test_a_store_outage_longer_than_a_workflow_task_changes_nothing_on_rep
         opened = await call
         worker.kill()  # the next worker replays the history from the start
         stack.worker()
-        report = await audit.check(stack.app, f"decision-{decision_id}")
+        report = await audit.check(stack.app, stream)
         assert report.ok, report
         assert opened.receipts[0].stream_version == 1
-        await stack.record_history(f"decision-{decision_id}", "opening-during-a-store-outage")
+        await stack.record_history(stream, "opening-during-a-store-outage")
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -180,7 +182,7 @@ async def test_a_dispute_keeps_the_mediator_it_drew(fault_stack: FaultStack, poi
             stack.app, negotiation_window="3s", reminder_lead="1s", crisis={"negotiation_window": "2s"}
         )
         dispute_id = await raise_between(stack.app, alliance_id)
-        stream = f"dispute-{dispute_id}"
+        stream = DISPUTE.stream_name(dispute_id, alliance_id)
         stack.arm(point, stream, event_type="MediationStarted")
         await after_the_fault(stack, point)
         state = await in_stage(stack.app, dispute_id, "mediation", timeout=120)
@@ -207,7 +209,7 @@ async def test_a_query_on_a_fresh_worker_does_not_run_the_clock_at_a_stale_time(
             stack.app, negotiation_window="20s", reminder_lead="10s", crisis={"negotiation_window": "10s"}
         )
         dispute_id = await raise_between(stack.app, alliance_id)
-        stream = f"dispute-{dispute_id}"
+        stream = DISPUTE.stream_name(dispute_id, alliance_id)
         state = await state_of(stack.app, dispute_id)
         reminder = state.stage_deadline - state.context.procedure.reminder_lead
         await asyncio.sleep(max(0.0, (reminder - datetime.now(UTC)).total_seconds() - 8.3))
