@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 import sys
 import warnings
@@ -188,7 +189,9 @@ def advertised(settings: Settings, stack: DevStack) -> Generator[None, None, Non
 
 
 def without_password(url: str) -> str:
-    """A database URL fit to print: its password, if any, replaced by ***."""
+    """A database URL fit to print: its password, if any, replaced by *** (in the address or, as libpq
+    also takes it, in the query: `?password=...`)."""
+    url = re.sub(r"([?&]password=)[^&#]*", r"\1***", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url

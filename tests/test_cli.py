@@ -302,6 +302,9 @@ def test_the_dev_stack_keeps_its_database_password_to_its_owner(tmp_path: Path) 
     url = "postgresql://accord:s3cret@db.example:5432/accord"
     assert without_password(url) == "postgresql://accord:***@db.example:5432/accord"
     assert without_password("postgresql://postgres@/accord?host=/tmp/x") == "postgresql://postgres@/accord?host=/tmp/x"
+    assert without_password("postgresql:///accord?host=/tmp/x&password=s3cret&user=accord") == (
+        "postgresql:///accord?host=/tmp/x&password=***&user=accord"
+    )
 
     settings = Settings(data_dir=tmp_path)
     settings.dev_file.write_text("{}")
