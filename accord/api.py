@@ -318,6 +318,18 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+async def unreadable_body(request: Request, error: Exception) -> Response:
+    """A body that cannot be read as JSON text at all (bytes that are not UTF-8, nesting too deep to
+    parse) is invalid input like any other: the 422 of a JSON decode error, where FastAPI answers a 400
+    of its own shape. Every other HTTPException is answered as FastAPI answers it."""
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code == status.HTTP_400_BAD_REQUEST and error.__cause__ is not None:  # FastAPI's "error parsing the body"
+        reason = f"{type(error.__cause__).__name__}: {error.__cause__}"
+        detail = [{"type": "json_invalid", "loc": ["body"], "msg": "JSON decode error", "input": {}, "ctx": {"error": reason}}]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return await http_exception_handler(request, error)
+
+
 MAX_BODY_BYTES = 1_000_000
 """The largest request body the API reads (1 MB): far above what the longest command can hold
 (events/text.py), and far below Temporal's payload limit."""
@@ -789,6 +801,7 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
         app.add_exception_handler(kind, error_response)
     app.add_middleware(BodyLimit)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, unreadable_body)
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
