@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import AwareDatetime, Field, TypeAdapter
 
 from events.alliance import AllianceState, Role
 from events.charter import DecisionRules, DisputeProcedure
@@ -248,7 +248,8 @@ class RecordInterimMeasure(Model):
     type: Literal["interim"] = "interim"
     actor: str
     what: Text
-    until: datetime
+    until: AwareDatetime
+    """When the measure ends; with its time zone, as every moment accord compares."""
 
 
 DisputeCommand = Annotated[
