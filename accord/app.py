@@ -359,9 +359,10 @@ class Accord:
         if not rows:
             raise not_found(f"no {process.kind} {process_id!r}")
         alliances = ", ".join(repr(row["alliance_id"]) for row in rows)
+        names = " or ".join(repr(str(StreamId(process.kind, row["key"]))) for row in rows)
         raise invalid(
-            f"{process.kind} {process_id!r} is in alliances {alliances}: name one with --alliance, "
-            f"or give its stream's name, {str(StreamId(process.kind, rows[0]['key']))!r}",
+            f"{process.kind} {process_id!r} is in alliances {alliances}: name one with --alliance "
+            f"(decision and dispute commands), or give its stream's full name ({names})",
             "alliance",
         )
 

@@ -145,4 +145,4 @@ async def test_the_command_line_asks_which_alliance_when_two_use_an_id(
     shown = await cli(f"audit replay decision-{lakes}.spring --json")
     assert shown.code == 0 and "cedar" in shown.json()["state"]["points"]["p1"]["stances"]
     unsure = await cli("audit replay decision-spring")
-    assert unsure.code == 1 and f"or give its stream's name, 'decision-{first}.spring'" in unsure.stderr
+    assert unsure.code == 1 and f"or give its stream's full name ('decision-{first}.spring' or 'decision-{second}.spring')" in unsure.stderr
