@@ -224,8 +224,8 @@ class CpuMeter:
         import psutil
 
         snap = {name: _cpu_seconds(processes) for name, processes in self._groups().items()}
-        machine = psutil.cpu_times()
-        snap["machine"] = machine.user + machine.system + sum(getattr(machine, f, 0.0) for f in ("nice", "irq", "softirq"))
+        machine: dict[str, float] = psutil.cpu_times()._asdict()  # its fields are the platform's: read them by name
+        snap["machine"] = sum(machine.get(f, 0.0) for f in ("user", "system", "nice", "irq", "softirq"))
         snap["wall"] = time.monotonic()
         return snap
 
