@@ -526,10 +526,7 @@ class Accord:
         """Send a command to a dispute. A refusal reaches the actor only if the actor may know that the
         dispute exists: anyone else gets the answer of a dispute that does not exist (access.dispute_seen)."""
         caller = Caller(member_id=command.actor, alliance_id=alliance_id)
-        try:
-            stream = await self._locate(DISPUTE, dispute_id, alliance_id)
-        except Refused:
-            raise access.unknown_dispute(dispute_id) from None
+        stream = await self._locate(DISPUTE, dispute_id, alliance_id)  # refused as access.unknown_dispute words it
         try:
             await self._acting_in(stream, caller)
             state = await self._dispute_state(stream)
@@ -549,10 +546,7 @@ class Accord:
     async def dispute(self, dispute_id: str, reader: Caller | None, *, alliance_id: str | None = None) -> DisputeView | Outline:
         """The dispute as `reader` may see it (access.dispute_seen): in full, as an outline, or not at all
         (the answer of a dispute that does not exist); of the reader's alliance when it speaks for one."""
-        try:
-            stream = await self._locate(DISPUTE, dispute_id, _alliance(reader, alliance_id))
-        except Refused:
-            raise access.unknown_dispute(dispute_id) from None
+        stream = await self._locate(DISPUTE, dispute_id, _alliance(reader, alliance_id))
         seen = self._seen(await self._dispute_state(stream), reader)  # the workflow's own state, as a command meets it
         if seen is None:
             raise access.unknown_dispute(dispute_id)
