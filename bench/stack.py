@@ -103,7 +103,7 @@ async def bench_stack(runner: str | None = None) -> AsyncGenerator[Stack, None]:
         async with dev_services(settings) as endpoints:
             client = await connect(settings, address=endpoints.temporal_address)
             yield Stack(
-                server_url=endpoints.database_url,
+                server_url=endpoints.migration_url,  # the owner's: benchmarks create databases of their own
                 temporal_address=endpoints.temporal_address,
                 client=client,
                 data_dir=data_dir,
