@@ -78,6 +78,7 @@ from events.access import PRIVATE
 from events.alliance import AdmitMember, AmendCharter, FoundAlliance, SetWebhook, SuspendMember
 from events.decision import CloseDecision, PointDraft
 from events.dispute import DeclareImpasse, ProposeTerms, RulingKind, SubmitRuling
+from events.processes import DECISION, DISPUTE
 from events.store import EventStore
 
 ROLES = {
@@ -289,12 +290,6 @@ class Scene:
         return re.sub(r"\{(\w+)\}", value, template)
 
 
-async def recorded(app: Accord, kind: str, process_id: str) -> str:
-    """The name of the stream a process was recorded under (a client learns it from the receipts)."""
-    [row] = await app.pool.fetch("SELECT DISTINCT stream_id FROM accord.events WHERE stream_id LIKE $1", f"{kind}-%{process_id}")
-    return str(row["stream_id"])
-
-
 async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Scene:
     gw = COORDINATOR
     needed = {row.pool: max(1, len(row.allowed())) for row in ROWS if row.pool}
@@ -373,7 +368,10 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     spare = [(await app.issue_token(alliance_id, gw, MEMBER, "spare")).token_id for _ in range(needed["T"])]
     await app.alliance_command(alliance_id, SetWebhook(actor=gw, member_id="rowan", webhook_url=HOOK))
 
-    streams = {name: await recorded(app, kind, process_id) for name, kind, process_id in (("D", "decision", d), ("P", "dispute", p), ("Q", "dispute", q))}
+    streams = {
+        name: await app.stream_of(process, process_id, alliance_id)
+        for name, process, process_id in (("D", DECISION, d), ("P", DISPUTE, p), ("Q", DISPUTE, q))
+    }
     decision_head, dispute_head = await store.head(streams["D"]), await store.head(streams["P"])
     seen = await state_of(app, p)
     values: dict[str, Any] = {
