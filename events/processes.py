@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from pydantic import TypeAdapter
 
@@ -142,6 +142,24 @@ def parse_stream(stream_id: str | StreamId) -> StreamId:
             "stream",
         )
     return parsed
+
+
+class LogOf(NamedTuple):
+    """Whose transparency log a stream's events are leaves of: the alliance its name says, or else (a
+    stream recorded before ids were scoped) the one that its process's row of `model` under `key` names."""
+
+    alliance_id: str | None
+    model: str
+    key: str
+
+
+def log_of(stream_id: str) -> LogOf | None:
+    """The alliance log that a stream's events go into; None for a stream of no process kind accord knows."""
+    stream = StreamId.parse(stream_id)
+    process = PROCESSES.get(stream.kind) if stream is not None else None
+    if process is None or stream is None:
+        return None
+    return LogOf(stream.scope if process.scoped else stream.id, process.listing.name, stream.id)
 
 
 def process_of(stream_id: str | StreamId) -> Process:

@@ -20,6 +20,17 @@ open, newer events wait behind it.
 
 Appends to different streams share no lock: no table lock, no global advisory lock. Two appends
 to the same stream meet only on the unique index.
+
+Why leaves are numbered in the append
+-------------------------------------
+Every event of an alliance's streams is also a leaf of the alliance's transparency log
+(:mod:`events.log`), and its receipt names the leaf. The append takes the next leaf indices from the
+alliance's row of ``accord.logs`` in its own transaction, as its last statement: that row's lock makes
+the appends of one alliance commit their leaves one after the other, so the committed leaves are always
+0 .. size-1, and an append that rolls back takes its indices back with it. Each event gets its leaf
+exactly once, when it commits; one that commits late simply gets a later leaf. The cost is that appends
+to one alliance's streams wait for each other's commits (appends of different alliances do not);
+docs/performance.md measures it.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from events.errors import AccordError
 from events.hashing import GENESIS_HASH, canonical_bytes, canonical_json, chain_hash, envelope_bytes, format_recorded_at, load_json
+from events.processes import log_of
 from events.projector import Fed, consumed, project
 
 __all__ = [
@@ -119,6 +131,8 @@ class Receipt(BaseModel):
     hash: str  # hex
     event_id: UUID
     recorded_at: datetime
+    leaf_index: int | None = None
+    """The event's leaf in its alliance's transparency log (events/log.py); None for a stream of no alliance."""
 
 
 class StreamHead(BaseModel):
@@ -171,11 +185,12 @@ class StoredEvent(BaseModel):
     metadata: dict[str, Any]
     recorded_at: datetime
     hash: str
+    leaf_index: int | None = None
 
     def receipt(self) -> Receipt:
         return Receipt(
             stream_id=self.stream_id, stream_version=self.stream_version, global_position=self.global_position,
-            hash=self.hash, event_id=self.event_id, recorded_at=self.recorded_at,
+            hash=self.hash, event_id=self.event_id, recorded_at=self.recorded_at, leaf_index=self.leaf_index,
         )
 
 
@@ -239,7 +254,7 @@ RETURNING stream_version, global_position
 """
 
 _TAIL_SQL = f"""
-SELECT {_EVENT_COLUMNS} FROM accord.events
+SELECT {_EVENT_COLUMNS}, leaf_index FROM accord.events LEFT JOIN accord.log_leaves USING (global_position)
 WHERE stream_id = $1 AND stream_version BETWEEN $2 AND $3
 ORDER BY stream_version
 """
@@ -250,6 +265,45 @@ WHERE stream_id = $1 AND stream_version >= $2
   AND ($3::int IS NULL OR stream_version <= $3)
   AND ($4::timestamptz IS NULL OR recorded_at <= $4)
 ORDER BY stream_version
+"""
+
+# The events' leaves in their alliance's log (see "Why leaves are numbered in the append" above). The next
+# indices come from the alliance's row of accord.logs, which the upsert locks until the transaction ends.
+# The alliance is the one the stream's name gives, or else the one its process's read model names.
+def _sequence_ctes(n: int) -> str:
+    """The CTEs `target` and `seq` (alliance, first leaf index), with the alliance, model, key and count of
+    events as parameters $n .. $n+3."""
+    return f"""
+target AS (
+    SELECT coalesce(${n}::text, (SELECT alliance_id FROM accord.read_models WHERE model = ${n + 1} AND key = ${n + 2}))
+        AS alliance_id
+), seq AS (
+    INSERT INTO accord.logs AS log (alliance_id, size)
+    SELECT alliance_id, ${n + 3} FROM target WHERE alliance_id IS NOT NULL
+    ON CONFLICT (alliance_id) DO UPDATE SET size = log.size + ${n + 3}
+    RETURNING log.alliance_id, log.size - ${n + 3} AS first
+)"""
+
+
+# An append that runs alone: the events and their leaves in one statement, its own transaction.
+_INSERT_SEQUENCED_SQL = f"""
+WITH ins AS ({_INSERT_SQL.strip()}), {_sequence_ctes(10)}, leaves AS (
+    INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
+    SELECT seq.alliance_id, seq.first + row_number() OVER (ORDER BY ins.global_position) - 1, ins.global_position
+    FROM seq, ins
+    RETURNING global_position, leaf_index
+)
+SELECT ins.stream_version, ins.global_position, leaves.leaf_index FROM ins LEFT JOIN leaves USING (global_position)
+"""
+
+# An append with more to write in its transaction: the leaves last, so that the alliance's row is locked
+# only while the transaction commits.
+_SEQUENCE_SQL = f"""
+WITH {_sequence_ctes(1)}
+INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
+SELECT seq.alliance_id, seq.first + p.ord - 1, p.position
+FROM seq, unnest($5::bigint[]) WITH ORDINALITY AS p(position, ord)
+RETURNING global_position, leaf_index
 """
 
 # See the module docstring: only transactions below the snapshot's xmin are certainly finished.
@@ -519,9 +573,14 @@ async def _insert(
         [row.hash for row in rows],
     )
     projected = consumed(stream_id, (row.event.event_type for row in rows))
+    log = log_of(stream_id)
+    sequence = (log.alliance_id, log.model, log.key, len(rows)) if log is not None else None
+    leaves: dict[int, int] = {}
     if extra is None and not projected:
         # A single statement is its own transaction: no BEGIN/COMMIT round trips needed.
-        positions = _positions(await conn.fetch(_INSERT_SQL, *args))
+        inserted = await conn.fetch(_INSERT_SEQUENCED_SQL if sequence else _INSERT_SQL, *args, *(sequence or ()))
+        positions = _positions(inserted)
+        leaves = {r["global_position"]: r["leaf_index"] for r in inserted if sequence and r["leaf_index"] is not None}
     else:
         async with conn.transaction():
             positions = _positions(await conn.fetch(_INSERT_SQL, *args))
@@ -533,6 +592,9 @@ async def _insert(
                         positions[row.version], row.version)
                     for row in rows
                 ])
+            if sequence:
+                sequenced = await conn.fetch(_SEQUENCE_SQL, *sequence, [positions[row.version] for row in rows])
+                leaves = {r["global_position"]: r["leaf_index"] for r in sequenced}
     return [
         Receipt(
             stream_id=stream_id,
@@ -541,6 +603,7 @@ async def _insert(
             hash=row.hash.hex(),
             event_id=row.event.event_id,
             recorded_at=row.recorded_at,
+            leaf_index=leaves.get(positions[row.version]),
         )
         for row in rows
     ]
@@ -635,6 +698,7 @@ def _stored_event(row: asyncpg.Record) -> StoredEvent:
         stream_id=row["stream_id"], stream_version=row["stream_version"], global_position=row["global_position"],
         event_id=row["event_id"], event_type=row["event_type"], data=load_json(row["data"]),
         metadata=load_json(row["metadata"]), recorded_at=row["recorded_at"], hash=bytes(row["hash"]).hex(),
+        leaf_index=row["leaf_index"],
     )
 
 
@@ -646,6 +710,7 @@ def _stored_receipt(stream_id: str, row: asyncpg.Record) -> Receipt:
         hash=bytes(row["hash"]).hex(),
         event_id=row["event_id"],
         recorded_at=row["recorded_at"],
+        leaf_index=row["leaf_index"],
     )
 
 

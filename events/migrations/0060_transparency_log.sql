@@ -1,0 +1,94 @@
+-- The transparency log: one Merkle tree per alliance over every event of its streams (its own, its
+-- decisions' and its disputes'), signed checkpoints of it, and its witnesses' cosignatures. docs/audit.md
+-- specifies the tree, the checkpoints and the proofs; events/log.py keeps them.
+
+-- How many leaves each alliance's log has. An append takes the next leaf indices from this row in its own
+-- transaction (events/store.py): the row's lock orders the appends of one alliance, so the committed leaves
+-- are always 0 .. size-1, without a gap, and an event that rolls back gives its index back.
+CREATE TABLE accord.logs (
+    alliance_id text   PRIMARY KEY,
+    size        bigint NOT NULL CHECK (size >= 0)
+);
+
+-- Each event's place in its alliance's log: leaf `leaf_index` is the event at `global_position`; the leaf's
+-- data is that event's chain hash (accord.events.hash).
+CREATE TABLE accord.log_leaves (
+    alliance_id     text   NOT NULL,
+    leaf_index      bigint NOT NULL CHECK (leaf_index >= 0),
+    global_position bigint NOT NULL UNIQUE,
+    PRIMARY KEY (alliance_id, leaf_index)
+);
+
+-- The hashes of the tree's complete subtrees: node (level, idx) covers the leaves
+-- [idx * 2^level, (idx + 1) * 2^level); level 0 holds the leaf hashes. Written after the leaves, by whoever
+-- issues checkpoints; a proof reads O(log n) of them.
+CREATE TABLE accord.log_nodes (
+    alliance_id text     NOT NULL,
+    level       smallint NOT NULL CHECK (level BETWEEN 0 AND 63),
+    idx         bigint   NOT NULL CHECK (idx >= 0),
+    hash        bytea    NOT NULL CHECK (octet_length(hash) = 32),
+    PRIMARY KEY (alliance_id, level, idx)
+);
+
+-- The signed checkpoints (C2SP tlog-checkpoint): the note as signed, with its size and root for queries.
+CREATE TABLE accord.checkpoints (
+    alliance_id text        NOT NULL,
+    tree_size   bigint      NOT NULL CHECK (tree_size >= 0),
+    root_hash   bytea       NOT NULL CHECK (octet_length(root_hash) = 32),
+    note        text        NOT NULL,
+    issued_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (alliance_id, tree_size)
+);
+
+-- The witnesses' cosignatures (C2SP tlog-cosignature) of checkpoints, one line each.
+CREATE TABLE accord.cosignatures (
+    alliance_id text        NOT NULL,
+    tree_size   bigint      NOT NULL,
+    witness     text        NOT NULL,
+    key         text        NOT NULL,
+    line        text        NOT NULL,
+    cosigned_at timestamptz NOT NULL,
+    PRIMARY KEY (alliance_id, tree_size, key),
+    FOREIGN KEY (alliance_id, tree_size) REFERENCES accord.checkpoints (alliance_id, tree_size)
+);
+
+-- Evidence that the log was shown differently to someone: two checkpoints of one size with different roots,
+-- or one that does not extend an earlier one. Kept as reported, never removed.
+CREATE TABLE accord.log_evidence (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    alliance_id text        NOT NULL,
+    reported_by text        NOT NULL,
+    reason      text        NOT NULL,
+    earlier     text        NOT NULL,
+    later       text        NOT NULL,
+    reported_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The events recorded before the log existed become its first leaves, alliance by alliance, in the order
+-- the global log is read in (transaction id, then position). A stream recorded before ids were scoped
+-- (decision-<id>) belongs to the alliance its read model names.
+INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
+SELECT alliance_id, row_number() OVER (PARTITION BY alliance_id ORDER BY transaction_id, global_position) - 1,
+       global_position
+FROM (
+    SELECT e.global_position, e.transaction_id,
+           CASE
+               WHEN s.kind = 'alliance' THEN s.id
+               WHEN s.id LIKE '%.%' THEN split_part(s.id, '.', 1)
+               ELSE (SELECT r.alliance_id FROM accord.read_models r WHERE r.model = s.kind || 's' AND r.key = s.id)
+           END AS alliance_id
+    FROM accord.events e,
+         LATERAL (SELECT split_part(e.stream_id, '-', 1) AS kind,
+                         substr(e.stream_id, strpos(e.stream_id, '-') + 1) AS id) s
+    WHERE s.kind IN ('alliance', 'decision', 'dispute')
+) found
+WHERE alliance_id IS NOT NULL;
+
+INSERT INTO accord.logs (alliance_id, size)
+SELECT alliance_id, count(*) FROM accord.log_leaves GROUP BY alliance_id;
+
+-- The application appends leaves and grows the log; it never changes or removes a leaf, node, checkpoint,
+-- cosignature or piece of evidence.
+GRANT SELECT, INSERT, UPDATE ON accord.logs TO accord_app;
+GRANT SELECT, INSERT ON accord.log_leaves, accord.log_nodes, accord.checkpoints, accord.cosignatures,
+    accord.log_evidence TO accord_app;
