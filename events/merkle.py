@@ -181,6 +181,8 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes, pro
     if old == new or old == 0:
         if proof:
             raise ConsistencyError("the proof should be empty")
+        if old == 0 and old_root != EMPTY_ROOT:
+            raise ConsistencyError(f"the empty tree's root is {EMPTY_ROOT.hex()}, not {old_root.hex()}")
         if old == new and old_root != new_root:
             raise ConsistencyError(f"two roots for one tree of {old} leaves: {old_root.hex()} and {new_root.hex()}")
         return

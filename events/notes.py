@@ -40,6 +40,8 @@ DASH = "\u2014 "
 """What starts a signature line: an em dash and a space."""
 
 _NAME = re.compile(r"[^\s+]+")
+_SIZE = re.compile(r"0|[1-9][0-9]*")
+"""A tree size: ASCII decimal, no leading zero (str.isdigit would take other scripts' digits too)."""
 
 
 class NoteError(ValueError):
@@ -60,11 +62,11 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _b64(text: str, what: str) -> bytes:
+def _b64(text: str, what: str, error_type: type[NoteError] = NoteError) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except binascii.Error as error:
-        raise NoteError(f"{what} is not base64: {error}") from None
+        raise error_type(f"{what} is not base64: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Signer:
         parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:  # the five parts of the form
             raise KeyError_("a private key reads PRIVATE+KEY+<name>+<key id>+<base64 key>")
-        name, key = _check_name(parts[2]), _b64(parts[4], "the private key")
+        name, key = _check_name(parts[2]), _b64(parts[4], "the private key", KeyError_)
         if len(key) != 33 or key[0] not in (ED25519, COSIGNATURE):  # type byte and 32-byte seed
             raise KeyError_("the private key is not an Ed25519 key (type 0x01 or 0x04 and a 32-byte seed)")
         signer = cls(name, Ed25519PrivateKey.from_private_bytes(key[1:]), key[0])
@@ -145,7 +147,7 @@ class Verifier:
         parts = text.strip().split("+", 2)
         if len(parts) != 3:  # name, key id, key
             raise KeyError_("a public key reads <name>+<key id>+<base64 key>")
-        name, key = _check_name(parts[0]), _b64(parts[2], "the public key")
+        name, key = _check_name(parts[0]), _b64(parts[2], "the public key", KeyError_)
         if len(key) != 33 or key[0] not in (ED25519, COSIGNATURE):  # type byte and 32-byte key
             raise KeyError_("the public key is not an Ed25519 key (type 0x01 or 0x04 and 32 bytes)")
         verifier = cls(name, key[1:], key[0])
@@ -228,7 +230,7 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "" or "" in lines[:3]:  # three lines and the last newline
             raise NoteError("a checkpoint's text is three lines: origin, tree size, root hash")
         origin, size, root = lines[:3]
-        if not size.isdigit() or (size.startswith("0") and size != "0"):
+        if not _SIZE.fullmatch(size):
             raise NoteError(f"a checkpoint's tree size is a decimal number, not {size!r}")
         digest = _b64(root, "the checkpoint's root hash")
         if len(digest) != 32:  # SHA-256
