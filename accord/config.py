@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events.errors import ConfigurationError
@@ -69,10 +69,35 @@ class Settings(BaseSettings):
         default=None, description="bearer token that may found alliances over the HTTP API"
     )
     log_level: Annotated[str, BeforeValidator(_log_level)] = "info"
+    log_name: str = Field(
+        default="accord.localhost", pattern=r"^[^\s+]+$",
+        description="this deployment's name, a schema-less URL such as accord.example.org: its alliances' checkpoints "
+        "have the origin <name>/<alliance>, and a log key it generates is named so",
+    )
+    log_key: SecretStr | None = Field(
+        default=None,
+        description="the log's Ed25519 signing key, PRIVATE+KEY+<name>+<id>+<key> (`accord log keygen` makes one); "
+        "unset: the file ACCORD_LOG_KEY_FILE names, or the dev stack's <data dir>/log.key",
+    )
+    log_key_file: Path | None = Field(default=None, description="a file holding the log's signing key")
+    log_past_keys: str = Field(
+        default="",
+        description="the public keys of the log's earlier signing keys, comma-separated: after a rotation, the checkpoints "
+        "they signed still verify",
+    )
+    checkpoint_events: int = Field(default=1000, ge=1, description="sign a checkpoint once an alliance's log has grown by this many events")
+    checkpoint_seconds: float = Field(
+        default=60, gt=0, le=86400, description="... or once it has grown at all and this many seconds have passed since the last one"
+    )
 
     @property
     def dev_file(self) -> Path:
         return self.data_dir / "dev.json"
+
+    @property
+    def dev_log_key(self) -> Path:
+        """Where `accord dev` keeps the log key it generated."""
+        return self.data_dir / "log.key"
 
 
 class DevStack(BaseModel):

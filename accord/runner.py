@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from accord.app import Accord
 from accord.config import DevStack, Settings, migration_url
 from accord.devstack import advertised, dev_services, without_password
+from accord.keeper import dev_signer, keeping
 from accord.temporal import connect
 from accord.worker import build_worker, workflow_runner
 from events.migrate import migrate
@@ -61,7 +62,7 @@ def worker_for(app: Accord, settings: Settings) -> Worker:
 
 async def run_worker_service(settings: Settings) -> None:
     stop = stop_on_signals()
-    async with migrated_app(settings) as app, worker_for(app, settings):
+    async with migrated_app(settings) as app, worker_for(app, settings), keeping(app.pool, settings):
         log.info("worker running", task_queue=app.task_queue, namespace=app.client.namespace)
         await stop.wait()
         log.info("worker stopping: finishing the tasks in hand")
@@ -92,7 +93,7 @@ async def run_dev(settings: Settings) -> None:
         )
         async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
             with advertised(settings, stack):
-                async with worker_for(app, settings):
+                async with worker_for(app, settings), keeping(app.pool, settings, dev_signer(settings)):
                     api = asyncio.create_task(serve(app, settings, stop))
                     click.echo(
                         "accord dev is running (Ctrl-C stops it)\n"

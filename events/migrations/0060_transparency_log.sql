@@ -52,18 +52,6 @@ CREATE TABLE accord.cosignatures (
     FOREIGN KEY (alliance_id, tree_size) REFERENCES accord.checkpoints (alliance_id, tree_size)
 );
 
--- Evidence that the log was shown differently to someone: two checkpoints of one size with different roots,
--- or one that does not extend an earlier one. Kept as reported, never removed.
-CREATE TABLE accord.log_evidence (
-    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    alliance_id text        NOT NULL,
-    reported_by text        NOT NULL,
-    reason      text        NOT NULL,
-    earlier     text        NOT NULL,
-    later       text        NOT NULL,
-    reported_at timestamptz NOT NULL DEFAULT clock_timestamp()
-);
-
 -- The events recorded before the log existed become its first leaves, alliance by alliance, in the order
 -- the global log is read in (transaction id, then position). A stream recorded before ids were scoped
 -- (decision-<id>) belongs to the alliance its read model names.
@@ -88,7 +76,6 @@ INSERT INTO accord.logs (alliance_id, size)
 SELECT alliance_id, count(*) FROM accord.log_leaves GROUP BY alliance_id;
 
 -- The application appends leaves and grows the log; it never changes or removes a leaf, node, checkpoint,
--- cosignature or piece of evidence.
+-- or cosignature.
 GRANT SELECT, INSERT, UPDATE ON accord.logs TO accord_app;
-GRANT SELECT, INSERT ON accord.log_leaves, accord.log_nodes, accord.checkpoints, accord.cosignatures,
-    accord.log_evidence TO accord_app;
+GRANT SELECT, INSERT ON accord.log_leaves, accord.log_nodes, accord.checkpoints, accord.cosignatures TO accord_app;
