@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, TypeAdapter
 
 from events.charter import Charter
+from events.notes import COSIGNATURE, NoteError, Verifier
 from events.rules import DomainEvent, Model, Slug, Text, conflict, forbidden, invalid, not_found
 from events.streams import StreamId
 
@@ -41,6 +42,8 @@ class Member(Model):
     status: MemberStatus = MemberStatus.ACTIVE
     webhook_url: str | None = None
     joined_at: datetime
+    witness_key: str | None = None
+    """The public key (tlog-cosignature, Ed25519) with which the member's witness cosigns the alliance's log."""
 
     @property
     def active(self) -> bool:
@@ -139,6 +142,25 @@ class SetWebhook(Model):
     webhook_url: AnyHttpUrl | None
 
 
+class SetWitnessKey(Model):
+    """Name the key with which a member's witness cosigns the alliance's checkpoints (none: it stops)."""
+
+    type: Literal["set_witness_key"] = "set_witness_key"
+    actor: str
+    member_id: str
+    witness_key: str | None
+
+
+class ReportSplitView(Model):
+    """A member's witness saw the log two ways: two checkpoints that cannot both be true. Both are kept."""
+
+    type: Literal["report_split_view"] = "report_split_view"
+    actor: str
+    reason: Text
+    earlier: str = Field(max_length=4000, description="the checkpoint the witness held (a signed note)")
+    later: str = Field(max_length=4000, description="the checkpoint that contradicts it (a signed note)")
+
+
 class AmendCharter(Model):
     type: Literal["amend_charter"] = "amend_charter"
     actor: str
@@ -164,7 +186,8 @@ class DecisionResult(Model):
 
 
 AllianceCommand = Annotated[
-    FoundAlliance | AdmitMember | SuspendMember | ReinstateMember | RemoveMember | SetRoles | SetWebhook | AmendCharter,
+    FoundAlliance | AdmitMember | SuspendMember | ReinstateMember | RemoveMember | SetRoles | SetWebhook | AmendCharter
+    | SetWitnessKey | ReportSplitView,
     Field(discriminator="type"),
 ]
 
@@ -217,6 +240,22 @@ class WebhookChanged(DomainEvent):
     webhook_url: str | None
 
 
+class WitnessKeyChanged(DomainEvent):
+    type: Literal["WitnessKeyChanged"] = "WitnessKeyChanged"
+    member_id: str
+    witness_key: str | None
+
+
+class SplitViewReported(DomainEvent):
+    """Evidence that the alliance's log was shown two ways (docs/audit.md, "Witnesses")."""
+
+    type: Literal["SplitViewReported"] = "SplitViewReported"
+    reported_by: str
+    reason: str
+    earlier: str
+    later: str
+
+
 class CharterAmended(DomainEvent):
     type: Literal["CharterAmended"] = "CharterAmended"
     charter: Charter
@@ -245,7 +284,9 @@ AllianceEvent = Annotated[
     | WebhookChanged
     | CharterAmended
     | PointsParked
-    | ParkedPointsTakenUp,
+    | ParkedPointsTakenUp
+    | WitnessKeyChanged
+    | SplitViewReported,
     Field(discriminator="type"),
 ]
 alliance_event = TypeAdapter(AllianceEvent)
@@ -292,6 +333,45 @@ def _keeps_a_coordinator(state: AllianceState, member_id: str) -> None:
             f"{member_id!r} is the last active coordinator of {state.alliance_id!r}; "
             "make another member coordinator first"
         )
+
+
+def _witness_key(state: AllianceState, command: SetWitnessKey, now: datetime) -> WitnessKeyChanged:
+    if command.actor != command.member_id:
+        raise forbidden(f"a witness key is the member's own to set; {command.actor!r} cannot set {command.member_id!r}'s")
+    _actor(state, command.actor)
+    key = command.witness_key
+    if key is not None:
+        try:
+            verifier = Verifier.parse(key)
+        except NoteError as error:
+            raise invalid(f"witness_key: {error}; `accord witness init` prints one", field="witness_key") from None
+        if verifier.kind != COSIGNATURE:
+            raise invalid("witness_key: a witness cosigns with a cosignature key (type 0x04), not a log's key", field="witness_key")
+        key = str(verifier)
+        holder = next((m.member_id for m in state.members.values() if m.witness_key == key and m.member_id != command.member_id), None)
+        if holder is not None:
+            raise conflict(f"this witness key is already {holder!r}'s: each member's witness has its own")
+    if state.members[command.member_id].witness_key == key:
+        raise conflict(f"{command.member_id!r}'s witness key is already {key or 'unset'}")
+    return WitnessKeyChanged(at=now, member_id=command.member_id, witness_key=key)
+
+
+class AllianceNotice(Model):
+    member_id: str
+    kind: str
+    message: str
+
+
+def told(after: AllianceState, event: AllianceEvent) -> list[AllianceNotice]:
+    """Who hears of an alliance event, given the state it leads to: every active member, of a split view of
+    its log (no other alliance event is told)."""
+    if not isinstance(event, SplitViewReported):
+        return []
+    message = (
+        f"{event.reported_by}'s witness saw the alliance's log two ways ({event.reason}): the record may have been "
+        "rewritten. Both checkpoints are kept in the alliance's record; see docs/audit.md, 'Witnesses'."
+    )
+    return [AllianceNotice(member_id=m.member_id, kind="split_view", message=message) for m in after.members.values() if m.active]
 
 
 def _url(url: AnyHttpUrl | None) -> str | None:
@@ -368,6 +448,13 @@ def decide(state: AllianceState | None, command: AllianceCommand, now: datetime)
                 _actor(state, command.actor)
             _target(state, command.member_id)
             return [WebhookChanged(at=now, member_id=command.member_id, webhook_url=_url(command.webhook_url))]
+        case SetWitnessKey():
+            return [_witness_key(state, command, now)]
+        case ReportSplitView():
+            _actor(state, command.actor)
+            return [SplitViewReported(
+                at=now, reported_by=command.actor, reason=command.reason, earlier=command.earlier, later=command.later,
+            )]
         case AmendCharter():
             _coordinator(state, command.actor, "amend the charter")
             if command.charter == state.charter:
@@ -434,6 +521,10 @@ def evolve(state: AllianceState | None, event: AllianceEvent) -> AllianceState:
             return _with_member(state, event.member_id, roles=event.roles)
         case WebhookChanged():
             return _with_member(state, event.member_id, webhook_url=event.webhook_url)
+        case WitnessKeyChanged():
+            return _with_member(state, event.member_id, witness_key=event.witness_key)
+        case SplitViewReported():
+            return state
         case CharterAmended():
             return state.model_copy(update={"charter": event.charter, "name": event.charter.name})
         case PointsParked():

@@ -82,11 +82,20 @@ class DisputeProcedure(Model):
         return self
 
 
+class Transparency(Model):
+    witnesses: int = Field(
+        default=0, ge=0, le=100,
+        description="how many members' witnesses must cosign a checkpoint of the alliance's log before it counts: "
+        "proofs are given to, and verification reports, the newest checkpoint that has them",
+    )
+
+
 class Charter(Model):
     name: Text
     principles: list[Principle] = Field(min_length=1)
     decisions: DecisionRules
     disputes: DisputeProcedure
+    transparency: Transparency = Transparency()
 
     @model_validator(mode="after")
     def _unique_principles(self) -> Charter:

@@ -32,6 +32,7 @@ class AllianceWorkflow(ProcessWorkflow[AllianceState, AllianceEvent, AllianceCom
             head=run.head or empty_head(ALLIANCE.stream_name(run.alliance_id)),
             state=run.state,
             evolve=alliance.evolve,
+            notify=alliance.told,
             alliance_id=lambda state: state.alliance_id,
             coordinators=lambda state: state.with_role(alliance.Role.COORDINATOR),
             carried=run.carried or Carried(),
