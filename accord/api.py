@@ -442,13 +442,13 @@ async def head(alliance_id: str, reader: Reader, accord: AccordDep) -> StreamHea
 
 @alliances.put("/charter", tags=["alliances"], summary="Amend the charter (coordinators)")
 async def amend_charter(body: AmendRequest, actor: Actor, accord: AccordDep) -> CommandResult:
-    return await _command(accord, actor, AmendCharter(actor=actor.member_id, charter=body.charter, reason=body.reason))
+    return await alliance_command(accord, actor, AmendCharter(actor=actor.member_id, charter=body.charter, reason=body.reason))
 
 
 # --- routes: members ------------------------------------------------------------------------------
 
 
-async def _command(accord: Accord, actor: Identity, command: AllianceCommand) -> CommandResult:
+async def alliance_command(accord: Accord, actor: Identity, command: AllianceCommand) -> CommandResult:
     result = await accord.alliance_command(actor.alliance_id, command)
     log.info("command recorded", alliance=actor.alliance_id, actor=actor.member_id, command=command.type)
     return result
@@ -458,19 +458,19 @@ async def _command(accord: Accord, actor: Identity, command: AllianceCommand) ->
     "/members", tags=["members"], status_code=status.HTTP_201_CREATED, summary="Admit a member (coordinators)"
 )
 async def admit(body: AdmitRequest, actor: Actor, accord: AccordDep) -> CommandResult:
-    return await _command(accord, actor, AdmitMember(actor=actor.member_id, **dict(body)))
+    return await alliance_command(accord, actor, AdmitMember(actor=actor.member_id, **dict(body)))
 
 
 @alliances.post("/members/{member_id}/suspend", tags=["members"], summary="Suspend a member (coordinators)")
 async def suspend(member_id: str, body: ReasonRequest, actor: Actor, accord: AccordDep) -> CommandResult:
-    return await _command(accord, actor, SuspendMember(actor=actor.member_id, member_id=member_id, reason=body.reason))
+    return await alliance_command(accord, actor, SuspendMember(actor=actor.member_id, member_id=member_id, reason=body.reason))
 
 
 @alliances.post(
     "/members/{member_id}/reinstate", tags=["members"], summary="Reinstate a suspended member (coordinators)"
 )
 async def reinstate(member_id: str, actor: Actor, accord: AccordDep) -> CommandResult:
-    return await _command(accord, actor, ReinstateMember(actor=actor.member_id, member_id=member_id))
+    return await alliance_command(accord, actor, ReinstateMember(actor=actor.member_id, member_id=member_id))
 
 
 @alliances.delete(
@@ -490,12 +490,12 @@ async def remove(
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body", "reason"), "msg": "Field required (in the body or as ?reason=)"}]
         )
-    return await _command(accord, actor, RemoveMember(actor=actor.member_id, member_id=member_id, reason=reason))
+    return await alliance_command(accord, actor, RemoveMember(actor=actor.member_id, member_id=member_id, reason=reason))
 
 
 @alliances.put("/members/{member_id}/roles", tags=["members"], summary="Set a member's roles (coordinators)")
 async def set_roles(member_id: str, body: RolesRequest, actor: Actor, accord: AccordDep) -> CommandResult:
-    return await _command(accord, actor, SetRoles(actor=actor.member_id, member_id=member_id, roles=body.roles))
+    return await alliance_command(accord, actor, SetRoles(actor=actor.member_id, member_id=member_id, roles=body.roles))
 
 
 @alliances.put(
@@ -505,7 +505,7 @@ async def set_roles(member_id: str, body: RolesRequest, actor: Actor, accord: Ac
 )
 async def set_webhook(member_id: str, body: WebhookRequest, actor: Actor, accord: AccordDep) -> CommandResult:
     command = SetWebhook(actor=actor.member_id, member_id=member_id, webhook_url=body.webhook_url)
-    return await _command(accord, actor, command)
+    return await alliance_command(accord, actor, command)
 
 
 # --- routes: tokens -------------------------------------------------------------------------------
@@ -805,9 +805,10 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
-    from accord.api_disputes import routers as dispute_routers  # here: that module builds on this one
+    from accord.api_disputes import routers as dispute_routers  # here: these modules build on this one
+    from accord.api_log import routers as log_routers
 
-    for router in dispute_routers:
+    for router in (*dispute_routers, *log_routers):
         app.include_router(router)
     return app
 

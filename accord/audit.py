@@ -24,7 +24,8 @@ from events.access import settings_hidden, without_settings
 from events.alliance import AllianceState
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
-from events.processes import Process, parse_stream, process_of
+from events.log import TransparencyLog
+from events.processes import Process, log_of, parse_stream, process_of
 from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import MAX_VERSION, EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
@@ -253,7 +254,8 @@ async def check(app: Accord, stream_id: str) -> CheckReport:
         live_head: StreamHead = await app.present(parse_stream(stream_id), "head", StreamHead)
         quarantine: Quarantine | None = await app.query(stream_id, "quarantine", Quarantine | None, f"workflow {stream_id!r}")
     except Exception as error:  # noqa: BLE001 - the check reports it; the replay check below says more
-        checks.append(Check(name="workflow", ok=False, detail=f"the workflow does not answer: {error}"))
+        detail = _FORGOTTEN if _not_found(error) else f"the workflow does not answer: {error}"
+        checks.append(Check(name="workflow", ok=False, detail=detail))
     else:
         checks += [_state_check(folded.state, live), _head_check(events, live_head), _process_check(quarantine)]
     checks.append(await replay_history(app, stream_id, workflow))
@@ -316,9 +318,31 @@ async def resume(app: Accord, stream_id: str) -> Quarantine | None:
         raise
 
 
+_FORGOTTEN = (
+    "Temporal has no workflow of this stream: its history was deleted (the namespace's retention period passed, "
+    "or someone deleted it), so the head it kept cannot be compared; the alliance's transparency log still proves "
+    "the record (`accord audit verify --alliance`, docs/audit.md)"
+)
+
+
+def _not_found(error: BaseException) -> bool:
+    """Whether Temporal answered that the workflow does not exist, somewhere in the error's chain."""
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, RPCError) and current.status == RPCStatusCode.NOT_FOUND:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 async def replay_history(app: Accord, workflow_id: str, workflow: Any) -> Check:
     """Replay the workflow's Temporal history against the code deployed now."""
-    history = await app.client.get_workflow_handle(workflow_id).fetch_history()
+    try:
+        history = await app.client.get_workflow_handle(workflow_id).fetch_history()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return Check(name="replay", ok=False, detail=_FORGOTTEN)
+        raise
     result = await replayer(workflow).replay_workflow(history, raise_on_replay_failure=False)
     if result.replay_failure is None:
         return Check(name="replay", ok=True, detail=f"{len(history.events)} history events replay against this code")
@@ -431,6 +455,9 @@ class StreamReport(BaseModel):
 class AuditExport(BaseModel):
     generated_at: datetime
     reports: list[StreamReport]
+    checkpoints: list[str] = []
+    """The newest signed checkpoint of each alliance's log when the report was made (C2SP signed notes): the
+    report's events up to it can be proven in the log (`accord audit prove`)."""
 
 
 def stream_report(replayed: Replayed) -> StreamReport:
@@ -460,7 +487,7 @@ async def export(store: EventStore, stream_ids: list[str], fmt: str, now: dateti
     if fmt not in EXPORT_FORMATS:
         raise invalid(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}", "format")
     reports = [stream_report(await replay(store, s)) for s in stream_ids]
-    document = AuditExport(generated_at=now, reports=reports)
+    document = AuditExport(generated_at=now, reports=reports, checkpoints=await _newest_checkpoints(store, stream_ids))
     if fmt == "json":
         return document.model_dump_json(indent=2)
     if fmt == "jsonl":
@@ -472,6 +499,23 @@ async def export(store: EventStore, stream_ids: list[str], fmt: str, now: dateti
     return markdown if fmt == "md" else render_html(document)
 
 
+async def _newest_checkpoints(store: EventStore, stream_ids: list[str]) -> list[str]:
+    alliances = sorted({log.alliance_id for s in stream_ids if (log := log_of(s)) is not None and log.alliance_id})
+    notes: list[str] = []
+    for alliance_id in alliances:
+        try:
+            notes.append((await TransparencyLog(store.pool).checkpoint(alliance_id)).note)
+        except Refused:
+            continue  # none signed yet
+    return notes
+
+
+def _checkpoint_lines(document: AuditExport) -> list[str]:
+    if not document.checkpoints:
+        return ["No checkpoint of the log was signed yet when this report was made."]
+    return ["Made at the log's checkpoint (verify it with the log's public key; docs/audit.md):", *document.checkpoints]
+
+
 def event_summary(data: dict[str, Any]) -> str:
     """An event's data in one line, with pinned charters and contexts named rather than spelled out."""
     shown = {k: ("(pinned)" if k in ("charter", "context") else v) for k, v in data.items() if k != "at"}
@@ -480,6 +524,8 @@ def event_summary(data: dict[str, Any]) -> str:
 
 def render_markdown(document: AuditExport) -> str:
     lines = ["# accord audit report", "", f"Generated {document.generated_at:%Y-%m-%d %H:%M:%S} UTC.", ""]
+    checkpoint = _checkpoint_lines(document)
+    lines += [checkpoint[0], "", *(["```", *"".join(checkpoint[1:]).splitlines(), "```", ""] if len(checkpoint) > 1 else [])]
     for report in document.reports:
         lines += [
             f"## {report.stream_id}",
@@ -511,6 +557,8 @@ def render_html(document: AuditExport) -> str:
         "td,th{border:1px solid #ccc;padding:4px;vertical-align:top;font-size:90%}code{word-break:break-all}</style>",
         f"</head><body><h1>accord audit report</h1><p>Generated {document.generated_at:%Y-%m-%d %H:%M:%S} UTC.</p>",
     ]
+    checkpoint = _checkpoint_lines(document)
+    parts.append(f"<p>{escape(checkpoint[0])}</p>" + "".join(f"<pre>{escape(note)}</pre>" for note in checkpoint[1:]))
     for report in document.reports:
         parts.append(f"<h2>{escape(report.stream_id)}</h2><p>head: version {report.head_version}, hash <code>{report.head_hash}</code></p>")
         if report.outcome:

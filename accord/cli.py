@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from accord.app import Accord
     from accord.config import Settings
     from events.access import Caller
+    from events.log import LogReport
     from events.store import VerifyReport
 
 T = TypeVar("T")
@@ -143,14 +144,20 @@ async def verify(app: Accord, stream_prefix: str | None) -> Output:
     return _verified(await app.verify(stream_prefix))
 
 
-def _verified(report: VerifyReport) -> Output:
-    from events.errors import CorruptRecord
-
+def _verified(report: VerifyReport, *, raise_broken: bool = True) -> Output:
     lines = [f"checked {report.events_checked} events in {report.streams_checked} streams"]
     lines += [f"BROKEN {b.stream_id} at version {b.version}: {b.reason}" for b in report.broken]
     output = Output(report, "\n".join(lines))
-    if report.broken:
-        raise Reported(output, CorruptRecord(f"{len(report.broken)} broken stream(s)"))
+    return _broken_or(output) if raise_broken else output
+
+
+def _broken_or(output: Output, chains: Output | None = None) -> Output:
+    """`output`, or its report with exit 3 when the chains (`chains`, or `output` itself) are broken."""
+    from events.errors import CorruptRecord
+
+    broken = (chains or output).data.broken
+    if broken:
+        raise Reported(output, CorruptRecord(f"{len(broken)} broken stream(s)"))
     return output
 
 
@@ -328,6 +335,22 @@ async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None
 
     cmd = build(SetWebhook, actor=actor, member_id=member_id, webhook_url=url)
     return Output.result(await app.alliance_command(alliance_id, cmd), f"webhook of {member_id!r} set")
+
+
+@command(member, "witness-key")
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.argument("key", required=False)
+@actor_option
+async def witness_key(app: Accord, alliance_id: str, member_id: str, key: str | None, actor: str) -> Output:
+    """Name the public key of the member's witness (`accord witness init` prints it); omit KEY to stop it
+    (the member only)."""
+    from events.alliance import SetWitnessKey
+    from events.rules import build
+
+    cmd = build(SetWitnessKey, actor=actor, member_id=member_id, witness_key=key)
+    done = f"{member_id!r}'s witness cosigns with {key}" if key else f"{member_id!r} has no witness now"
+    return Output.result(await app.alliance_command(alliance_id, cmd), done)
 
 
 @command(member, "list")
@@ -595,36 +618,95 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 @command(audit, "verify")
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
+@click.option("--log-key", "log_key", multiple=True, metavar="KEY",
+              help="A public key of the log (repeat for several) besides ACCORD_LOG_KEY(_FILE)'s and ACCORD_LOG_PAST_KEYS.")
 @reader_option
-async def audit_verify(app: Accord, alliance_id: str | None, all_streams: bool, reader: Caller | None) -> Output:
-    """Recompute the hash chains (with --as: those of the alliance the reader may read); exit 3 naming the
-    first bad version of each broken stream."""
+async def audit_verify(
+    app: Accord, alliance_id: str | None, all_streams: bool, log_key: tuple[str, ...], reader: Caller | None
+) -> Output:
+    """Recompute the hash chains (with --as: those of the alliance the reader may read); with --alliance, also
+    recompute its transparency log from the record and check every signed checkpoint and cosignature against
+    it. Exit 3 naming the first bad version of each broken stream, and what the log lost."""
     from events.rules import Refused
 
     if reader is not None and not alliance_id:
         raise Refused("--as reads one alliance: give --alliance too", field="alliance")
     streams = await app.readable_streams(alliance_id, reader) if alliance_id else None
-    return _verified(await app.store.verify(streams=streams))
+    chains = _verified(await app.store.verify(streams=streams), raise_broken=False)
+    if not alliance_id:
+        return _broken_or(chains)
+    from accord import transparency
+    from accord.keeper import log_keys
+
+    keys = log_keys(load_settings(as_json=False), log_key)
+    report = await transparency.verify_log(app, alliance_id, reader, keys)
+    output = Output({**chains.data.model_dump(), "log": report}, chains.text + "\n" + _log_text(report))
+    if not report.ok:
+        from events.errors import CorruptRecord
+
+        raise Reported(output, CorruptRecord(f"the log of {alliance_id!r} does not hold: {report.problems[0]}"))
+    return _broken_or(output, chains)
+
+
+def _log_text(report: LogReport) -> str:
+    newest = f"the newest that holds has {report.latest} leaves" if report.latest is not None else "none holds yet"
+    counted = (
+        f"; with the {report.witnesses_required} witnesses the charter asks for: {report.counted if report.counted is not None else 'none'}"
+        if report.witnesses_required else ""
+    )
+    lines = [
+        f"log of {report.alliance_id}: {report.leaves} leaves, {report.checkpoints} checkpoint(s) checked, {newest}{counted}; "
+        f"{report.unsigned} leaves since"
+    ]
+    if not report.signatures_checked:
+        lines.append("signatures NOT checked: no public key of the log is known (give --log-key, or set ACCORD_LOG_KEY_FILE)")
+    lines += [f"BROKEN log: {problem}" for problem in report.problems]
+    return "\n".join(lines)
 
 
 @command(audit, "export")
 @click.argument("stream", required=False)
 @click.option("--alliance", "alliance_id", default=None, help="Every process of this alliance.")
 @click.option("--format", "fmt", type=click.Choice(["json", "jsonl", "md", "html"]), default="md", show_default=True)
+@click.option("--bundle", "bundle_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="With --alliance: write the audit bundle (events in log order, checkpoints, keys) to this file instead.")
 @reader_option
-async def audit_export(app: Accord, stream: str | None, alliance_id: str | None, fmt: str, reader: Caller | None) -> Output:
-    """A self-contained report: timeline, outcome, rules pinned and applied, head hash (with --as: of what
-    the reader may read)."""
+async def audit_export(
+    app: Accord, stream: str | None, alliance_id: str | None, fmt: str, bundle_file: Path | None, reader: Caller | None
+) -> Output:
+    """A self-contained report: timeline, outcome, rules pinned and applied, head hash, the log's checkpoint
+    (with --as: of what the reader may read); or, with --bundle, the alliance's audit bundle, which the
+    verifier in docs/audit.md checks offline."""
     from accord.audit import export
     from events.rules import Refused
 
     if bool(stream) == bool(alliance_id):
         raise Refused("give either a STREAM or --alliance", field="stream")
+    if bundle_file is not None:
+        if not alliance_id:
+            raise Refused("--bundle is of an alliance: give --alliance", field="bundle")
+        return await _bundle(app, alliance_id, reader, bundle_file)
     if stream:
         stream = await app.readable_record(stream, reader)
     streams = [stream] if stream else await app.readable_streams(alliance_id or "", reader)
     document = await export(app.store, streams, fmt, datetime.now(UTC))
     return Output(json.loads(document) if fmt == "json" else {"format": fmt, "report": document}, document)
+
+
+async def _bundle(app: Accord, alliance_id: str, reader: Caller | None, path: Path) -> Output:
+    import asyncio
+
+    from accord import transparency
+    from accord.keeper import log_keys
+
+    document = await transparency.bundle(app, alliance_id, reader, log_keys(load_settings(as_json=False)))
+    await asyncio.to_thread(path.write_text, json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    withheld = sum("event" not in leaf for leaf in document["leaves"])
+    summary = {"path": str(path), "leaves": len(document["leaves"]), "withheld": withheld, "checkpoints": len(document["checkpoints"])}
+    return Output(
+        summary,
+        f"wrote {path}: {len(document['leaves'])} leaves ({withheld} as their hash only), {len(document['checkpoints'])} checkpoint(s)",
+    )
 
 
 @command(audit, "receipt")
@@ -643,6 +725,34 @@ async def audit_receipt(app: Accord, stream: str, version: int, hash_hex: str, r
     if not result.in_record:
         raise Reported(output, CorruptRecord(f"receipt {stream} v{version} is not in the record"))
     return output
+
+
+@command(audit, "prove")
+@click.argument("stream")
+@click.argument("version", type=click.IntRange(min=1))
+@click.argument("hash_hex", metavar="[HASH]", required=False)
+@click.option("--size", type=click.IntRange(min=1), default=None,
+              help="Prove it in the checkpoint of this many leaves (default: the newest that counts).")
+@click.option("--format", "fmt", type=click.Choice(["text", "tlog-proof"]), default="text", show_default=True,
+              help="tlog-proof: the C2SP tlog-proof file, for tools that read it.")
+@reader_option
+async def audit_prove(
+    app: Accord, stream: str, version: int, hash_hex: str | None, size: int | None, fmt: str, reader: Caller | None
+) -> Output:
+    """Prove that a receipt's event (STREAM VERSION, and its HASH if given) is in its alliance's log: the
+    inclusion proof to a signed checkpoint, which anyone can check offline (docs/audit.md)."""
+    from accord import transparency
+
+    proof = await transparency.prove(app, stream, version, reader, hash_hex=hash_hex, size=size)
+    if fmt == "tlog-proof":
+        return Output(proof, proof.tlog_proof().rstrip("\n"))
+    text = (
+        f"{proof.stream_id} version {proof.stream_version} is leaf {proof.leaf_index} of the log of {proof.alliance_id}, "
+        f"in its checkpoint of {proof.tree_size} leaves\n"
+        + "\n".join(f"  {p}" for p in proof.proof)
+        + "\n" + proof.checkpoint.rstrip("\n")
+    )
+    return Output(proof, text)
 
 
 @command(audit, "whatif")
@@ -728,8 +838,12 @@ async def revoke(app: Accord, alliance_id: str, token_id: Any, actor: str) -> Ou
 
 
 from accord.cli_dispute import dispute  # noqa: E402  (a group of its own module; it needs nothing from here at import)
+from accord.cli_log import log  # noqa: E402  (likewise)
+from accord.cli_witness import witness  # noqa: E402  (likewise)
 
 main.add_command(dispute)
+main.add_command(log)
+main.add_command(witness)
 
 
 if __name__ == "__main__":

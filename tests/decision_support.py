@@ -22,6 +22,7 @@ from activities.store import StoreActivities
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DecisionRules, load_charter
 from events.decision import DecisionState, StanceKind, TakeStance
+from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 from events.store import EventStore
 from workflows.decision import DecisionWorkflow
 from workflows.shapes import CommandResult
@@ -60,6 +61,28 @@ async def behind_the_triggers(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Conne
         await conn.execute("ALTER TABLE accord.events DISABLE TRIGGER USER")
         yield conn
         await conn.execute("ALTER TABLE accord.events ENABLE TRIGGER USER")
+
+
+async def rechain(conn: asyncpg.Connection, stream_id: str) -> None:
+    """Recompute every hash of the stream from its rows by the published rule, as someone who rewrites the
+    record would, so that its chain holds again (behind the triggers)."""
+    rows = await conn.fetch(
+        "SELECT stream_version, event_id, event_type, data::text AS data, metadata::text AS metadata, recorded_at"
+        " FROM accord.events WHERE stream_id = $1 ORDER BY stream_version",
+        stream_id,
+    )
+    prev = GENESIS_HASH
+    for row in rows:
+        canonical = canonical_bytes(
+            stream_id, row["stream_version"], row["event_id"], row["event_type"], load_json(row["data"]),
+            load_json(row["metadata"]), row["recorded_at"],
+        )
+        digest = chain_hash(prev, canonical)
+        await conn.execute(
+            "UPDATE accord.events SET prev_hash = $3, hash = $4 WHERE stream_id = $1 AND stream_version = $2",
+            stream_id, row["stream_version"], prev, digest,
+        )
+        prev = digest
 
 
 def unique(prefix: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 from cli_support import Cli, cli_against
-from decision_support import CHARTER, alliance_with_members, behind_the_triggers, charter, eventually, final_state
+from decision_support import CHARTER, alliance_with_members, behind_the_triggers, charter, eventually, final_state, rechain
 from replay_support import AllianceThatWaitsBeforeRecording
 from temporalio.testing import WorkflowEnvironment
 
@@ -49,7 +49,6 @@ from events.alliance import (
 )
 from events.charter import DecisionRules, load_rules
 from events.decision import StanceKind, TakeStance
-from events.hashing import GENESIS_HASH, canonical_bytes, chain_hash, load_json
 from events.processes import DECISION, DISPUTE
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
@@ -107,27 +106,11 @@ async def cut_tail(pool: asyncpg.Pool, stream_id: str) -> None:
 async def rewrite_chain(pool: asyncpg.Pool, stream_id: str, version: int, **changes: Any) -> None:
     """Change an event's data and recompute every hash of the stream by the published rule."""
     async with behind_the_triggers(pool) as conn:
-        rows = await conn.fetch(
-            "SELECT stream_version, event_id, event_type, data::text AS data, metadata::text AS metadata, recorded_at"
-            " FROM accord.events WHERE stream_id = $1 ORDER BY stream_version",
-            stream_id,
+        await conn.execute(
+            "UPDATE accord.events SET data = data || $3::jsonb WHERE stream_id = $1 AND stream_version = $2",
+            stream_id, version, json.dumps(changes),
         )
-        prev = GENESIS_HASH
-        for row in rows:
-            data = load_json(row["data"])
-            if row["stream_version"] == version:
-                data.update(changes)
-            canonical = canonical_bytes(
-                stream_id, row["stream_version"], row["event_id"], row["event_type"],
-                data, load_json(row["metadata"]), row["recorded_at"],
-            )  # fmt: skip
-            digest = chain_hash(prev, canonical)
-            await conn.execute(
-                "UPDATE accord.events SET data = $3::jsonb, prev_hash = $4, hash = $5"
-                " WHERE stream_id = $1 AND stream_version = $2",
-                stream_id, row["stream_version"], json.dumps(data), prev, digest,
-            )
-            prev = digest
+        await rechain(conn, stream_id)
 
 
 # --- replay ---------------------------------------------------------------------------------------
@@ -497,7 +480,8 @@ async def test_audit_commands_exit_0_on_an_intact_record_and_3_naming_what_is_wr
     assert "FAIL state: members.amber.name: record says 'Amber Oil Corp', workflow says 'Amber'" in tampered.stdout
     assert f"error: {tampered_stream}: 1 check(s) failed" in tampered.stderr
 
-    assert verified.code == 0 and verified.stdout.strip() == "checked 3 events in 1 streams", verified.stderr
+    assert verified.code == 0 and verified.stdout.splitlines()[0] == "checked 3 events in 1 streams", verified.stderr
+    assert f"log of {alliance_id}: 3 leaves, 0 checkpoint(s) checked, none holds yet; 3 leaves since" in verified.stdout
     assert broken.code == 3
     assert f"BROKEN {tampered_stream} at version 2: hash mismatch" in broken.stdout
     assert "error: 1 broken stream(s)" in broken.stderr

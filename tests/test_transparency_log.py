@@ -1,0 +1,255 @@
+"""The transparency log catches a rewritten record after Temporal has forgotten the processes.
+
+Each alliance records a decision and a dispute on a Temporal dev server of the test's own; checkpoints are
+signed; then that server is shut down and thrown away with every history it held, so that `accord audit
+check` (pointed at another server) has nothing left to compare with. Then
+the record is tampered with as someone with the database's owner rights could (recomputing the hash chains
+so that `verify`'s chain check alone passes): an edited row, a deleted tail, a whole deleted stream, two
+events swapped, a row inserted in the middle. `accord audit verify --alliance` and the verifier printed in
+docs/audit.md (hashlib, cryptography and asyncpg only) each catch every one, and pass the honest log.
+
+Real PostgreSQL, real Temporal dev server, the command line and the documented script as subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from cli_support import Cli, cli_against
+from decision_support import alliance_with_members, behind_the_triggers, rechain, unique
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from test_independent_verifier import verifier_script
+
+from accord.app import Accord
+from accord.binaries import binary
+from accord.worker import build_worker
+from events.decision import PointDraft, StanceKind, TakeStance
+from events.log import TransparencyLog
+from events.notes import Signer
+from events.store import EventStore
+from workflows import search
+
+LOG_NAME = "accord.test"
+
+
+@pytest.fixture
+def signer() -> Signer:
+    return Signer.generate(LOG_NAME)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, temporal_env: WorkflowEnvironment, db_url: str, task_queue: str, signer: Signer) -> Cli:
+    run = cli_against(tmp_path, temporal_env, db_url, task_queue)
+    run.env["ACCORD_LOG_KEY"] = str(signer)
+    run.env["ACCORD_LOG_NAME"] = LOG_NAME
+    return run
+
+
+@asynccontextmanager
+async def forgetful_temporal(app_pool: asyncpg.Pool) -> AsyncIterator[Accord]:
+    """accord on a Temporal dev server of its own, in memory: when the block ends, the server and every
+    history it held are gone, as a closed workflow's history is once the namespace's retention has passed."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, search_attributes=search.ALL,
+    )
+    async with env, build_worker(env.client, app_pool, "forgetful"):
+        yield Accord(client=env.client, pool=app_pool, task_queue="forgetful")
+
+
+async def recorded_alliance(app: Accord, log: TransparencyLog, signer: Signer) -> str:
+    """An alliance with a decision and a dispute, and two checkpoints signed along the way."""
+    alliance_id = await alliance_with_members(app, unique("rivers"))
+    await app.open_decision(alliance_id, "amber", "spring", "Spring campaign", [PointDraft(text="March"), PointDraft(text="Banner")])
+    assert await log.issue(alliance_id, signer, LOG_NAME) is not None
+    await app.raise_dispute(alliance_id, "cedar", "banner", ["dune"], "The banner", "dune took the banner", "normal")
+    for member, point in (("cedar", "p1"), ("dune", "p1"), ("cedar", "p2")):
+        await app.decision_command("spring", TakeStance(actor=member, point_id=point, stance=StanceKind.AGREE), alliance_id=alliance_id)
+    assert await log.issue(alliance_id, signer, LOG_NAME) is not None
+    return alliance_id
+
+
+# --- what someone with the owner's rights does --------------------------------------------------------
+
+
+async def edit_a_row(conn: asyncpg.Connection, alliance_id: str) -> None:
+    stream = f"decision-{alliance_id}.spring"
+    await conn.execute(
+        "UPDATE accord.events SET data = jsonb_set(data, '{stance}', '\"block\"') WHERE stream_id = $1 AND stream_version = 2", stream
+    )
+    await rechain(conn, stream)
+
+
+async def delete_the_tail(conn: asyncpg.Connection, alliance_id: str) -> None:
+    """The newest events and their leaves, and the log's size with them."""
+    stream = f"decision-{alliance_id}.spring"
+    gone = await conn.fetch(
+        "DELETE FROM accord.events WHERE stream_id = $1 AND stream_version > 2 RETURNING global_position", stream
+    )
+    await conn.execute("DELETE FROM accord.log_leaves WHERE global_position = ANY($1::bigint[])", [r[0] for r in gone])
+
+
+async def delete_a_stream(conn: asyncpg.Connection, alliance_id: str) -> None:
+    """The whole dispute, its leaves, and the leaves after it renumbered so that the log has no gap."""
+    gone = await conn.fetch("DELETE FROM accord.events WHERE stream_id = $1 RETURNING global_position", f"dispute-{alliance_id}.banner")
+    await conn.execute("DELETE FROM accord.log_leaves WHERE global_position = ANY($1::bigint[])", [r[0] for r in gone])
+    await conn.execute(
+        "UPDATE accord.log_leaves l SET leaf_index = n.i FROM (SELECT global_position, row_number() OVER (ORDER BY leaf_index) - 1 AS i"
+        " FROM accord.log_leaves WHERE alliance_id = $1) n WHERE l.global_position = n.global_position",
+        alliance_id,
+    )
+
+
+async def swap_two_events(conn: asyncpg.Connection, alliance_id: str) -> None:
+    """The stances at versions 2 and 3 of the decision trade places."""
+    stream = f"decision-{alliance_id}.spring"
+    await conn.execute(
+        "UPDATE accord.events e SET data = o.data, metadata = o.metadata FROM accord.events o"
+        " WHERE e.stream_id = $1 AND o.stream_id = $1 AND (e.stream_version, o.stream_version) IN ((2, 3), (3, 2))",
+        stream,
+    )
+    await rechain(conn, stream)
+
+
+async def insert_a_row(conn: asyncpg.Connection, alliance_id: str) -> None:
+    """A stance nobody took, at version 2 of the decision; the versions after it move up by one."""
+    stream = f"decision-{alliance_id}.spring"
+    await conn.execute("UPDATE accord.events SET stream_version = stream_version + 1000 WHERE stream_id = $1 AND stream_version >= 2", stream)
+    await conn.execute("UPDATE accord.events SET stream_version = stream_version - 999 WHERE stream_id = $1 AND stream_version > 1000", stream)
+    await conn.execute(
+        "INSERT INTO accord.events (stream_id, stream_version, event_id, event_type, data, metadata, recorded_at, prev_hash, hash)"
+        " SELECT stream_id, 2, gen_random_uuid(), event_type, jsonb_set(data, '{member_id}', '\"birch\"'), metadata, recorded_at,"
+        " prev_hash, hash FROM accord.events WHERE stream_id = $1 AND stream_version = 3",
+        stream,
+    )
+    await rechain(conn, stream)
+
+
+Tamper = Callable[[asyncpg.Connection, str], Awaitable[None]]
+
+TAMPERINGS: dict[str, tuple[Tamper, str]] = {
+    "an edited row with a recomputed chain": (edit_a_row, "does not hold"),
+    "a deleted tail": (delete_the_tail, "was signed, but the log holds"),
+    "a whole deleted stream": (delete_a_stream, "leaves were removed"),
+    "two events swapped": (swap_two_events, "does not hold"),
+    "a row inserted in the middle": (insert_a_row, "is not a leaf"),
+}
+
+
+async def tampered(pool: asyncpg.Pool, alliance_id: str, tamper: Tamper) -> None:
+    async with behind_the_triggers(pool) as conn:
+        await conn.execute("ALTER TABLE accord.log_leaves DISABLE TRIGGER USER")
+        await tamper(conn, alliance_id)
+
+
+async def documented_verifier(script: Path, db_url: str, signer: Signer) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), db_url, "--log-key", str(signer.verifier),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert not err, err.decode()
+    return process.returncode or 0, out.decode()
+
+
+async def test_each_tampering_is_caught_by_accord_and_by_the_documented_verifier_after_temporal_forgot(
+    app_pool: asyncpg.Pool, store: EventStore, pool: asyncpg.Pool, cli: Cli, db_url: str, signer: Signer, tmp_path: Path
+) -> None:
+    log = TransparencyLog(pool)
+    async with forgetful_temporal(app_pool) as app:
+        honest, *victims = [await recorded_alliance(app, log, signer) for _ in range(len(TAMPERINGS) + 1)]
+    gone = await cli(f"audit check decision-{honest}.spring")
+    assert gone.code == 3 and "FAIL replay: Temporal has no workflow of this stream" in gone.stdout, gone
+
+    script = verifier_script(tmp_path)
+    verified = await cli(f"audit verify --alliance {honest}")
+    assert verified.code == 0, verified
+    assert f"log of {honest}: " in verified.stdout and "BROKEN" not in verified.stdout
+    code, out = await documented_verifier(script, db_url, signer)
+    assert code == 0, out
+    assert f"log {honest}: " in out and "BROKEN" not in out
+
+    for alliance_id, (what, (tamper, finding)) in zip(victims, TAMPERINGS.items(), strict=True):
+        await tampered(pool, alliance_id, tamper)
+        chains = await store.verify(stream_prefix=f"decision-{alliance_id}.")
+        assert chains.ok or what == "a deleted tail", (what, chains)  # the chains were recomputed: they alone see nothing
+
+        report = await cli(f"audit verify --alliance {alliance_id} --json")
+        assert report.code == 3, (what, report)
+        problems = report.json()["log"]["problems"]
+        assert any(finding in problem for problem in problems), (what, problems)
+
+        code, out = await documented_verifier(script, db_url, signer)
+        assert code == 1, (what, out)
+        assert any(line.startswith(f"BROKEN log {alliance_id}") or (line.startswith("BROKEN decision-") and alliance_id in line)
+                   for line in out.splitlines()), (what, out)
+        await heal(pool, alliance_id)  # out of the way of the next finding: the documented verifier reads every alliance
+
+
+async def heal(pool: asyncpg.Pool, alliance_id: str) -> None:
+    """Remove the tampered alliance's record altogether (its log included), as a test's cleanup."""
+    async with behind_the_triggers(pool) as conn:
+        await conn.execute(
+            "DELETE FROM accord.events e USING accord.log_leaves l WHERE l.global_position = e.global_position AND l.alliance_id = $1",
+            alliance_id,
+        )
+        await conn.execute("DELETE FROM accord.events WHERE stream_id LIKE $1 OR stream_id LIKE $2", f"decision-{alliance_id}.%", f"dispute-{alliance_id}.%")
+        for table in ("cosignatures", "checkpoints", "log_nodes", "log_leaves", "logs"):
+            await conn.execute(f"DELETE FROM accord.{table} WHERE alliance_id = $1", alliance_id)  # the table names above
+
+
+async def test_a_receipt_is_proven_in_a_signed_checkpoint_and_the_bundle_checks_offline(
+    app: Accord, store: EventStore, pool: asyncpg.Pool, cli: Cli, signer: Signer, tmp_path: Path
+) -> None:
+    log = TransparencyLog(pool)
+    alliance_id = await recorded_alliance(app, log, signer)
+    stream = f"decision-{alliance_id}.spring"
+    head = await store.head(stream)
+
+    proved = await cli(f"audit prove {stream} {head.version} {head.hash} --json")
+    assert proved.code == 0, proved
+    proof: dict[str, Any] = proved.json()
+    assert proof["stream_version"] == head.version and proof["event_hash"] == head.hash
+    from events.merkle import leaf_hash, verify_inclusion
+    from events.notes import Checkpoint, split_note
+
+    text, _ = split_note(proof["checkpoint"])
+    checkpoint = Checkpoint.parse(text)
+    import base64
+
+    verify_inclusion(
+        proof["leaf_index"], checkpoint.size, leaf_hash(bytes.fromhex(head.hash)), [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
+    )
+    wrong = await cli(f"audit prove {stream} {head.version} {'0' * 64}")
+    assert wrong.code != 0 and "not of the event the record holds" in wrong.stderr
+
+    bundle = tmp_path / "rivers.bundle.json"
+    written = await cli(f"audit export --alliance {alliance_id} --bundle {bundle}")
+    assert written.code == 0, written
+    document = json.loads(bundle.read_text())
+    assert document["format"] == "accord-audit-bundle/1" and len(document["checkpoints"]) == 2
+    script = verifier_script(tmp_path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "--bundle", str(bundle), "--log-key", str(signer.verifier),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0 and not err, (out, err)
+    assert f"log {alliance_id}: {len(document['leaves'])} leaves; the checkpoint of" in out.decode()
+
+    document["leaves"][3]["event"]["data"]["stance"] = "block"  # an edit of the bundle, chain and all
+    bundle.write_text(json.dumps(document))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "--bundle", str(bundle), "--log-key", str(signer.verifier),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 1 and "BROKEN" in out.decode(), out
