@@ -29,7 +29,7 @@ from events.merkle import (
     root,
 )
 from events.notes import Checkpoint, NoteError, Signature, Signer, Verifier, split_note
-from events.processes import PROCESSES
+from events.processes import ALLIANCE, PROCESSES
 from events.rules import not_found
 from events.store import Connection
 from events.streams import SCOPE
@@ -40,8 +40,42 @@ __all__ = [
     "InclusionProof",
     "LogReport",
     "TransparencyLog",
+    "backfill",
     "origin",
 ]
+
+_BACKFILL_SQL = """
+INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
+SELECT alliance_id, row_number() OVER (PARTITION BY alliance_id ORDER BY transaction_id, global_position) - 1,
+       global_position
+FROM (
+    SELECT e.global_position, e.transaction_id,
+           CASE
+               WHEN s.kind = $1 THEN s.id
+               WHEN strpos(s.id, $2) > 0 THEN split_part(s.id, $2, 1)
+               ELSE (SELECT r.alliance_id FROM accord.read_models r WHERE r.model = s.model AND r.key = s.id)
+           END AS alliance_id
+    FROM accord.events e,
+         LATERAL (SELECT split_part(e.stream_id, '-', 1) AS kind, substr(e.stream_id, strpos(e.stream_id, '-') + 1) AS id) p,
+         LATERAL (SELECT p.kind, p.id, m.model FROM unnest($3::text[], $4::text[]) AS m(kind, model) WHERE m.kind = p.kind) s
+) found
+WHERE alliance_id IS NOT NULL
+"""
+
+
+async def backfill(conn: Connection) -> int:
+    """Make the events recorded before the log existed its first leaves: alliance by alliance, in the order
+    the global log is read in (transaction id, then position). A stream recorded before ids were scoped
+    (`decision-<id>`) belongs to the alliance its read model names. Run once, by the migrator, on a log
+    that is still empty; returns the leaves made."""
+    kinds = {kind: process.listing.name for kind, process in PROCESSES.items()}
+    async with conn.transaction():
+        made = await conn.execute(_BACKFILL_SQL, ALLIANCE.kind, SCOPE, list(kinds), list(kinds.values()))
+        await conn.execute(
+            "INSERT INTO accord.logs (alliance_id, size) SELECT alliance_id, count(*) FROM accord.log_leaves GROUP BY alliance_id"
+        )
+    return int(made.split()[-1])
+
 
 _BATCH = 20_000
 """Leaves hashed into the tree per transaction."""

@@ -98,6 +98,7 @@ async def migrate(conn_or_pool: Connection | asyncpg.Pool) -> list[str]:
 
 
 READ_MODELS_MIGRATION = "0050_read_models"
+LOG_MIGRATION = "0060_transparency_log"
 
 
 async def _migrate(conn: Connection) -> list[str]:
@@ -112,13 +113,22 @@ async def _migrate(conn: Connection) -> list[str]:
             if migration.version not in applied:
                 await _apply(conn, migration)
                 names.append(migration.name)
-        if READ_MODELS_MIGRATION in names:  # a record kept before read models existed: fold it into them
-            from events.projector import rebuild
-
-            await rebuild(conn)
         return names
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+async def _fill(conn: Connection, name: str) -> None:
+    """What a migration's new tables hold of a record kept before them, computed from the events in the
+    migration's own transaction (so that a crash leaves neither the table nor its contents half made)."""
+    if name == READ_MODELS_MIGRATION:  # the read models, folded from the log
+        from events.projector import rebuild
+
+        await rebuild(conn)
+    elif name == LOG_MIGRATION:  # the transparency logs: every event of an alliance's streams becomes a leaf
+        from events.log import backfill
+
+        await backfill(conn)
 
 
 async def _applied_checksums(conn: Connection) -> dict[int, tuple[str, str]]:
@@ -147,6 +157,7 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, tuple[str, 
 async def _apply(conn: Connection, migration: Migration) -> None:
     async with conn.transaction():
         await conn.execute(migration.sql)
+        await _fill(conn, migration.name)
         await conn.execute(
             "INSERT INTO accord.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
             migration.version,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -34,8 +35,9 @@ from accord.binaries import binary
 from accord.worker import build_worker
 from events.decision import PointDraft, StanceKind, TakeStance
 from events.log import TransparencyLog
+from events.migrate import LOG_MIGRATION, migrate
 from events.notes import Signer
-from events.store import EventStore
+from events.store import EventStore, NewEvent
 from workflows import search
 
 LOG_NAME = "accord.test"
@@ -253,3 +255,31 @@ async def test_a_receipt_is_proven_in_a_signed_checkpoint_and_the_bundle_checks_
     )
     out, _ = await process.communicate()
     assert process.returncode == 1 and "BROKEN" in out.decode(), out
+
+
+async def test_upgrading_a_record_kept_before_the_log_makes_its_events_the_first_leaves(app: Accord, pool: asyncpg.Pool) -> None:
+    alliance_id = await alliance_with_members(app, unique("rivers"))
+    await app.open_decision(alliance_id, "amber", "spring", "Spring campaign", [PointDraft(text="March")])
+    legacy = "decision-" + unique("before-scoping")  # a stream named before ids were scoped, found by its read model
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO accord.read_models (model, key, alliance_id, position, version, row)"
+            " SELECT 'decisions', $2, alliance_id, position, version, row FROM accord.read_models WHERE model = 'decisions' AND key = $1",
+            f"{alliance_id}.spring", legacy.removeprefix("decision-"),
+        )
+    await EventStore(pool).append(legacy, 0, [NewEvent(event_id=uuid4(), event_type="Note", data={"n": 1})])
+    expected = await pool.fetch(
+        "SELECT global_position FROM accord.events WHERE stream_id = ANY($1::text[]) ORDER BY transaction_id, global_position",
+        [f"alliance-{alliance_id}", f"decision-{alliance_id}.spring", legacy],
+    )
+    async with pool.acquire() as conn:  # as the database stood before the log's migration
+        await conn.execute("DROP TABLE accord.cosignatures, accord.checkpoints, accord.log_nodes, accord.log_leaves, accord.logs")
+        await conn.execute("DELETE FROM accord.schema_migrations WHERE name = $1", LOG_MIGRATION)
+        assert await migrate(conn) == [LOG_MIGRATION]
+
+    leaves = await pool.fetch("SELECT leaf_index, global_position FROM accord.log_leaves WHERE alliance_id = $1 ORDER BY leaf_index", alliance_id)
+    assert [r["global_position"] for r in leaves] == [r["global_position"] for r in expected]
+    assert [r["leaf_index"] for r in leaves] == list(range(len(expected)))
+    assert await pool.fetchval("SELECT size FROM accord.logs WHERE alliance_id = $1", alliance_id) == len(expected)
+    report = await TransparencyLog(pool).verify(alliance_id, [])
+    assert report.ok and report.leaves == len(expected), report

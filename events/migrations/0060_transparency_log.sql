@@ -52,28 +52,8 @@ CREATE TABLE accord.cosignatures (
     FOREIGN KEY (alliance_id, tree_size) REFERENCES accord.checkpoints (alliance_id, tree_size)
 );
 
--- The events recorded before the log existed become its first leaves, alliance by alliance, in the order
--- the global log is read in (transaction id, then position). A stream recorded before ids were scoped
--- (decision-<id>) belongs to the alliance its read model names.
-INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
-SELECT alliance_id, row_number() OVER (PARTITION BY alliance_id ORDER BY transaction_id, global_position) - 1,
-       global_position
-FROM (
-    SELECT e.global_position, e.transaction_id,
-           CASE
-               WHEN s.kind = 'alliance' THEN s.id
-               WHEN s.id LIKE '%.%' THEN split_part(s.id, '.', 1)
-               ELSE (SELECT r.alliance_id FROM accord.read_models r WHERE r.model = s.kind || 's' AND r.key = s.id)
-           END AS alliance_id
-    FROM accord.events e,
-         LATERAL (SELECT split_part(e.stream_id, '-', 1) AS kind,
-                         substr(e.stream_id, strpos(e.stream_id, '-') + 1) AS id) s
-    WHERE s.kind IN ('alliance', 'decision', 'dispute')
-) found
-WHERE alliance_id IS NOT NULL;
-
-INSERT INTO accord.logs (alliance_id, size)
-SELECT alliance_id, count(*) FROM accord.log_leaves GROUP BY alliance_id;
+-- The events recorded before the log existed become its first leaves: events/log.py `backfill`, which the
+-- migrator runs once this file is applied (after the read models are rebuilt, which it needs).
 
 -- The application appends leaves and grows the log; it never changes or removes a leaf, node, checkpoint,
 -- or cosignature.
