@@ -63,6 +63,13 @@ def _cli(stack: Stack, args: argparse.Namespace, run: Run) -> Awaitable[None]:
     return cli.run(stack, size, run)
 
 
+def _log(stack: Stack, args: argparse.Namespace, run: Run) -> Awaitable[None]:
+    from bench import log
+
+    size = {"full": log.FULL, "quick": log.QUICK, "tiny": log.TINY}[args.size]
+    return log.run(stack, size, run)
+
+
 BENCHMARKS: dict[str, Callable[[Stack, argparse.Namespace, Run], Awaitable[None]]] = {
     "stances": _stances,
     "append": _append,
@@ -70,6 +77,7 @@ BENCHMARKS: dict[str, Callable[[Stack, argparse.Namespace, Run], Awaitable[None]
     "scale": _scale,
     "peer": _peer,
     "cli": _cli,
+    "log": _log,
 }
 
 

@@ -6,6 +6,9 @@
   checks and indexes).
 - Concurrent: `writers` tasks, each appending single events to a stream of its own, against the
   same number of tasks each inserting single rows; both through one pool of `writers` connections.
+- With and without the transparency log: accord's streams above are decisions of one alliance, so every
+  event also takes its leaf in the alliance's log (events/store.py); the same appends to streams of no
+  alliance (`bench-...`) take none. Both against the same raw baseline, in the same rounds.
 
 Rounds alternate accord and the baseline, so drift on a shared machine hits both alike; each side's
 rate is its events over its time summed across rounds. Events are built before the clock starts
@@ -70,22 +73,28 @@ async def run(stack: Stack, size: Size, report: Run) -> None:
 
 async def _run(pool: asyncpg.Pool, size: Size, report: Run) -> None:
     store = EventStore(pool)
-    batch = {"accord": Tally(), "raw": Tally()}
-    single = {"accord": Tally(), "raw": Tally()}
+    batch = {"accord": Tally(), "no log": Tally(), "raw": Tally()}
+    single = {"accord": Tally(), "no log": Tally(), "raw": Tally()}
     for round_number in range(size.rounds):
         progress(f"append: round {round_number + 1} of {size.rounds}")
         tag = uuid.uuid4().hex[:8]
         _add(batch["raw"], await _raw_batches(pool, size, tag))
-        _add(batch["accord"], await _accord_batches(store, size, tag))
+        _add(batch["accord"], await _accord_batches(store, size, tag, logged=True))
+        _add(batch["no log"], await _accord_batches(store, size, tag, logged=False))
         _add(single["raw"], await _concurrent(size, partial(_raw_writer, pool), f"raw-{tag}"))
-        _add(single["accord"], await _concurrent(size, partial(_accord_writer, store), f"one-{tag}"))
+        _add(single["accord"], await _concurrent(size, partial(_accord_writer, store), DECISION.stream_name(f"one-{tag}", BENCH_ALLIANCE)))
+        _add(single["no log"], await _concurrent(size, partial(_accord_writer, store), f"bench-one-{tag}"))
 
     report.figures += [
         Figure("append", f"batch append, {size.batch} events", "events/s", batch["accord"].rate,
-               batch["raw"].rate, "raw executemany", target_ratio=0.5),
+               batch["raw"].rate, "raw executemany", target_ratio=0.5, notes="every event a leaf of its alliance's log"),
+        Figure("append", f"batch append, {size.batch} events, no log", "events/s", batch["no log"].rate,
+               batch["raw"].rate, "raw executemany", notes="streams of no alliance: no leaves"),
         Figure("append", f"{size.writers} writers, 1 event each", "events/s", single["accord"].rate,
                single["raw"].rate, "raw INSERT",
-               notes="each writer on a stream of its own"),
+               notes="each writer on a stream of its own, all of one alliance: their leaves take turns"),
+        Figure("append", f"{size.writers} writers, 1 event each, no log", "events/s", single["no log"].rate,
+               single["raw"].rate, "raw INSERT", notes="streams of no alliance: no leaves"),
     ]
     report.details["append"] = {
         "size": asdict(size),
@@ -99,8 +108,8 @@ def _add(total: Tally, part: Tally) -> None:
     total.seconds += part.seconds
 
 
-async def _accord_batches(store: EventStore, size: Size, tag: str) -> Tally:
-    streams = [DECISION.stream_name(f"b{tag}-{i}", BENCH_ALLIANCE) for i in range(size.batches)]
+async def _accord_batches(store: EventStore, size: Size, tag: str, *, logged: bool) -> Tally:
+    streams = [DECISION.stream_name(f"b{tag}-{i}", BENCH_ALLIANCE) if logged else f"bench-b{tag}-{i}" for i in range(size.batches)]
     events = [[stance_event(s, n) for n in range(size.batch)] for s in streams]
     started = time.perf_counter()
     for stream, batch in zip(streams, events, strict=True):

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 # The suite runs from a checkout (`python -m bench` in the repository root); it is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import append, cli, peer, replay, scale, stances
+from bench import append, cli, log, peer, replay, scale, stances
 from bench.__main__ import parse
 from bench.report import Run, table
 from bench.stack import Stack
@@ -37,9 +37,11 @@ async def test_every_benchmark_runs_and_reports_against_its_baseline(stack: Stac
     await scale.run(stack, scale.TINY, run)
     await peer.run(stack, peer.TINY, run)
     await cli.run(stack, cli.TINY, run)
+    await log.run(stack, log.TINY, run)
 
     benchmarks = {f.benchmark for f in run.figures}
-    assert {"stances", "append", "replay", "scale", "cli"} <= benchmarks
+    assert {"stances", "append", "replay", "scale", "cli", "log"} <= benchmarks
+    assert {f.metric for f in run.figures if f.benchmark == "append"} >= {"batch append, 10 events, no log", "4 writers, 1 event each, no log"}
     assert ("peer" in benchmarks) == peer.available()
     for figure in run.figures:
         assert figure.baseline_name and figure.unit
