@@ -349,7 +349,7 @@ async def witness_key(app: Accord, alliance_id: str, member_id: str, key: str | 
     from events.rules import build
 
     cmd = build(SetWitnessKey, actor=actor, member_id=member_id, witness_key=key)
-    done = f"{member_id!r}'s witness cosigns with {key}" if key else f"{member_id!r} has no witness now"
+    done = f"{member_id}'s witness cosigns with {key}" if key else f"{member_id} has no witness now"
     return Output.result(await app.alliance_command(alliance_id, cmd), done)
 
 

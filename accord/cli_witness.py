@@ -58,6 +58,16 @@ async def init(name: str, directory: Path) -> Output:
     )
 
 
+@command(witness, "key", needs_app=False)
+@_dir_option
+async def key(directory: Path) -> Output:
+    """Print the witness's public key (to name it with `accord member witness-key`)."""
+    from accord.witness import witness_signer
+
+    public = str(witness_signer(directory).verifier)
+    return Output({"directory": str(directory), "public_key": public}, public)
+
+
 async def _round(api_url: str, token: str, alliance_id: str, member_id: str, log_key: str, directory: Path) -> Any:
     import httpx
 

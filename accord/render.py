@@ -36,7 +36,9 @@ class Output:
     @staticmethod
     def receipts_text(receipts: list[Receipt]) -> str:
         return "\n".join(
-            f"receipt: {r.stream_id} v{r.stream_version} position {r.global_position} hash {r.hash}" for r in receipts
+            f"receipt: {r.stream_id} v{r.stream_version} position {r.global_position} hash {r.hash}"
+            + (f" leaf {r.leaf_index}" if r.leaf_index is not None else "")
+            for r in receipts
         )
 
     @classmethod

@@ -93,7 +93,8 @@ async def run_dev(settings: Settings) -> None:
         )
         async with migrated_app(settings, temporal_address=endpoints.temporal_address) as app:
             with advertised(settings, stack):
-                async with worker_for(app, settings), keeping(app.pool, settings, dev_signer(settings)):
+                signer = dev_signer(settings)
+                async with worker_for(app, settings), keeping(app.pool, settings, signer):
                     api = asyncio.create_task(serve(app, settings, stop))
                     click.echo(
                         "accord dev is running (Ctrl-C stops it)\n"
@@ -102,6 +103,7 @@ async def run_dev(settings: Settings) -> None:
                         f"  Temporal Web UI: {endpoints.ui_url or '(your Temporal server)'}\n"
                         f"  PostgreSQL:      {without_password(endpoints.database_url)}\n"
                         f"  data directory:  {settings.data_dir}\n"
+                        f"  log public key:  {signer.verifier}  (checkpoints: accord log checkpoint ALLIANCE)\n"
                         "Other accord commands in another terminal use this stack with no configuration."
                     )
                     await stop.wait()
