@@ -14,6 +14,7 @@ Its directory holds its key (`key`, 0600) and, per alliance, the last checkpoint
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -131,10 +132,17 @@ class Witness:
         return None
 
     async def _split_view(self, why: str, earlier: str, later: str) -> Round:
-        evidence = self.state / f"split-view-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.txt"
+        """Keep the two notes (a file per pair: the same split view seen again is neither kept nor reported
+        twice), report them to the alliance, and stop."""
+        pair = hashlib.sha256(f"{earlier}\0{later}".encode()).hexdigest()[:16]
+        evidence = self.state / f"split-view-{pair}.txt"
+        if evidence.exists():
+            raise CorruptRecord(f"SPLIT VIEW of the log of {self.alliance_id!r} (seen before): {why}; evidence kept in {evidence}")
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._keep(
             evidence,
-            f"{why}\n\n--- the checkpoint this witness cosigned before ---\n{earlier}\n--- the checkpoint accord serves now ---\n{later}",
+            f"{why} (seen {when})\n\n--- the checkpoint this witness cosigned before ---\n{earlier}"
+            f"\n--- the checkpoint accord serves now ---\n{later}",
         )
         try:
             await self._post(

@@ -266,7 +266,7 @@ class TransparencyLog:
     async def counted(self, alliance_id: str, witnesses: int) -> CheckpointRecord:
         """The newest checkpoint that `witnesses` members' witnesses have cosigned (the charter's rule for a
         checkpoint to count); refused, saying what there is, when none has them yet."""
-        row = await self._newest(" GROUP BY c.alliance_id, c.tree_size HAVING count(s.witness) >= $2", alliance_id, witnesses)
+        row = await self._newest(" GROUP BY c.alliance_id, c.tree_size HAVING count(DISTINCT s.witness) >= $2", alliance_id, witnesses)
         if row is None:
             raise not_found(
                 f"no checkpoint of the log of {alliance_id!r} has the {witnesses} witnesses' cosignatures its charter asks for yet",
@@ -382,7 +382,7 @@ class TransparencyLog:
 _CHECKPOINTS_SQL = """
 SELECT c.alliance_id, c.tree_size, c.root_hash, c.issued_at,
        c.note || coalesce(string_agg(s.line, '' ORDER BY s.cosigned_at, s.key), '') AS note,
-       coalesce(array_agg(s.witness ORDER BY s.cosigned_at, s.key) FILTER (WHERE s.witness IS NOT NULL), '{}') AS witnesses
+       coalesce(array_agg(DISTINCT s.witness) FILTER (WHERE s.witness IS NOT NULL), '{}') AS witnesses
 FROM accord.checkpoints c LEFT JOIN accord.cosignatures s USING (alliance_id, tree_size)
 WHERE c.alliance_id = $1"""
 
@@ -491,9 +491,9 @@ class _Verification:
         return checkpoint.root
 
     async def _cosigned(self, conn: Connection, notes: dict[int, str]) -> dict[int, int]:
-        """How many members' witnesses validly cosigned each checkpoint; a cosignature that does not verify
-        with the key it was recorded with is a problem."""
-        counts: dict[int, int] = {}
+        """How many members' witnesses validly cosigned each checkpoint (a member counts once, whatever keys its
+        witness used); a cosignature that does not verify with the key it was recorded with is a problem."""
+        members: dict[int, set[str]] = {}
         rows = await conn.fetch("SELECT tree_size, witness, key, line FROM accord.cosignatures WHERE alliance_id = $1", self.alliance_id)
         for row in rows:
             size = row["tree_size"]
@@ -504,8 +504,8 @@ class _Verification:
             except (NoteError, KeyError):
                 self.problems.append(f"{row['witness']}'s cosignature of the checkpoint of {size} leaves does not verify")
                 continue
-            counts[size] = counts.get(size, 0) + 1
-        return counts
+            members.setdefault(size, set()).add(row["witness"])
+        return {size: len(who) for size, who in members.items()}
 
     def _check_root(self, size: int, root: bytes, signed: dict[int, bytes], latest: int | None) -> int | None:
         if root == signed[size]:

@@ -38,8 +38,10 @@ LIMITS: dict[str, int] = {
 TEXT_LIMIT = 4000
 MAX_ITEMS = 200
 """The most entries a list of a command may hold (where the domain sets no lower bound of its own)."""
-NOT_INPUT = frozenset({"context"})
-"""Fields a process fills itself (a decision's or dispute's pinned context), not a person."""
+NOT_INPUT = frozenset({"context", "earlier", "later"})
+"""Fields a process fills itself (a decision's or dispute's pinned context), not a person; and signed notes (a
+witness's evidence of a split view), kept byte for byte because their signatures are what checks them
+(accord/transparency.py verifies both before the command is sent)."""
 
 _ALLOWED_CONTROLS = {"\n", "\t"}
 _NAMES = {"\x00": "NUL", "\x1b": "ESC", "\x7f": "DEL"}
