@@ -74,7 +74,9 @@ async def cosign(alliance_id: str, body: CosignatureRequest, actor: Actor, accor
 
 @alliance_log.post("/split-views", summary="A member's witness reports two checkpoints that cannot both be true; every member is told")
 async def split_view(alliance_id: str, body: SplitViewRequest, actor: Actor, accord: AccordDep, settings: SettingsDep) -> CommandResult:
-    return await transparency.report_split_view(accord, alliance_id, actor, log_keys(settings), body.reason, body.earlier, body.later)
+    return await transparency.report_split_view(
+        accord, alliance_id, actor, log_keys(settings), settings.log_name, body.reason, body.earlier, body.later
+    )
 
 
 @alliance_log.get("/bundle", summary="The alliance's audit bundle: its events in log order (what the reader may read), checkpoints, keys")

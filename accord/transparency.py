@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from accord.app import Accord
+from events import access
 from events.access import Caller, without_settings
 from events.alliance import AllianceState, ReportSplitView
 from events.hashing import format_recorded_at, load_json
-from events.log import CheckpointRecord, ConsistencyProof, InclusionProof, LogReport, TransparencyLog
+from events.log import CheckpointRecord, ConsistencyProof, InclusionProof, LogReport, TransparencyLog, origin
 from events.notes import Checkpoint, NoteError, Verifier, split_note
 from events.processes import ALLIANCE
 from events.projector import row_of
@@ -25,6 +26,7 @@ __all__ = ["bundle", "checkpoint", "checkpoints", "consistency", "cosign", "prov
 
 
 async def _readable(app: Accord, alliance_id: str, reader: Caller | None) -> TransparencyLog:
+    access.speaks_for(reader, alliance_id, f"alliance {alliance_id!r}")  # another alliance's token: one refusal, whether it exists or not
     await app.readable_record(ALLIANCE.stream_name(alliance_id), reader)
     return TransparencyLog(app.pool)
 
@@ -90,14 +92,17 @@ async def cosign(app: Accord, alliance_id: str, caller: Caller, size: int, line:
     return await TransparencyLog(app.pool).cosign(alliance_id, size, caller.member_id, Verifier.parse(member.witness_key), line)
 
 
-async def report_split_view(
-    app: Accord, alliance_id: str, caller: Caller, keys: list[Verifier], reason: str, earlier: str, later: str
+async def report_split_view(  # the caller, the log's keys and name, and the evidence
+    app: Accord, alliance_id: str, caller: Caller, keys: list[Verifier], log_name: str, reason: str, earlier: str, later: str
 ) -> CommandResult:
     """Record a member's witness's evidence that the log was shown two ways (an alliance event, so that it is
     in the record, its hash chain and its log, and every member is told), after checking that it is evidence:
     two checkpoints of this alliance's log, each signed with one of `keys`, that cannot both be true of the
     log as it is stored now."""
     older, newer = (_checkpoint(note, keys, what) for note, what in ((earlier, "earlier"), (later, "later")))
+    for checkpoint, what in ((older, "earlier"), (newer, "later")):
+        if checkpoint.origin != origin(log_name, alliance_id):
+            raise invalid(f"{what}: the checkpoint is of the log {checkpoint.origin}, not of {origin(log_name, alliance_id)}", field=what)
     contradiction = await _contradiction(TransparencyLog(app.pool), alliance_id, older, newer)
     if contradiction is None:
         raise invalid(

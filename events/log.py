@@ -10,6 +10,7 @@ and the proofs are specified in docs/audit.md; `events/merkle.py` and `events/no
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -30,7 +31,7 @@ from events.merkle import (
 )
 from events.notes import Checkpoint, NoteError, Signature, Signer, Verifier, split_note
 from events.processes import ALLIANCE, PROCESSES
-from events.rules import not_found
+from events.rules import invalid, not_found
 from events.store import Connection
 from events.streams import SCOPE
 
@@ -78,6 +79,8 @@ async def backfill(conn: Connection) -> int:
 
 
 _BATCH = 20_000
+_CLOCK_SKEW = 300
+"""Seconds a witness's clock may run ahead of the server's."""
 """Leaves hashed into the tree per transaction."""
 
 
@@ -356,7 +359,12 @@ class TransparencyLog:
             _, signatures = split_note(text + "\n" + line)
             timestamp = verifier.verify(text, signatures[0])
         except NoteError as error:
-            raise AccordError(f"the cosignature does not hold: {error}") from None
+            raise invalid(f"the cosignature does not hold: {error}", field="line") from None
+        if timestamp is None or not 0 < timestamp <= time.time() + _CLOCK_SKEW:
+            raise invalid(
+                f"the cosignature's time ({timestamp}) is not a moment up to now: a witness cosigns with the time it checked "
+                "the checkpoint (POSIX seconds)", field="line",
+            )
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO accord.cosignatures (alliance_id, tree_size, witness, key, line, cosigned_at)"

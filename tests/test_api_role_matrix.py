@@ -37,7 +37,10 @@ the mediator, who is the mediator of the row's dispute; each row names its targe
   elm, fir, so that their column means what its head says); `M`, `Mas`, `Mi`, `Xa`, `Xo`: in mediation
   (`Xa` with terms t1 of the mediator's); `Xe`, `Xr`: stalled panels; `Xp`: ruled, in the appeal window;
   `W`: in negotiation; `C`: a crisis; `Q`: raised after the charter made disputes' existence confidential;
-- `T`: spare tokens of elm's; yew, zinnia (suspended), rowan, willow: members for the member commands.
+- `T`: spare tokens of elm's; yew, zinnia (suspended), rowan, willow: members for the member commands;
+- A's transparency log: `S1`, a checkpoint signed once the members were admitted, and `S2`, one signed
+  after everything above (with `LOG`, the key the API's settings hold); every column's holder but the
+  panelist has named a witness key (`WITNESSED`), with which its cosignature of S2 is made.
 
 A route whose placeholder is in `POOLS` gets a target of its own for each allowed cell. Reads run first;
 then each command row in table order, its refused cells first (they change nothing), its allowed ones last.
@@ -48,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -70,14 +74,17 @@ from dispute_support import (
     state_of,
     unique,
 )
+from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
 from accord.config import Settings
 from events.access import PRIVATE
-from events.alliance import AdmitMember, AmendCharter, FoundAlliance, SetWebhook, SuspendMember
+from events.alliance import AdmitMember, AmendCharter, FoundAlliance, SetWebhook, SetWitnessKey, SuspendMember
 from events.decision import CloseDecision, PointDraft
 from events.dispute import DeclareImpasse, ProposeTerms, RulingKind, SubmitRuling
+from events.log import TransparencyLog
+from events.notes import COSIGNATURE, Checkpoint, Signer, split_note
 from events.processes import DECISION, DISPUTE
 from events.store import EventStore
 
@@ -117,6 +124,17 @@ GET     /audit/streams/{Pstream}/export               404 403 403 200 200 200 20
 GET     /audit/receipts/{Dstream}/{Dv}/{Dh}           404 200 200 200 200 200 200 200 200 200 404
 GET     /audit/receipts/{Pstream}/{Pv}/{Ph}           404 403 403 200 200 200 200 403 200 200 404
 POST    /audit/decisions/{Dc}/whatif                  404 200 200 200 200 200 200 200 200 200 404
+# --- the transparency log (two checkpoints signed, S1 and S2 > S1): the alliance's log is for its members and
+#     auditors, and a token of another alliance reaches nothing of A's, as for the audit reads above (403);
+#     an event's inclusion proof is for whoever may read its stream's record, exactly as that stream's replay
+GET     /alliances/{A}/log/checkpoint?size={S1}       403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/log/checkpoints                403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/log/consistency?old={S1}       403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/log/verify                     403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/log/bundle                     403 200 200 200 200 200 200 200 200 200 403
+GET     /audit/proofs/{Dstream}/{Dv}?hash={Dh}        404 200 200 200 200 200 200 200 200 200 404
+GET     /audit/proofs/{Pstream}/{Pv}                  404 403 403 200 200 200 200 403 200 200 404
+GET     /audit/proofs/{Qstream}/{Qv}?size={S2}        404 404 404 200 200 404 404 404 200 200 404
 # --- the alliance's commands: coordinators; a member's own tokens, webhook and notifications: the member too
 PUT     /alliances/{A}/charter                        403 403 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/members                        403 403 403 403 403 403 403 403 201 403 403
@@ -127,6 +145,13 @@ DELETE  /alliances/{A}/members/willow                 403 403 403 403 403 403 40
 PUT     /alliances/{A}/members/elm/webhook            403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/members/elm/tokens             403 201 403 403 403 403 403 403 201 403 403
 DELETE  /alliances/{A}/tokens/{T}                     403 200 403 403 403 403 403 403 200 403 403
+# --- the log's witnesses: an active member whose witness key is set cosigns (every column's holder has one but the
+#     panelist's, a plain member who named none: 403); any active member reports a split view (two checkpoints
+#     signed with the log's key, of S2 leaves with two roots); a witness key is the member's own to set, not even
+#     a coordinator's (after the cosignatures: it changes elm's key)
+POST    /alliances/{A}/log/cosignatures               403 200 200 200 200 200 403 200 200 403 403
+POST    /alliances/{A}/log/split-views                403 200 200 200 200 200 200 200 200 403 403
+PUT     /alliances/{A}/members/elm/witness-key        403 200 403 403 403 403 403 403 403 403 403
 POST    /alliances/{A}/decisions                      403 201 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/disputes                       403 201 201 201 201 201 201 201 201 403 403
 # --- decisions: the electorate takes stances, the proposer shapes the proposal, coordinators act on a stalled one
@@ -158,6 +183,8 @@ POOLS = {"Dw", "T", "Xa", "Xo", "Xe", "Xr", "Xp"}
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail and are retried, harmlessly
 SECRET = "the treasurer moved funds without a mandate"  # the description of Q, whose existence is confidential
+LOG = Signer.generate("accord.test")
+"""The log's signing key: the matrix signs A's checkpoints with it, and the API's settings hold it (verify, split views)."""
 
 BODIES: dict[str, Any] = {
     "POST /alliances": {"alliance_id": "found-{role}-{tag}", "founder_id": "founder", "founder_name": "Founder", "charter": "{charter}"},
@@ -169,6 +196,9 @@ BODIES: dict[str, Any] = {
     "DELETE /alliances/{A}/members/willow": {"reason": "left the region"},
     "PUT /alliances/{A}/members/elm/webhook": {"webhook_url": HOOK},
     "POST /alliances/{A}/members/elm/tokens": {"label": "matrix-{role}"},
+    "POST /alliances/{A}/log/cosignatures": {"tree_size": "{S2}", "line": "{cosignature}"},
+    "POST /alliances/{A}/log/split-views": {"reason": "two roots", "earlier": "{S2note}", "later": "{S2forged}"},
+    "PUT /alliances/{A}/members/elm/witness-key": {"witness_key": "{new_witness_key}"},
     "POST /alliances/{A}/decisions": {"decision_id": "open-{role}-{tag}", "title": "Minutes", "points": [{"text": "Keep minutes"}]},
     "POST /alliances/{A}/disputes": {
         "dispute_id": "raised-{role}-{tag}", "respondents": ["olive"], "subject": "Minutes", "description": "Late minutes",
@@ -199,6 +229,11 @@ PLAIN = ("hazel", "ivy", "juniper", "larch", "maple", "nettle", "pine", "quince"
 """Plain members, in the pool a panel is drawn from: the panelist is one of them."""
 OTHERS = (PROPOSER, "olive", "yew", "zinnia", "rowan", "willow")
 """The proposer, the respondent of the disputes the matrix raises, and the members the member commands act on."""
+WITNESSED = {
+    "member": MEMBER, "proposer": PROPOSER, "raiser": RAISER, "respondent": RESPONDENT, "mediator": MEDIATORS[0],
+    "steering": STEERING, "coordinator": COORDINATOR,
+}
+"""The roles whose holder (on the log's routes, which name no dispute) has named a witness key: all members but the panelist."""
 CANDIDATES = 12
 """Disputes taken to a panel, of which one whose panel leaves out KEPT_OFF_THE_PANEL is `P` (each is, about half the time)."""
 
@@ -245,6 +280,17 @@ ROWS = parse(MATRIX)
 # --- the state every row meets ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ByRole:
+    """A value that differs by role (each role's own witness's cosignature line); `default` for the others."""
+
+    values: dict[str, Any]
+    default: Any
+
+    def of(self, role: str) -> Any:
+        return self.values.get(role, self.default)
+
+
 @dataclass
 class Scene:
     alliance_id: str
@@ -276,6 +322,8 @@ class Scene:
         if not isinstance(template, str):
             return template
         whole = re.fullmatch(r"\{(\w+)\}", template)
+        if whole and isinstance(self.values.get(whole[1]), ByRole):
+            return self.values[whole[1]].of(role)
         if whole and not isinstance(self.values.get(whole[1], ""), str):
             return self.values[whole[1]]
 
@@ -307,6 +355,8 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     tokens["auditor"] = (await app.issue_auditor_token(alliance_id, gw, "firm")).token
     tokens[f"{gw}@other"] = founded.token.token
     tokens["zed@other"] = (await app.issue_token(other, gw, "zed", "matrix")).token
+    log = TransparencyLog(app.pool)
+    s1 = await log.issue(alliance_id, LOG, LOG.name)
 
     # Now (t0): what must get to mediation, to a panel, to a stall; and decisions that will stall (in 2 days).
     async def disputes(count: int) -> list[str]:
@@ -367,18 +417,38 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     await app.raise_dispute(alliance_id, RAISER, q, [RESPONDENT], "Funds", SECRET)
     spare = [(await app.issue_token(alliance_id, gw, MEMBER, "spare")).token_id for _ in range(needed["T"])]
     await app.alliance_command(alliance_id, SetWebhook(actor=gw, member_id="rowan", webhook_url=HOOK))
+    witnesses = {role: Signer.generate(f"witness-{holder}", COSIGNATURE) for role, holder in WITNESSED.items()}
+    await asyncio.gather(*(
+        app.alliance_command(alliance_id, SetWitnessKey(actor=holder, member_id=holder, witness_key=str(witnesses[role].verifier)))
+        for role, holder in WITNESSED.items()
+    ))
 
     streams = {
         name: await app.stream_of(process, process_id, alliance_id)
         for name, process, process_id in (("D", DECISION, d), ("P", DISPUTE, p), ("Q", DISPUTE, q))
     }
     decision_head, dispute_head = await store.head(streams["D"]), await store.head(streams["P"])
+    secret_head = await store.head(streams["Q"])
+    # The checkpoint that covers all of it; the cosignatures of it and a checkpoint of as many leaves with another root.
+    s2 = await log.issue(alliance_id, LOG, LOG.name)
+    assert s1 is not None and s2 is not None and s1.tree_size < s2.tree_size, (s1, s2)
+    signed, _ = split_note(s2.note)
+    cosigned_at = int(time.time())
+    forged = LOG.sign(Checkpoint(Checkpoint.parse(signed).origin, s2.tree_size, bytes(32)).text())
     seen = await state_of(app, p)
     values: dict[str, Any] = {
         "A": alliance_id, "D": d, "Dc": closed, "Dx": extend, "Df": fallback, "Dk": close,
         "P": p, "Q": q, "M": m, "Mas": mas, "Mi": mi, "W": withdrawn, "C": crisis,
         "Astream": f"alliance-{alliance_id}", "Dstream": streams["D"], "Pstream": streams["P"], "Qstream": streams["Q"],
         "Dv": decision_head.version, "Dh": decision_head.hash, "Pv": dispute_head.version, "Ph": dispute_head.hash,
+        "Qv": secret_head.version, "Qh": secret_head.hash,
+        "S1": s1.tree_size, "S2": s2.tree_size, "S2note": s2.note, "S2forged": forged,
+        "cosignature": ByRole(
+            {role: witness.cosign(signed, cosigned_at) for role, witness in witnesses.items()},
+            # well-formed, by a key nobody named: the other roles are refused before it is looked at (or for naming none)
+            Signer.generate("witness-none", COSIGNATURE).cosign(signed, cosigned_at),
+        ),
+        "new_witness_key": str(Signer.generate("witness-elm-renewed", COSIGNATURE).verifier),
         "tag": unique("t"),
         "other_mediator": next(x for x in MEDIATORS if x != mediators[mas]),
         "until": (await env.get_current_time() + timedelta(days=30)).isoformat(),
@@ -448,6 +518,66 @@ def export_with(*names: str) -> Check:
     return check
 
 
+def checkpoint_of(size: str) -> Check:
+    """The checkpoint of S1 (or S2) leaves, its note signed with the log's key."""
+
+    def check(scene: Scene, body: Any, text: str) -> None:
+        assert body["tree_size"] == scene.values[size], body
+        note, signatures = split_note(body["note"])
+        LOG.verifier.verify(note, next(s for s in signatures if s.name == LOG.name))
+
+    return check
+
+
+def both_checkpoints(scene: Scene, body: Any, text: str) -> None:
+    assert [record["tree_size"] for record in body] == [scene.values["S1"], scene.values["S2"]], body
+
+
+def s1_to_s2(scene: Scene, body: Any, text: str) -> None:
+    assert (body["old_size"], body["new_size"]) == (scene.values["S1"], scene.values["S2"]) and body["proof"], body
+
+
+def log_holds(scene: Scene, body: Any, text: str) -> None:
+    """Recomputed from the record, the log holds: both checkpoints, their signatures checked with the settings' key."""
+    assert body["problems"] == [] and body["signatures_checked"], body
+    assert (body["checkpoints"], body["latest"]) == (2, scene.values["S2"]), body
+
+
+def proves(name: str) -> Check:
+    """The inclusion proof of the head of stream `name` (its receipt: version and hash) at S2."""
+
+    def check(scene: Scene, body: Any, text: str) -> None:
+        got = (body["stream_id"], body["stream_version"], body["event_hash"], body["tree_size"])
+        assert got == (scene.values[f"{name}stream"], scene.values[f"{name}v"], scene.values[f"{name}h"], scene.values["S2"]), body
+
+    return check
+
+
+def bundle_with(*names: str) -> Check:
+    """The alliance's audit bundle holds the events of P and of Q (confidential) only for the names given;
+    never a member's settings (rowan's webhook); its log keys are the settings'."""
+
+    def check(scene: Scene, body: Any, text: str) -> None:
+        streams = {leaf["event"]["stream_id"] for leaf in body["leaves"] if "event" in leaf}
+        for name in ("P", "Q"):
+            assert (scene.values[f"{name}stream"] in streams) == (name in names), (name, sorted(streams))
+            assert (scene.values[name] in text) == (name in names), name  # a withheld leaf does not name its stream
+        assert (SECRET in text) == ("Q" in names)
+        assert HOOK not in text
+        assert body["log_keys"] == [str(LOG.verifier)], body["log_keys"]
+
+    return check
+
+
+def refused_because(words: str) -> Check:
+    """A refusal for the reason its row's comment gives (not another one that happens to have the same status)."""
+
+    def check(scene: Scene, body: Any, text: str) -> None:
+        assert words in body["detail"], body
+
+    return check
+
+
 CONTENT: dict[tuple[str, str], Check | AsMissing] = {
     ("GET /disputes/{P}", "member"): outline_only,
     ("GET /disputes/{P}", "proposer"): outline_only,
@@ -478,6 +608,25 @@ CONTENT: dict[tuple[str, str], Check | AsMissing] = {
     ("GET /audit/streams/{Astream}/replay", "other alliance"): AsMissing("A"),
     ("POST /disputes/{Q}/terms", "member"): AsMissing("Q"),
     ("POST /disputes/{P}/rulings", "other alliance"): AsMissing("P"),
+    ("GET /alliances/{A}/log/checkpoint?size={S1}", "auditor"): checkpoint_of("S1"),
+    ("GET /alliances/{A}/log/checkpoints", "member"): both_checkpoints,
+    ("GET /alliances/{A}/log/consistency?old={S1}", "auditor"): s1_to_s2,
+    ("GET /alliances/{A}/log/verify", "member"): log_holds,
+    ("GET /alliances/{A}/log/verify", "auditor"): log_holds,
+    ("GET /alliances/{A}/log/bundle", "member"): bundle_with(),
+    ("GET /alliances/{A}/log/bundle", "panelist"): bundle_with("P"),
+    ("GET /alliances/{A}/log/bundle", "raiser"): bundle_with("P", "Q"),
+    ("GET /alliances/{A}/log/bundle", "auditor"): bundle_with("P", "Q"),
+    ("GET /audit/proofs/{Dstream}/{Dv}?hash={Dh}", "auditor"): proves("D"),
+    ("GET /audit/proofs/{Dstream}/{Dv}?hash={Dh}", "other alliance"): AsMissing("D"),
+    ("GET /audit/proofs/{Pstream}/{Pv}", "panelist"): proves("P"),
+    ("GET /audit/proofs/{Pstream}/{Pv}", "other alliance"): AsMissing("P"),
+    ("GET /audit/proofs/{Qstream}/{Qv}?size={S2}", "raiser"): proves("Q"),
+    ("GET /audit/proofs/{Qstream}/{Qv}?size={S2}", "member"): AsMissing("Q"),
+    ("GET /audit/proofs/{Qstream}/{Qv}?size={S2}", "steering"): AsMissing("Q"),
+    ("GET /audit/proofs/{Qstream}/{Qv}?size={S2}", "nonmember"): AsMissing("Q"),
+    ("POST /alliances/{A}/log/cosignatures", "panelist"): refused_because("has named no witness key"),
+    ("PUT /alliances/{A}/members/elm/witness-key", "coordinator"): refused_because("a witness key is the member's own"),
 }
 
 
@@ -494,7 +643,8 @@ class Cell:
 
 @pytest.fixture
 async def client(skipping_app: Accord) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(skipping_app, Settings(admin_token="admin-not-held-by-any-role")) as api:
+    settings = Settings(admin_token="admin-not-held-by-any-role", log_name=LOG.name, log_key=SecretStr(str(LOG)))
+    async with client_for(skipping_app, settings) as api:
         yield api
 
 
@@ -513,7 +663,7 @@ async def test_every_role_gets_the_status_the_policy_gives_it_on_every_route(
     ops = operations((await client.get("/openapi.json")).json())
     rows_of: dict[tuple[str, str], list[str]] = {op: [] for op in ops}
     for row in ROWS:
-        probe = re.sub(r"\{\w+\}", "x", row.route)
+        probe = re.sub(r"\{\w+\}", "x", row.route.partition("?")[0])  # a row's query string is no part of the path
         matched = [(method, path) for (method, path), pattern in ops.items() if method == row.method and pattern.fullmatch(probe)]
         assert len(matched) == 1, f"{row.key} is {len(matched)} operations of the OpenAPI document: {matched}"
         rows_of[matched[0]].append(row.key)

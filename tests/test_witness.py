@@ -13,6 +13,7 @@ Real PostgreSQL, real Temporal dev server, the real FastAPI app through httpx's 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -357,8 +358,34 @@ async def test_accord_refuses_split_view_evidence_that_is_none(
     [error] = forged.json()["detail"]
     assert error["loc"] == ["body", "later"] and "not signed by this deployment's log key" in error["msg"], error
 
+    # Two checkpoints of another alliance's log that this one's stored log does not have: not evidence about this log.
+    lakes = await alliance_with_members(app, unique("lakes"))
+    theirs = await issued(pool, lakes, signer)
+    await open_spring(app, lakes)
+    theirs_forged = signer.sign(Checkpoint(f"{LOG_NAME}/{lakes}", theirs.tree_size, b"\x09" * 32).text())
+    elsewhere = await report(theirs.note, theirs_forged)
+    assert elsewhere.status_code == 422, elsewhere.text
+    assert f"the checkpoint is of the log {LOG_NAME}/{lakes}, not of {LOG_NAME}/{alliance_id}" in elsewhere.text
+
     assert len(await app.store.read_stream(stream)) == before
     assert await notified(pool, stream, "split_view") == []
+
+
+async def test_a_cosignature_that_does_not_hold_or_is_dated_in_the_future_is_refused_and_not_recorded(
+    app: Accord, pool: asyncpg.Pool, member_api: MemberApi, signer: Signer, tmp_path: Path
+) -> None:
+    alliance_id = await alliance_with_members(app, unique("rivers"))
+    cedar = await member_with_witness(member_api, tmp_path, alliance_id, "cedar", signer.verifier)
+    checkpoint = await issued(pool, alliance_id, signer)
+    text, _ = split_note(checkpoint.note)
+    post = f"/alliances/{alliance_id}/log/cosignatures"
+
+    future = await cedar.http.post(post, json={"tree_size": checkpoint.tree_size, "line": cedar.key.cosign(text, 10**13)})
+    assert future.status_code == 422 and "is not a moment up to now" in future.text, future.text
+    someone_else = Signer.generate("cedar.example", COSIGNATURE).cosign(text, int(time.time()))
+    forged = await cedar.http.post(post, json={"tree_size": checkpoint.tree_size, "line": someone_else})
+    assert forged.status_code == 422 and "the cosignature does not hold" in forged.text, forged.text
+    assert await pool.fetchval("SELECT count(*) FROM accord.cosignatures WHERE alliance_id = $1", alliance_id) == 0
 
 
 async def test_a_witness_pinned_to_another_log_key_trusts_nothing_and_cosigns_nothing(
