@@ -98,14 +98,14 @@ async def once(api_url: str, token: str, alliance_id: str, member_id: str, log_k
 @click.option("--every", type=click.FloatRange(min=1), default=60, show_default=True, help="Seconds between rounds.")
 async def run(api_url: str, token: str, alliance_id: str, member_id: str, log_key: str, directory: Path, every: float) -> Output:
     """Witness until stopped (Ctrl-C): a round every --every seconds. An outage is waited out; a split view
-    stops it with exit 3 (the evidence is kept and reported)."""
+    stops it with exit 3 (the evidence is kept and reported), as does a checkpoint the pinned key did not sign."""
     import asyncio
     import contextlib
     import signal
 
     import structlog
 
-    from events.errors import Unavailable
+    from events.errors import AccordError, CorruptRecord
 
     log = structlog.get_logger("accord.witness")
     stop = asyncio.Event()
@@ -117,8 +117,10 @@ async def run(api_url: str, token: str, alliance_id: str, member_id: str, log_ke
             done = await _round(api_url, token, alliance_id, member_id, log_key, directory)
             rounds += 1
             log.info(done.outcome, alliance_id=alliance_id, tree_size=done.tree_size, pid=os.getpid())
-        except Unavailable as error:
-            log.warning("accord is unavailable; trying again", error=error.message)
+        except CorruptRecord:
+            raise  # a split view, or a checkpoint that cannot be trusted: stop, loudly
+        except AccordError as error:  # accord unavailable, no checkpoint yet, a token revoked: said, then tried again
+            log.warning("no round this time; trying again", error=error.message)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
     return Output({"rounds": rounds}, f"witness stopped after {rounds} round(s)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
@@ -18,11 +19,14 @@ import asyncpg
 import structlog
 
 from accord.config import Settings
-from events.errors import ConfigurationError
+from events.errors import AccordError, ConfigurationError
 from events.log import TransparencyLog
 from events.notes import ED25519, NoteError, Signer, Verifier
 
 log = structlog.get_logger("accord.keeper")
+
+_RETRY_BROKEN = 300.0
+"""Seconds before the keeper tries again an alliance whose log it could not hash."""
 
 __all__ = ["dev_signer", "keeping", "log_keys", "log_signer", "new_key_file"]
 
@@ -88,13 +92,24 @@ def log_keys(settings: Settings, extra: tuple[str, ...] = ()) -> list[Verifier]:
 
 
 async def keep(pool: asyncpg.Pool, signer: Signer, settings: Settings, stop: asyncio.Event) -> None:
-    """Sign the checkpoints that are due until `stop` is set; an outage is logged and waited out."""
+    """Sign the checkpoints that are due until `stop` is set; an outage is logged and waited out. An alliance
+    whose log cannot be hashed (its record lost an event: `accord audit verify --alliance` names it) is
+    reported and tried again after a while, and never stops the others'."""
     transparency = TransparencyLog(pool)
     poll = min(1.0, settings.checkpoint_seconds)
+    broken: dict[str, float] = {}  # alliance -> when to try it again
     while not stop.is_set():
         try:
             for alliance_id in await transparency.due(settings.checkpoint_events, settings.checkpoint_seconds):
-                checkpoint = await transparency.issue(alliance_id, signer, settings.log_name)
+                if broken.get(alliance_id, 0.0) > time.monotonic():
+                    continue
+                try:
+                    checkpoint = await transparency.issue(alliance_id, signer, settings.log_name)
+                except AccordError as error:
+                    log.error("the alliance's log cannot be signed", alliance_id=alliance_id, error=error.message)
+                    broken[alliance_id] = time.monotonic() + _RETRY_BROKEN
+                    continue
+                broken.pop(alliance_id, None)
                 if checkpoint is not None:
                     log.info("checkpoint signed", alliance_id=alliance_id, tree_size=checkpoint.tree_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
