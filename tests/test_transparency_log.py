@@ -14,6 +14,7 @@ Real PostgreSQL, real Temporal dev server, the command line and the documented s
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -35,8 +36,9 @@ from accord.binaries import binary
 from accord.worker import build_worker
 from events.decision import PointDraft, StanceKind, TakeStance
 from events.log import TransparencyLog
+from events.merkle import leaf_hash, verify_inclusion
 from events.migrate import LOG_MIGRATION, migrate
-from events.notes import Signer
+from events.notes import Checkpoint, Signer, split_note
 from events.store import EventStore, NewEvent
 from workflows import search
 
@@ -152,14 +154,17 @@ async def tampered(pool: asyncpg.Pool, alliance_id: str, tamper: Tamper) -> None
         await tamper(conn, alliance_id)
 
 
-async def documented_verifier(script: Path, db_url: str, signer: Signer) -> tuple[int, str]:
+async def run_script(script: Path, *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), db_url, "--log-key", str(signer.verifier),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await process.communicate()
     assert not err, err.decode()
     return process.returncode or 0, out.decode()
+
+
+async def documented_verifier(script: Path, db_url: str, signer: Signer) -> tuple[int, str]:
+    return await run_script(script, db_url, "--log-key", str(signer.verifier))
 
 
 async def test_each_tampering_is_caught_by_accord_and_by_the_documented_verifier_after_temporal_forgot(
@@ -220,16 +225,20 @@ async def test_a_receipt_is_proven_in_a_signed_checkpoint_and_the_bundle_checks_
     assert proved.code == 0, proved
     proof: dict[str, Any] = proved.json()
     assert proof["stream_version"] == head.version and proof["event_hash"] == head.hash
-    from events.merkle import leaf_hash, verify_inclusion
-    from events.notes import Checkpoint, split_note
-
     text, _ = split_note(proof["checkpoint"])
     checkpoint = Checkpoint.parse(text)
-    import base64
-
     verify_inclusion(
         proof["leaf_index"], checkpoint.size, leaf_hash(bytes.fromhex(head.hash)), [base64.b64decode(p) for p in proof["proof"]], checkpoint.root
     )
+    first = (await cli(f"log checkpoints {alliance_id} --json")).json()[0]["tree_size"]
+    for name, document in (("inclusion", proof), ("consistency", (await cli(f"log consistency {alliance_id} {first} --json")).json())):
+        kept = tmp_path / f"{name}.json"
+        kept.write_text(json.dumps(document))
+        assert (await run_script(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier)))[0] == 0, name
+        document["proof"] = document["proof"][::-1] if len(document["proof"]) > 1 else [base64.b64encode(bytes(32)).decode()]
+        kept.write_text(json.dumps(document))
+        code, out = await run_script(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier))
+        assert code == 1 and "BROKEN: does not hold" in out, (name, out)
     wrong = await cli(f"audit prove {stream} {head.version} {'0' * 64}")
     assert wrong.code != 0 and "not of the event the record holds" in wrong.stderr
 
