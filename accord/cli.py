@@ -619,7 +619,7 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
 @click.option("--log-key", "log_key", multiple=True, metavar="KEY",
-              help="A public key of the log (repeat for several) besides ACCORD_LOG_KEY(_FILE)'s and ACCORD_LOG_PAST_KEYS.")
+              help="A public key of the log (repeat for several) besides ACCORD_LOG_KEY(_FILE)'s and ACCORD_LOG_PUBLIC_KEYS.")
 @reader_option
 async def audit_verify(
     app: Accord, alliance_id: str | None, all_streams: bool, log_key: tuple[str, ...], reader: Caller | None

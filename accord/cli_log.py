@@ -96,13 +96,26 @@ async def key() -> Output:
 
 
 @command(log, "keygen", needs_app=False)
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path, allow_dash=True))
 @click.option("--name", default=None, help="The key's name (default: ACCORD_LOG_NAME).")
 async def keygen(path: Path, name: str | None) -> Output:
-    """Generate a log signing key into PATH (mode 0600; it must not exist) and print its public key."""
+    """Generate a log signing key into PATH (mode 0600; it must not exist) and print its public key; with
+    PATH '-', print the private key too (for a secret store or an .env file)."""
     from accord.keeper import new_key_file
+    from events.errors import ConfigurationError
+    from events.notes import NoteError, Signer
 
-    signer = new_key_file(path, name or load_settings(as_json=False).log_name)
+    name = name or load_settings(as_json=False).log_name
+    if str(path) == "-":
+        try:
+            signer = Signer.generate(name)
+        except NoteError as error:
+            raise ConfigurationError(str(error)) from None
+        return Output(
+            {"private_key": str(signer), "public_key": str(signer.verifier)},
+            f"ACCORD_LOG_KEY={signer}\nACCORD_LOG_PUBLIC_KEYS={signer.verifier}",
+        )
+    signer = new_key_file(path, name)
     return Output(
         {"path": str(path), "public_key": str(signer.verifier)},
         f"log key written to {path}; point ACCORD_LOG_KEY_FILE at it\npublic key: {signer.verifier}",

@@ -80,10 +80,10 @@ class Settings(BaseSettings):
         "unset: the file ACCORD_LOG_KEY_FILE names, or the dev stack's <data dir>/log.key",
     )
     log_key_file: Path | None = Field(default=None, description="a file holding the log's signing key")
-    log_past_keys: str = Field(
+    log_public_keys: str = Field(
         default="",
-        description="the public keys of the log's earlier signing keys, comma-separated: after a rotation, the checkpoints "
-        "they signed still verify",
+        description="the log's public keys, comma-separated, for checking checkpoints where no signing key is needed: the "
+        "current one in processes that sign nothing (the HTTP API), and earlier ones after a rotation",
     )
     checkpoint_events: int = Field(default=1000, ge=1, description="sign a checkpoint once an alliance's log has grown by this many events")
     checkpoint_seconds: float = Field(

@@ -19,6 +19,7 @@ from accord.app import Accord, DisputeView
 from accord.config import Settings, running_dev_stack
 from accord.devstack import dev_services
 from accord.examples import CHARTER
+from accord.keeper import dev_signer
 from accord.render import Output
 from accord.runner import migrated_app
 from accord.worker import build_worker
@@ -27,6 +28,7 @@ from events.alliance import AdmitMember, FoundAlliance, ParkedPoint, ReinstateMe
 from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
 from events.dispute import AcceptTerms, DisputeState, ProposeTerms
+from events.log import TransparencyLog
 from events.processes import DECISION
 from events.rules import Refused
 
@@ -134,6 +136,7 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             f"verify recomputed {report.events_checked} events in {report.streams_checked} streams: "
             f"{'intact' if report.ok else 'BROKEN'}."
         )
+        await tell_the_log(app, settings, alliance_id, tell)
         tell.say(
             ("Where to look (the demo's own stack has stopped; under `accord dev` these find its data):\n"
              if ui_url is None else "Where to look:\n")
@@ -142,11 +145,29 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             f"  accord alliance parked {alliance_id}\n"
             f"  accord dispute show banner --alliance {alliance_id} --as fisherfolk\n"
             f"  accord member notifications {alliance_id} riverkeepers --as greenwatch\n"
+            f"  accord log checkpoint {alliance_id}; accord audit verify --alliance {alliance_id}\n"
             f"  psql: SELECT stream_version, event_type, data FROM accord.events WHERE stream_id = 'decision-{alliance_id}.campaign';\n"
             f"  Temporal Web UI: {ui_url or 'http://localhost:8233 under accord dev'}"
             f" (workflows alliance-{alliance_id}, decision-{alliance_id}.campaign)"
         )
     return Output({"alliance_id": alliance_id, "steps": tell.lines}, "")
+
+
+async def tell_the_log(app: Accord, settings: Settings, alliance_id: str, tell: Narrator) -> None:
+    """Sign a checkpoint of the alliance's log with the dev stack's key, prove the decision's last event in it,
+    and recompute the whole log from the record."""
+    signer = dev_signer(settings)
+    log = TransparencyLog(app.pool)
+    await log.issue(alliance_id, signer, settings.log_name)
+    checkpoint = await log.checkpoint(alliance_id)
+    head = await app.store.head(DECISION.stream_name("campaign", alliance_id))
+    proof = await log.prove(head.stream_id, head.version)
+    report = await log.verify(alliance_id, [signer.verifier])
+    tell.say(
+        f"The log: every event is a leaf of the alliance's Merkle log; a checkpoint of {checkpoint.tree_size} leaves is "
+        f"signed by {signer.name}, the decision's last event is leaf {proof.leaf_index}, proven in it with "
+        f"{len(proof.proof)} hashes, and the log recomputed from the record {'holds' if report.ok else 'DOES NOT HOLD'}."
+    )
 
 
 async def run_decision(app: Accord, alliance_id: str, tell: Narrator) -> None:

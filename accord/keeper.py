@@ -34,7 +34,7 @@ __all__ = ["dev_signer", "keeping", "log_keys", "log_signer", "new_key_file"]
 def log_signer(settings: Settings) -> Signer | None:
     """The log's signing key as configured (ACCORD_LOG_KEY, ACCORD_LOG_KEY_FILE), or the dev stack's; None
     when there is none. A key that is configured and unreadable is refused, never skipped."""
-    if settings.log_key is not None:
+    if settings.log_key is not None and settings.log_key.get_secret_value().strip():  # set empty: unset (compose)
         return _parsed(settings.log_key.get_secret_value(), "ACCORD_LOG_KEY")
     path = settings.log_key_file or (settings.dev_log_key if settings.dev_log_key.exists() else None)
     if path is None:
@@ -81,9 +81,10 @@ def new_key_file(path: Path, name: str, kind: int = ED25519) -> Signer:
 
 def log_keys(settings: Settings, extra: tuple[str, ...] = ()) -> list[Verifier]:
     """The public keys a checkpoint of this deployment may be signed with: the current key's, the earlier
-    ones of ACCORD_LOG_PAST_KEYS, and any given."""
+    ones of ACCORD_LOG_PUBLIC_KEYS (where a process holds no signing key, its current public key too), and any
+    given."""
     signer = log_signer(settings)
-    texts = [text for text in (*settings.log_past_keys.split(","), *extra) if text.strip()]
+    texts = [text for text in (*settings.log_public_keys.split(","), *extra) if text.strip()]
     try:
         keys = [Verifier.parse(text) for text in texts]
     except NoteError as error:

@@ -92,9 +92,12 @@ class TestTheLogKey:
         assert first.name == "dev.example" and str(dev_signer(settings)) == str(first)
         assert [str(k) for k in log_keys(settings)] == [str(first.verifier)]
 
+    def test_an_empty_key_setting_is_no_key(self, tmp_path: Path) -> None:
+        assert log_signer(Settings(data_dir=tmp_path, log_key=SecretStr(""))) is None  # compose passes ${ACCORD_LOG_KEY:-}
+
     def test_a_configured_key_wins_and_past_keys_still_verify(self, tmp_path: Path) -> None:
         current, past = Signer.generate("accord.example.org"), Signer.generate("accord.example.org")
-        settings = Settings(data_dir=tmp_path, log_key=SecretStr(str(current)), log_past_keys=f" {past.verifier} ")
+        settings = Settings(data_dir=tmp_path, log_key=SecretStr(str(current)), log_public_keys=f" {past.verifier} ")
         assert str(log_signer(settings)) == str(current)
         assert [str(k) for k in log_keys(settings)] == [str(current.verifier), str(past.verifier)]
         on_file = tmp_path / "log.key"
@@ -106,7 +109,7 @@ class TestTheLogKey:
         [
             ({"log_key": SecretStr("PRIVATE+KEY+x")}, "ACCORD_LOG_KEY: a private key reads PRIVATE+KEY+"),
             ({"log_key_file": Path("/nonexistent/log.key")}, "cannot read the log key /nonexistent/log.key"),
-            ({"log_past_keys": "not-a-key"}, "a log public key: a public key reads <name>+<key id>+<base64 key>"),
+            ({"log_public_keys": "not-a-key"}, "a log public key: a public key reads <name>+<key id>+<base64 key>"),
         ],
     )
     def test_a_key_that_does_not_read_is_refused_by_name(self, tmp_path: Path, setting: dict[str, object], message: str) -> None:
