@@ -618,11 +618,14 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 @command(audit, "verify")
 @click.option("--alliance", "alliance_id", default=None, help="Only the streams of this alliance.")
 @click.option("--all", "all_streams", is_flag=True, help="Every stream (the default).")
+@click.option("--checkpoint", "kept", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A checkpoint kept outside the record (a witness's <dir>/<alliance>/checkpoint, a report's): the log must "
+              "still give its root (repeat for several).")
 @click.option("--log-key", "log_key", multiple=True, metavar="KEY",
               help="A public key of the log (repeat for several) besides ACCORD_LOG_KEY(_FILE)'s and ACCORD_LOG_PUBLIC_KEYS.")
 @reader_option
 async def audit_verify(
-    app: Accord, alliance_id: str | None, all_streams: bool, log_key: tuple[str, ...], reader: Caller | None
+    app: Accord, alliance_id: str | None, all_streams: bool, kept: tuple[Path, ...], log_key: tuple[str, ...], reader: Caller | None
 ) -> Output:
     """Recompute the hash chains (with --as: those of the alliance the reader may read); with --alliance, also
     recompute its transparency log from the record and check every signed checkpoint and cosignature against
@@ -639,7 +642,7 @@ async def audit_verify(
     from accord.keeper import log_keys
 
     keys = log_keys(load_settings(as_json=False), log_key)
-    report = await transparency.verify_log(app, alliance_id, reader, keys)
+    report = await transparency.verify_log(app, alliance_id, reader, keys, [path.read_text(encoding="utf-8") for path in kept])
     output = Output({**chains.data.model_dump(), "log": report}, chains.text + "\n" + _log_text(report))
     if not report.ok:
         from events.errors import CorruptRecord

@@ -8,6 +8,7 @@ to whoever may read that event's stream (a dispute's only to its readers).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from accord.app import Accord
@@ -143,11 +144,13 @@ async def _contradiction(transparency: TransparencyLog, alliance_id: str, one: C
     return None
 
 
-async def verify_log(app: Accord, alliance_id: str, reader: Caller | None, keys: list[Verifier]) -> LogReport:
+async def verify_log(
+    app: Accord, alliance_id: str, reader: Caller | None, keys: list[Verifier], kept: Sequence[str] = ()
+) -> LogReport:
     """Recompute the alliance's log from the record and check every checkpoint (events.log.TransparencyLog.verify),
     and say which one counts under the charter's witnesses."""
     transparency = await _readable(app, alliance_id, reader)
-    return await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id))
+    return await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id), kept=kept)
 
 
 

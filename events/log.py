@@ -375,13 +375,19 @@ class TransparencyLog:
 
     # ---------------------------------------------------------------------------------------- verify
 
-    async def verify(self, alliance_id: str, keys: Iterable[Verifier], *, witnesses: int = 0) -> LogReport:
+    async def verify(
+        self, alliance_id: str, keys: Iterable[Verifier], *, witnesses: int = 0, kept: Sequence[str] = ()
+    ) -> LogReport:
         """Recompute the alliance's tree from the events' chain hashes and check every checkpoint against it:
         its signature by one of `keys`, and its root. Finds any event changed, removed, added or moved
         among the leaves a checkpoint covers, a whole stream gone, and events that are not leaves. Reads
         neither Temporal nor the stored nodes (it does compare with them, to name the first leaf that differs).
-        Each cosignature is checked too, and the newest checkpoint that holds with `witnesses` of them counts."""
-        return await _Verification(alliance_id, list(keys), witnesses).run(self._pool)
+        Each cosignature is checked too, and the newest checkpoint that holds with `witnesses` of them counts.
+
+        `kept` are checkpoints (signed notes) kept outside the record, by a witness or a reader: the record's
+        log must still give their roots. Without them, someone who rewrites the events and also signs the
+        rewritten log again passes every other check; with them, not."""
+        return await _Verification(alliance_id, list(keys), witnesses).run(self._pool, kept)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -437,16 +443,17 @@ class _Verification:
         self.witnesses = witnesses
         self.problems: list[str] = []
 
-    async def run(self, pool: asyncpg.Pool) -> LogReport:
+    async def run(self, pool: asyncpg.Pool, kept: Sequence[str]) -> LogReport:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             checkpoints = await conn.fetch(
                 "SELECT tree_size, root_hash, note FROM accord.checkpoints WHERE alliance_id = $1 ORDER BY tree_size", self.alliance_id
             )
             signed = {row["tree_size"]: self._signed(row) for row in checkpoints}
             cosigned = await self._cosigned(conn, {row["tree_size"]: row["note"] for row in checkpoints})
+            outside = self._kept(kept, signed)
             frontier, stored_differs = Frontier(), False
             checked, latest = 0, None
-            pending = sorted(signed)
+            pending = sorted(signed | dict.fromkeys(outside, b""))
             async for row in conn.cursor(_LEAVES_SQL, self.alliance_id):
                 if row["leaf_index"] != frontier.size:
                     self.problems.append(f"leaf {frontier.size} is missing from the log (the next is leaf {row['leaf_index']})")
@@ -465,10 +472,15 @@ class _Verification:
                     )
                 frontier.append(leaf)
                 while pending and pending[0] == frontier.size:
-                    checked, latest = checked + 1, self._check_root(pending.pop(0), frontier.root(), signed, latest)
+                    size = pending.pop(0)
+                    self._check_kept(size, frontier.root(), outside)
+                    if size in signed:
+                        checked, latest = checked + 1, self._check_root(size, frontier.root(), signed, latest)
             for size in pending:  # a checkpoint the leaves never reach
                 if size == 0:
-                    checked, latest = checked + 1, self._check_root(0, EMPTY_ROOT, signed, latest)
+                    self._check_kept(0, EMPTY_ROOT, outside)
+                    if 0 in signed:
+                        checked, latest = checked + 1, self._check_root(0, EMPTY_ROOT, signed, latest)
                     continue
                 self.problems.append(
                     f"the checkpoint of {size} leaves was signed, but the log holds {frontier.size}: leaves were removed"
@@ -514,6 +526,38 @@ class _Verification:
                 continue
             members.setdefault(size, set()).add(row["witness"])
         return {size: len(who) for size, who in members.items()}
+
+    def _kept(self, notes: Sequence[str], signed: dict[int, bytes]) -> dict[int, bytes]:
+        """The roots of the checkpoints kept outside the record, once each is found signed by the log and of this
+        alliance; one that the record signed otherwise is a problem at once."""
+        roots: dict[int, bytes] = {}
+        for note in notes:
+            try:
+                text, signatures = split_note(note)
+                checkpoint = Checkpoint.parse(text)
+            except NoteError as error:
+                self.problems.append(f"a checkpoint kept outside the record is not a valid signed note: {error}")
+                continue
+            if not checkpoint.origin.endswith(f"/{self.alliance_id}"):
+                self.problems.append(f"a checkpoint kept outside the record is of another log ({checkpoint.origin})")
+                continue
+            if self.keys and not any(_verifies(key, text, signatures) for key in self.keys):
+                self.problems.append(f"the checkpoint of {checkpoint.size} leaves kept outside the record is not signed by the log's key")
+                continue
+            if checkpoint.size in signed and signed[checkpoint.size] != checkpoint.root:
+                self.problems.append(
+                    f"the checkpoint of {checkpoint.size} leaves kept outside the record has root {_b64(checkpoint.root)}, but the "
+                    f"record's checkpoint of that size signs {_b64(signed[checkpoint.size])}: the log was rewritten and signed again"
+                )
+            roots[checkpoint.size] = checkpoint.root
+        return roots
+
+    def _check_kept(self, size: int, root: bytes, outside: dict[int, bytes]) -> None:
+        if size in outside and outside[size] != root:
+            self.problems.append(
+                f"the checkpoint of {size} leaves kept outside the record does not hold: it signed root {_b64(outside[size])}, "
+                f"but the record's leaves 0..{size - 1} give {_b64(root)}: the log was rewritten after it was signed"
+            )
 
     def _check_root(self, size: int, root: bytes, signed: dict[int, bytes], latest: int | None) -> int | None:
         if root == signed[size]:

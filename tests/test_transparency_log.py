@@ -292,3 +292,25 @@ async def test_upgrading_a_record_kept_before_the_log_makes_its_events_the_first
     assert await pool.fetchval("SELECT size FROM accord.logs WHERE alliance_id = $1", alliance_id) == len(expected)
     report = await TransparencyLog(pool).verify(alliance_id, [])
     assert report.ok and report.leaves == len(expected), report
+
+
+async def test_a_log_rewritten_and_signed_again_fails_against_a_checkpoint_kept_outside_the_record(
+    app: Accord, pool: asyncpg.Pool, cli: Cli, db_url: str, signer: Signer, tmp_path: Path
+) -> None:
+    log = TransparencyLog(pool)
+    alliance_id = await recorded_alliance(app, log, signer)
+    kept = tmp_path / "kept-checkpoint"  # as a witness keeps it: <dir>/<alliance>/checkpoint
+    kept.write_text((await log.checkpoint(alliance_id)).note)
+
+    async with behind_the_triggers(pool) as conn:  # the operator rewrites a stance, then the log and its checkpoints
+        await edit_a_row(conn, alliance_id)
+        for table in ("cosignatures", "checkpoints", "log_nodes"):
+            await conn.execute(f"DELETE FROM accord.{table} WHERE alliance_id = $1", alliance_id)  # the names above
+    assert await log.issue(alliance_id, signer, LOG_NAME) is not None
+
+    fooled = await cli(f"audit verify --alliance {alliance_id}")
+    assert fooled.code == 0, fooled  # the record alone agrees with itself: why members keep checkpoints
+    caught = await cli(f"audit verify --alliance {alliance_id} --checkpoint {kept}")
+    assert caught.code == 3 and "kept outside the record does not hold" in caught.stdout, caught
+    code, out = await run_script(verifier_script(tmp_path), db_url, "--log-key", str(signer.verifier), "--checkpoint", str(kept))
+    assert code == 1 and f"BROKEN log {alliance_id}: the checkpoint of" in out and "kept outside the record" in out, out
