@@ -627,27 +627,33 @@ async def audit_resume(app: Accord, stream: str) -> Output:
 async def audit_verify(
     app: Accord, alliance_id: str | None, all_streams: bool, kept: tuple[Path, ...], log_key: tuple[str, ...], reader: Caller | None
 ) -> Output:
-    """Recompute the hash chains (with --as: those of the alliance the reader may read); with --alliance, also
-    recompute its transparency log from the record and check every signed checkpoint and cosignature against
-    it. Exit 3 naming the first bad version of each broken stream, and what the log lost."""
+    """Recompute the hash chains (with --as: those of the alliance the reader may read) and the transparency log
+    of the alliance (without --alliance: of every alliance) from the record, checking every signed checkpoint
+    and cosignature against it. Exit 3 naming the first bad version of each broken stream, and what a log lost."""
+    from accord import transparency
+    from accord.keeper import log_keys
+    from events.errors import CorruptRecord
+    from events.log import TransparencyLog
     from events.rules import Refused
 
     if reader is not None and not alliance_id:
         raise Refused("--as reads one alliance: give --alliance too", field="alliance")
     streams = await app.readable_streams(alliance_id, reader) if alliance_id else None
     chains = _verified(await app.store.verify(streams=streams), raise_broken=False)
-    if not alliance_id:
-        return _broken_or(chains)
-    from accord import transparency
-    from accord.keeper import log_keys
-
     keys = log_keys(load_settings(as_json=False), log_key)
-    report = await transparency.verify_log(app, alliance_id, reader, keys, [path.read_text(encoding="utf-8") for path in kept])
-    output = Output({**chains.data.model_dump(), "log": report}, chains.text + "\n" + _log_text(report))
-    if not report.ok:
-        from events.errors import CorruptRecord
-
-        raise Reported(output, CorruptRecord(f"the log of {alliance_id!r} does not hold: {report.problems[0]}"))
+    notes = [path.read_text(encoding="utf-8") for path in kept]
+    alliances = [alliance_id] if alliance_id else sorted(await TransparencyLog(app.pool).sequenced())
+    for path, note in zip(kept, notes, strict=True):
+        if not any(note.split("\n", 1)[0].endswith(f"/{a}") for a in alliances):
+            logs = " or ".join(alliances) or "any alliance"
+            raise Refused(f"--checkpoint {path}: not a checkpoint of the log of {logs}", field="checkpoint")
+    reports = [await transparency.verify_log(app, a, reader, keys, notes) for a in alliances]
+    logs: Any = reports[0] if alliance_id else reports
+    output = Output({**chains.data.model_dump(), "log" if alliance_id else "logs": logs},
+                    "\n".join([chains.text, *(_log_text(r) for r in reports)]))
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        raise Reported(output, CorruptRecord(f"the log of {failed[0].alliance_id!r} does not hold: {failed[0].problems[0]}"))
     return _broken_or(output, chains)
 
 

@@ -183,6 +183,10 @@ async def test_each_tampering_is_caught_by_accord_and_by_the_documented_verifier
     code, out = await documented_verifier(script, db_url, signer)
     assert code == 0, out
     assert f"log {honest}: " in out and "BROKEN" not in out
+    wrong = tmp_path / "elsewhere"
+    wrong.write_text(signer.sign(Checkpoint(f"{LOG_NAME}/nowhere", 1, bytes(32)).text()))
+    refused = await cli(f"audit verify --alliance {honest} --checkpoint {wrong}")
+    assert refused.code == 1 and f"not a checkpoint of the log of {honest}" in refused.stderr, refused
 
     for alliance_id, (what, (tamper, finding)) in zip(victims, TAMPERINGS.items(), strict=True):
         await tampered(pool, alliance_id, tamper)
@@ -198,6 +202,11 @@ async def test_each_tampering_is_caught_by_accord_and_by_the_documented_verifier
         assert code == 1, (what, out)
         assert any(line.startswith(f"BROKEN log {alliance_id}") or (line.startswith("BROKEN decision-") and alliance_id in line)
                    for line in out.splitlines()), (what, out)
+        if what == "an edited row with a recomputed chain":  # without --alliance: every alliance's log
+            everything = await cli("audit verify --json")
+            assert everything.code == 3, everything
+            found = {log["alliance_id"]: log["problems"] for log in everything.json()["logs"]}
+            assert found[honest] == [] and found[alliance_id], found
         await heal(pool, alliance_id)  # out of the way of the next finding: the documented verifier reads every alliance
 
 
