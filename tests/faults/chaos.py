@@ -18,6 +18,8 @@ from pathlib import Path
 from temporalio.client import WorkflowExecutionStatus
 
 from accord import audit
+from events.log import TransparencyLog
+from events.notes import Signer
 from events.processes import process_of
 from faults.scenarios import Ledger, Scenario
 from faults.stack import FaultStack
@@ -129,6 +131,7 @@ async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scen
         "SELECT stream_id, stream_version, event_id, hash, metadata->>'causation_id' AS cause FROM accord.events"
     )
     by_place = {(r["stream_id"], r["stream_version"]): r for r in rows}
+    leaves = {r["global_position"]: r["leaf_index"] for r in await stack.app.pool.fetch("SELECT global_position, leaf_index FROM accord.log_leaves")}
     by_cause: dict[str, set[object]] = defaultdict(set)
     for r in rows:
         by_cause[r["cause"]].add(r["event_id"])
@@ -141,6 +144,11 @@ async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scen
                 row = by_place.get((receipt.stream_id, receipt.stream_version))
                 if row is None or bytes(row["hash"]).hex() != receipt.hash or row["event_id"] != receipt.event_id:
                     problems.append(f"{call.stream_id} {call.what}: its receipt for version {receipt.stream_version} is not in the store")
+                elif receipt.leaf_index is None or leaves.get(receipt.global_position) != receipt.leaf_index:
+                    problems.append(
+                        f"{call.stream_id} {call.what}: its receipt for version {receipt.stream_version} names leaf "
+                        f"{receipt.leaf_index}, the log has {leaves.get(receipt.global_position)}"
+                    )
             if caused != {r.event_id for r in call.receipts}:
                 problems.append(f"{call.stream_id} {call.what}: it recorded {len(caused)} event(s), its caller got {len(call.receipts)} receipt(s)")
         elif call.outcome in ("refused", "failed") and caused:
@@ -155,6 +163,13 @@ async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scen
 
     report = await stack.app.store.verify()
     problems += [f"{b.stream_id}: chain broken at version {b.version}: {b.reason}" for b in report.broken]
+    # Every event a leaf of its alliance's log exactly once, whatever was killed mid-append: the leaves have no
+    # gap, each names an event, no event of an alliance is left out, and a checkpoint of it all holds.
+    log, signer = TransparencyLog(stack.app.pool), Signer.generate("faults.accord")
+    for alliance_id in sorted(await log.sequenced()):
+        await log.issue(alliance_id, signer, "faults.accord")
+        checked = await log.verify(alliance_id, [signer.verifier])
+        problems += [f"the log of {alliance_id}: {problem}" for problem in checked.problems]
     streams = sorted({r["stream_id"] for r in rows})
     for stream in streams:
         checked = await audit.check(stack.app, stream)
