@@ -645,8 +645,8 @@ async def audit_verify(
     alliances = [alliance_id] if alliance_id else sorted(await TransparencyLog(app.pool).sequenced())
     for path, note in zip(kept, notes, strict=True):
         if not any(note.split("\n", 1)[0].endswith(f"/{a}") for a in alliances):
-            logs = " or ".join(alliances) or "any alliance"
-            raise Refused(f"--checkpoint {path}: not a checkpoint of the log of {logs}", field="checkpoint")
+            named = " or ".join(alliances) or "any alliance"
+            raise Refused(f"--checkpoint {path}: not a checkpoint of the log of {named}", field="checkpoint")
     reports = [await transparency.verify_log(app, a, reader, keys, notes) for a in alliances]
     logs: Any = reports[0] if alliance_id else reports
     output = Output({**chains.data.model_dump(), "log" if alliance_id else "logs": logs},

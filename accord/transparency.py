@@ -17,7 +17,7 @@ from events.access import Caller, without_settings
 from events.alliance import AllianceState, ReportSplitView
 from events.hashing import format_recorded_at, load_json
 from events.log import CheckpointRecord, ConsistencyProof, InclusionProof, LogReport, TransparencyLog, origin
-from events.notes import Checkpoint, NoteError, Verifier, split_note
+from events.notes import Checkpoint, NoteError, Verifier, signed_by, split_note
 from events.processes import ALLIANCE
 from events.projector import row_of
 from events.rules import forbidden, invalid, not_found
@@ -120,15 +120,9 @@ def _checkpoint(note: str, keys: list[Verifier], what: str) -> Checkpoint:
         parsed = Checkpoint.parse(text)
     except NoteError as error:
         raise invalid(f"{what}: {error}", field=what) from None
-    for key in keys:
-        for signature in signatures:
-            if (signature.name, signature.key_id) == (key.name, key.key_id):
-                try:
-                    key.verify(text, signature)
-                except NoteError:
-                    continue
-                return parsed
-    raise invalid(f"{what}: the checkpoint is not signed by this deployment's log key", field=what)
+    if not signed_by(text, signatures, keys):
+        raise invalid(f"{what}: the checkpoint is not signed by this deployment's log key", field=what)
+    return parsed
 
 
 async def _contradiction(transparency: TransparencyLog, alliance_id: str, one: Checkpoint, other: Checkpoint) -> str | None:

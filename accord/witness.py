@@ -25,7 +25,7 @@ import httpx
 
 from events.errors import AccordError, ConfigurationError, CorruptRecord, Unavailable
 from events.merkle import ConsistencyError, verify_consistency
-from events.notes import COSIGNATURE, Checkpoint, NoteError, Signer, Verifier, split_note
+from events.notes import COSIGNATURE, Checkpoint, NoteError, Signer, Verifier, signed_by, split_note
 
 __all__ = ["Round", "Witness", "witness_signer"]
 
@@ -94,10 +94,8 @@ class Witness:
         try:
             text, signatures = split_note(note)
             checkpoint = Checkpoint.parse(text)
-            mine = [s for s in signatures if (s.name, s.key_id) == (self.log_key.name, self.log_key.key_id)]
-            if not mine:
+            if not signed_by(text, signatures, [self.log_key]):
                 raise NoteError(f"it is not signed by the pinned log key {self.log_key.name}")
-            self.log_key.verify(text, mine[0])
         except NoteError as error:
             raise CorruptRecord(f"the checkpoint accord served cannot be trusted: {error}") from None
         if not checkpoint.origin.endswith(f"/{self.alliance_id}"):

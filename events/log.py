@@ -29,7 +29,7 @@ from events.merkle import (
     leaf_hash,
     root,
 )
-from events.notes import Checkpoint, NoteError, Signature, Signer, Verifier, split_note
+from events.notes import Checkpoint, NoteError, Signer, Verifier, signed_by, split_note
 from events.processes import ALLIANCE, PROCESSES
 from events.rules import invalid, not_found
 from events.store import Connection
@@ -501,7 +501,7 @@ class _Verification:
         try:
             text, signatures = split_note(row["note"])
             checkpoint = Checkpoint.parse(text)
-            if self.keys and not any(_verifies(key, text, signatures) for key in self.keys):
+            if self.keys and not signed_by(text, signatures, self.keys):
                 self.problems.append(f"the checkpoint of {size} leaves is not signed by the log's key")
             if checkpoint.size != size or checkpoint.root != bytes(row["root_hash"]):
                 self.problems.append(f"the checkpoint of {size} leaves is recorded with another size or root than it signs")
@@ -540,7 +540,7 @@ class _Verification:
                 continue
             if not checkpoint.origin.endswith(f"/{self.alliance_id}"):
                 continue  # another alliance's: checked with that alliance's log
-            if self.keys and not any(_verifies(key, text, signatures) for key in self.keys):
+            if self.keys and not signed_by(text, signatures, self.keys):
                 self.problems.append(f"the checkpoint of {checkpoint.size} leaves kept outside the record is not signed by the log's key")
                 continue
             if checkpoint.size in signed and signed[checkpoint.size] != checkpoint.root:
@@ -583,18 +583,6 @@ class _Verification:
             "it was written around accord's append"
             for row in rows
         )
-
-
-def _verifies(key: Verifier, text: str, signatures: Sequence[Signature]) -> bool:
-    for signature in signatures:
-        if (signature.name, signature.key_id) != (key.name, key.key_id):
-            continue
-        try:
-            key.verify(text, signature)
-        except NoteError:
-            continue
-        return True
-    return False
 
 
 _LEAVES_SQL = """

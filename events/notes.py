@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import re
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +30,7 @@ __all__ = [
     "Signer",
     "Verifier",
     "cosignature_message",
+    "signed_by",
     "split_note",
 ]
 
@@ -180,6 +182,21 @@ class Verifier:
         except InvalidSignature:
             raise NoteError(f"the signature by {self.name} does not verify") from None
         return timestamp
+
+
+def signed_by(text: str, signatures: Sequence[Signature], keys: Iterable[Verifier]) -> bool:
+    """Whether one of `keys` signed `text`: among the note's `signatures`, one by a key of that name and id that
+    verifies (signatures by other keys are not looked at, as signed-note says)."""
+    for key in keys:
+        for signature in signatures:
+            if (signature.name, signature.key_id) != (key.name, key.key_id):
+                continue
+            try:
+                key.verify(text, signature)
+            except NoteError:
+                continue
+            return True
+    return False
 
 
 def cosignature_message(checkpoint_text: str, timestamp: int) -> bytes:
