@@ -22,8 +22,9 @@ def _options(fn: Any) -> Any:
         click.option("--alliance", "alliance_id", required=True, help="The alliance whose log to witness."),
         click.option("--as", "member_id", required=True, envvar="ACCORD_AS", metavar="MEMBER",
                      help="The member this witness is (or ACCORD_AS)."),
-        click.option("--log-key", required=True, envvar="ACCORD_WITNESS_LOG_KEY",
-                     help="The log's public key, pinned (`accord log key` on the deployment prints it)."),
+        click.option("--log-key", "log_key", required=True, multiple=True, envvar="ACCORD_WITNESS_LOG_KEY",
+                     help="The log's public key, pinned (`accord log key` on the deployment prints it); while the log's "
+                     "key rotates, give the old and the new one (repeat the option)."),
         _dir_option,
     ]):
         fn = option(fn)
@@ -68,7 +69,7 @@ async def key(directory: Path) -> Output:
     return Output({"directory": str(directory), "public_key": public}, public)
 
 
-async def _round(api_url: str, token: str, alliance_id: str, member_id: str, log_key: str, directory: Path) -> Any:
+async def _round(api_url: str, token: str, alliance_id: str, member_id: str, log_key: tuple[str, ...], directory: Path) -> Any:
     import httpx
 
     from accord.witness import Witness, witness_signer
@@ -76,7 +77,7 @@ async def _round(api_url: str, token: str, alliance_id: str, member_id: str, log
     from events.notes import NoteError, Verifier
 
     try:
-        pinned = Verifier.parse(log_key)
+        pinned = [Verifier.parse(key) for key in log_key]
     except NoteError as error:
         raise ConfigurationError(f"--log-key: {error}") from None
     headers = {"Authorization": f"Bearer {token}"}
@@ -86,7 +87,7 @@ async def _round(api_url: str, token: str, alliance_id: str, member_id: str, log
 
 @command(witness, "once", needs_app=False)
 @_options
-async def once(api_url: str, token: str, alliance_id: str, member_id: str, log_key: str, directory: Path) -> Output:
+async def once(api_url: str, token: str, alliance_id: str, member_id: str, log_key: tuple[str, ...], directory: Path) -> Output:
     """One round: fetch the newest checkpoint, check it extends the last one cosigned, cosign it. Exit 3 on a
     split view (the evidence is kept and reported)."""
     done = await _round(api_url, token, alliance_id, member_id, log_key, directory)
@@ -96,7 +97,9 @@ async def once(api_url: str, token: str, alliance_id: str, member_id: str, log_k
 @command(witness, "run", needs_app=False)
 @_options
 @click.option("--every", type=click.FloatRange(min=1), default=60, show_default=True, help="Seconds between rounds.")
-async def run(api_url: str, token: str, alliance_id: str, member_id: str, log_key: str, directory: Path, every: float) -> Output:
+async def run(
+    api_url: str, token: str, alliance_id: str, member_id: str, log_key: tuple[str, ...], directory: Path, every: float
+) -> Output:
     """Witness until stopped (Ctrl-C): a round every --every seconds. An outage is waited out; a split view
     stops it with exit 3 (the evidence is kept and reported), as does a checkpoint the pinned key did not sign."""
     import asyncio

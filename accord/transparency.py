@@ -8,6 +8,7 @@ to whoever may read that event's stream (a dispute's only to its readers).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from events.hashing import format_recorded_at, load_json
 from events.log import CheckpointRecord, ConsistencyProof, InclusionProof, LogReport, TransparencyLog, origin
 from events.notes import Checkpoint, NoteError, Verifier, signed_by, split_note
 from events.processes import ALLIANCE
-from events.projector import row_of
+from events.projector import row_of, streams_of
 from events.rules import forbidden, invalid, not_found
 from workflows.shapes import CommandResult
 
@@ -144,7 +145,16 @@ async def verify_log(
     """Recompute the alliance's log from the record and check every checkpoint (events.log.TransparencyLog.verify),
     and say which one counts under the charter's witnesses."""
     transparency = await _readable(app, alliance_id, reader)
-    return await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id), kept=kept)
+    report = await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id), kept=kept)
+    if reader is None or report.ok:
+        return report
+    # A problem in a stream the reader may not read (a dispute's) is told without naming the stream.
+    hidden = set(await streams_of(app.pool, alliance_id)) - set(await app.readable_streams(alliance_id, reader))
+    problems = [
+        functools.reduce(lambda text, stream: text.replace(stream, "a stream this reader may not read"), hidden, problem)
+        for problem in report.problems
+    ]
+    return report.model_copy(update={"problems": problems})
 
 
 

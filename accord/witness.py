@@ -17,6 +17,7 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,14 @@ class Witness:
     """One member's witness of one alliance's log."""
 
     def __init__(
-        self, http: httpx.AsyncClient, alliance_id: str, member_id: str, log_key: Verifier, signer: Signer, directory: Path
+        self, http: httpx.AsyncClient, alliance_id: str, member_id: str, log_key: Verifier | Sequence[Verifier], signer: Signer,
+        directory: Path,
     ) -> None:
         self.http = http
         self.alliance_id = alliance_id
         self.member_id = member_id
-        self.log_key = log_key
+        self.log_keys = [log_key] if isinstance(log_key, Verifier) else list(log_key)
+        """The log's keys the member pinned: during a rotation, the old and the new one."""
         self.signer = signer
         self.state = directory / alliance_id
         self.state.mkdir(parents=True, exist_ok=True)
@@ -94,8 +97,8 @@ class Witness:
         try:
             text, signatures = split_note(note)
             checkpoint = Checkpoint.parse(text)
-            if not signed_by(text, signatures, [self.log_key]):
-                raise NoteError(f"it is not signed by the pinned log key {self.log_key.name}")
+            if not signed_by(text, signatures, self.log_keys):
+                raise NoteError(f"it is not signed by the pinned log key {' or '.join(k.name for k in self.log_keys)}")
         except NoteError as error:
             raise CorruptRecord(f"the checkpoint accord served cannot be trusted: {error}") from None
         if not checkpoint.origin.endswith(f"/{self.alliance_id}"):
@@ -104,7 +107,8 @@ class Witness:
 
     def _log_signature(self, note: str) -> str:
         _, signatures = split_note(note)
-        return next(s.line for s in signatures if (s.name, s.key_id) == (self.log_key.name, self.log_key.key_id))
+        text, _ = split_note(note)
+        return next(s.line for s in signatures if signed_by(text, [s], self.log_keys))
 
     def _last(self) -> str | None:
         try:
@@ -175,7 +179,9 @@ class Witness:
                 message = response.json()["detail"]
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200]
-            failure = Unavailable if response.status_code >= 500 else AccordError  # the server's side
+            # The server's side, or the member's credentials: no verdict on the log, a round to try again.
+            waits = response.status_code >= 500 or response.status_code in (401, 403, 429)  # HTTP statuses
+            failure = Unavailable if waits else AccordError
             raise failure(f"{method} {path}: {response.status_code} {message}")
         body: dict[str, Any] = response.json()
         return body

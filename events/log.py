@@ -79,9 +79,9 @@ async def backfill(conn: Connection) -> int:
 
 
 _BATCH = 20_000
+"""Leaves hashed into the tree per transaction."""
 _CLOCK_SKEW = 300
 """Seconds a witness's clock may run ahead of the server's."""
-"""Leaves hashed into the tree per transaction."""
 
 
 def origin(deployment: str, alliance_id: str) -> str:
@@ -355,8 +355,11 @@ class TransparencyLog:
         """Record a witness's cosignature of the checkpoint of `size` leaves, after checking it."""
         checkpoint = await self.checkpoint(alliance_id, size)
         text, _ = split_note(checkpoint.note)
+        line = line.removesuffix("\n")
+        if "\n" in line or not line:
+            raise invalid("a cosignature is one signature line (c2sp.org/tlog-cosignature), with no other line", field="line")
         try:
-            _, signatures = split_note(text + "\n" + line)
+            _, signatures = split_note(text + "\n" + line + "\n")
             timestamp = verifier.verify(text, signatures[0])
         except NoteError as error:
             raise invalid(f"the cosignature does not hold: {error}", field="line") from None
@@ -442,6 +445,8 @@ class _Verification:
         self.keys = keys
         self.witnesses = witnesses
         self.problems: list[str] = []
+        self.holding: list[int] = []
+        """The sizes of the checkpoints whose roots the record's leaves give."""
 
     async def run(self, pool: asyncpg.Pool, kept: Sequence[str]) -> LogReport:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -486,7 +491,7 @@ class _Verification:
                     f"the checkpoint of {size} leaves was signed, but the log holds {frontier.size}: leaves were removed"
                 )
             await self._unlogged(conn)
-        held = [size for size in signed if size <= (latest or 0) and cosigned.get(size, 0) >= self.witnesses]
+        held = [size for size in self.holding if cosigned.get(size, 0) >= self.witnesses]
         return LogReport(
             alliance_id=self.alliance_id, leaves=frontier.size, checkpoints=checked, latest=latest,
             witnesses_required=self.witnesses, counted=max(held) if latest is not None and held else None,
@@ -560,6 +565,7 @@ class _Verification:
 
     def _check_root(self, size: int, root: bytes, signed: dict[int, bytes], latest: int | None) -> int | None:
         if root == signed[size]:
+            self.holding.append(size)
             return size
         self.problems.append(
             f"the checkpoint of {size} leaves does not hold: it signed root {_b64(signed[size])}, but the record's leaves "

@@ -270,16 +270,19 @@ ORDER BY stream_version
 # The events' leaves in their alliance's log (see "Why leaves are numbered in the append" above). The next
 # indices come from the alliance's row of accord.logs, which the upsert locks until the transaction ends.
 # The alliance is the one the stream's name gives, or else the one its process's read model names.
-def _sequence_ctes(n: int) -> str:
+def _sequence_ctes(n: int, after: str = "") -> str:
     """The CTEs `target` and `seq` (alliance, first leaf index), with the alliance, model, key and count of
-    events as parameters $n .. $n+3."""
+    events as parameters $n .. $n+3. With `after` (a CTE's name), the alliance's row is taken only once that
+    CTE's rows are all made: the events' own insert, whose unique-index waits must come before the row lock
+    (else two appends racing for one stream version could each hold what the other waits for)."""
+    wait = f" AND (SELECT count(*) FROM {after}) = ${n + 3}" if after else ""
     return f"""
 target AS (
     SELECT coalesce(${n}::text, (SELECT alliance_id FROM accord.read_models WHERE model = ${n + 1} AND key = ${n + 2}))
         AS alliance_id
 ), seq AS (
     INSERT INTO accord.logs AS log (alliance_id, size)
-    SELECT alliance_id, ${n + 3} FROM target WHERE alliance_id IS NOT NULL
+    SELECT alliance_id, ${n + 3} FROM target WHERE alliance_id IS NOT NULL{wait}
     ON CONFLICT (alliance_id) DO UPDATE SET size = log.size + ${n + 3}
     RETURNING log.alliance_id, log.size - ${n + 3} AS first
 )"""
@@ -287,7 +290,7 @@ target AS (
 
 # An append that runs alone: the events and their leaves in one statement, its own transaction.
 _INSERT_SEQUENCED_SQL = f"""
-WITH ins AS ({_INSERT_SQL.strip()}), {_sequence_ctes(10)}, leaves AS (
+WITH ins AS ({_INSERT_SQL.strip()}), {_sequence_ctes(10, after="ins")}, leaves AS (
     INSERT INTO accord.log_leaves (alliance_id, leaf_index, global_position)
     SELECT seq.alliance_id, seq.first + row_number() OVER (ORDER BY ins.global_position) - 1, ins.global_position
     FROM seq, ins

@@ -323,3 +323,24 @@ async def test_a_log_rewritten_and_signed_again_fails_against_a_checkpoint_kept_
     assert caught.code == 3 and "kept outside the record does not hold" in caught.stdout, caught
     code, out = await run_script(verifier_script(tmp_path), db_url, "--log-key", str(signer.verifier), "--checkpoint", str(kept))
     assert code == 1 and f"BROKEN log {alliance_id}: the checkpoint of" in out and "kept outside the record" in out, out
+
+
+async def test_a_finding_in_a_dispute_is_told_without_its_name_to_who_may_not_read_the_dispute(
+    app: Accord, pool: asyncpg.Pool, signer: Signer
+) -> None:
+    from accord import transparency
+    from events.access import Caller
+
+    alliance_id = await recorded_alliance(app, TransparencyLog(pool), signer)
+    dispute = f"dispute-{alliance_id}.banner"
+    async with pool.acquire() as conn:  # the dispute's event loses its leaf: an event written around the append
+        await conn.execute(
+            "DELETE FROM accord.log_leaves WHERE global_position = (SELECT global_position FROM accord.events WHERE stream_id = $1)",
+            dispute,
+        )
+    operator = await transparency.verify_log(app, alliance_id, None, [signer.verifier])
+    outsider = await transparency.verify_log(app, alliance_id, Caller.named("amber"), [signer.verifier])
+    party = await transparency.verify_log(app, alliance_id, Caller.named("cedar"), [signer.verifier])
+    assert any(dispute in p for p in operator.problems) and any(dispute in p for p in party.problems), operator
+    assert outsider.problems and not any("banner" in p for p in outsider.problems), outsider.problems
+    assert any("a stream this reader may not read" in p for p in outsider.problems), outsider.problems

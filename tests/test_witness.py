@@ -380,6 +380,11 @@ async def test_a_cosignature_that_does_not_hold_or_is_dated_in_the_future_is_ref
     text, _ = split_note(checkpoint.note)
     post = f"/alliances/{alliance_id}/log/cosignatures"
 
+    # A line that carries a blank line moves the note's split: the witness's key would sign another text.
+    other = "x\n"
+    smuggled = cedar.key.cosign(text + "\n" + other, int(time.time()))
+    injected = await cedar.http.post(post, json={"tree_size": checkpoint.tree_size, "line": other + "\n" + smuggled})
+    assert injected.status_code == 422 and "one signature line" in injected.text, injected.text
     future = await cedar.http.post(post, json={"tree_size": checkpoint.tree_size, "line": cedar.key.cosign(text, 10**13)})
     assert future.status_code == 422 and "is not a moment up to now" in future.text, future.text
     someone_else = Signer.generate("cedar.example", COSIGNATURE).cosign(text, int(time.time()))
@@ -400,6 +405,11 @@ async def test_a_witness_pinned_to_another_log_key_trusts_nothing_and_cosigns_no
         await cedar.witness.round()
     message = str(caught.value)
     assert "cannot be trusted" in message and "not signed by the pinned log key" in message, message
+    # During a rotation a witness pins the old key and the new: either one's checkpoint is trusted.
+    rotating = Witness(cedar.http, alliance_id, "cedar", [impostor.verifier, signer.verifier], cedar.witness.signer, cedar.directory)
+    assert (await rotating.round()).outcome == "cosigned"
+    await pool.execute("DELETE FROM accord.cosignatures WHERE alliance_id = $1", alliance_id)
+    (cedar.directory / alliance_id / "checkpoint").unlink()
     assert not (cedar.directory / alliance_id / "checkpoint").exists()
     assert (await served(cedar.http, alliance_id))["witnesses"] == []
     assert await pool.fetchval("SELECT count(*) FROM accord.cosignatures WHERE alliance_id = $1", alliance_id) == 0
