@@ -178,6 +178,8 @@ async def _run(stack: Stack, url: str, pool: asyncpg.Pool, size: Size, report: R
     ]
     for share, rate in rates.items():
         for name in ("take_stance", "decision_command"):
+            if not (latency[share][name].latencies and latency[share]["baseline"].latencies):
+                continue  # no call completed within the window (a tiny run on a busy machine): no figure, not NaN
             for q in (50, 99):
                 report.figures.append(
                     Figure("stances", f"latency p{q} at {share:.0%} load, {name}", "ms",
