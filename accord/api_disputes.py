@@ -28,6 +28,7 @@ from events.access import TokenHolder as Identity
 from events.dispute import (
     AcceptTerms,
     AssignMediator,
+    ContributeToDraw,
     DeclareImpasse,
     DisputeCommand,
     ExtendPanel,
@@ -41,6 +42,7 @@ from events.dispute import (
     SubmitRuling,
     WithdrawDispute,
 )
+from events.draws import Contribution
 from events.rules import Slug, Text
 from workflows.shapes import CommandResult
 
@@ -75,6 +77,11 @@ class RulingRequest(Body):
     terms: str | None = None
     """The terms imposed, for a ruling of `terms`."""
     reasons: Text
+
+
+class ContributionRequest(Body):
+    contribution: Contribution
+    """32 random bytes of the party's own, as 64 lowercase hexadecimal characters (`openssl rand -hex 32`)."""
 
 
 class InterimRequest(Body):
@@ -165,6 +172,14 @@ async def refer(dispute_id: str, body: ReasonRequest, caller: Caller, accord: Ac
 @dispute_routes.post("/appeal", summary="Appeal the panel's ruling (a party, within the appeal window)")
 async def appeal(dispute_id: str, body: ReasonRequest, caller: Caller, accord: AccordDep) -> CommandResult:
     return await _act(accord, caller, dispute_id, LodgeAppeal(actor=caller.member_id, reason=body.reason))
+
+
+@dispute_routes.post(
+    "/draw/contributions",
+    summary="Contribute to the open draw (a party): its seed then depends on your bytes too; made once every party has",
+)
+async def contribute(dispute_id: str, body: ContributionRequest, caller: Caller, accord: AccordDep) -> CommandResult:
+    return await _act(accord, caller, dispute_id, ContributeToDraw(actor=caller.member_id, contribution=body.contribution))
 
 
 @dispute_routes.post("/withdraw", summary="Withdraw the dispute (the member who raised it)")

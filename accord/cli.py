@@ -665,7 +665,7 @@ def _log_text(report: LogReport) -> str:
     )
     lines = [
         f"log of {report.alliance_id}: {report.leaves} leaves, {report.checkpoints} checkpoint(s) checked, {newest}{counted}; "
-        f"{report.unsigned} leaves since"
+        f"{report.unsigned} leaves since; {report.draws} draw(s) recomputed"
     ]
     if not report.signatures_checked:
         lines.append("signatures NOT checked: no public key of the log is known (give --log-key, or set ACCORD_LOG_KEY_FILE)")

@@ -181,6 +181,25 @@ async def appeal(app: Accord, dispute_id: str, alliance_id: str | None, reason: 
     return await _send(app, dispute_id, alliance_id, build(LodgeAppeal, actor=actor, reason=reason), "appeal lodged")
 
 
+@command(dispute, "contribute")
+@click.argument("dispute_id")
+@scope_option
+@click.option("--contribution", default=None, metavar="HEX",
+              help="32 random bytes of your own as 64 hex characters (default: made here from the system's randomness).")
+@actor_option
+async def contribute(app: Accord, dispute_id: str, alliance_id: str | None, contribution: str | None, actor: str) -> Output:
+    """Contribute to the open draw (a party): the draw's seed then depends on your bytes too, so accord alone
+    cannot choose who is drawn. The draw is made once every party has contributed, or when it closes."""
+    import secrets
+
+    from events.dispute import ContributeToDraw
+    from events.rules import build
+
+    mine = contribution if contribution is not None else secrets.token_hex(32)
+    cmd = build(ContributeToDraw, actor=actor, contribution=mine)
+    return await _send(app, dispute_id, alliance_id, cmd, f"{actor} contributed {mine} to the draw")
+
+
 @command(dispute, "withdraw")
 @click.argument("dispute_id")
 @scope_option
@@ -286,6 +305,11 @@ def dispute_text(view: DisputeView) -> str:
     if state.mediator or state.mediator_objections:
         objections = ", ".join(f"{party} objected to {mediator}" for party, mediator in state.mediator_objections.items())
         lines.append(f"mediator: {state.mediator or 'none'}" + (f" ({objections})" if objections else ""))
+    if state.draw:
+        contributed = ", ".join(state.draw.contributions) or "nobody yet"
+        lines.append(f"draw {state.draw.number} ({state.draw.purpose}) open until {_when(state.draw.closes_at)}: "
+                     f"{state.draw.count} of {', '.join(state.draw.pool)}; accord committed to {state.draw.commitment}; "
+                     f"contributed: {contributed}")
     if state.terms:
         lines.append("terms:")
         for terms in state.terms.values():

@@ -13,15 +13,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.app import Accord
-from events import access
+from events import access, draws
 from events.access import Caller, without_settings
 from events.alliance import AllianceState, ReportSplitView
 from events.hashing import format_recorded_at, load_json
 from events.log import CheckpointRecord, ConsistencyProof, InclusionProof, LogReport, TransparencyLog, origin
 from events.notes import Checkpoint, NoteError, Verifier, signed_by, split_note
-from events.processes import ALLIANCE
+from events.processes import ALLIANCE, DISPUTE
 from events.projector import row_of, streams_of
 from events.rules import forbidden, invalid, not_found
+from events.streams import StreamId
 from workflows.shapes import CommandResult
 
 __all__ = ["bundle", "checkpoint", "checkpoints", "consistency", "cosign", "prove", "report_split_view", "verify_log"]
@@ -146,6 +147,7 @@ async def verify_log(
     and say which one counts under the charter's witnesses."""
     transparency = await _readable(app, alliance_id, reader)
     report = await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id), kept=kept)
+    report = await _with_draws(app, alliance_id, report)
     if reader is None or report.ok:
         return report
     # A problem in a stream the reader may not read (a dispute's) is told without naming the stream.
@@ -156,6 +158,18 @@ async def verify_log(
     ]
     return report.model_copy(update={"problems": problems})
 
+
+
+async def _with_draws(app: Accord, alliance_id: str, report: LogReport) -> LogReport:
+    """The report with every verifiable draw of the alliance's disputes recomputed from their events."""
+    made, problems = 0, list[str]()
+    for stream in await streams_of(app.pool, alliance_id):
+        parsed = StreamId.parse(stream)
+        if parsed is None or parsed.kind != DISPUTE.kind:
+            continue
+        count, found = draws.check_stream(stream, ((e.stream_version, e.event_type, e.data) for e in await app.store.read_stream(stream)))
+        made, problems = made + count, problems + found
+    return report.model_copy(update={"draws": made, "problems": [*report.problems, *problems]})
 
 
 async def bundle(app: Accord, alliance_id: str, reader: Caller | None, keys: list[Verifier]) -> dict[str, Any]:

@@ -58,6 +58,9 @@ class CrisisWindows(Model):
     mediation_window: Duration
     panel_window: Duration
     appeal_window: Duration
+    draw_window: Duration = Field(
+        default=timedelta(hours=1), description="how long parties may contribute to a draw in a crisis (at most draw_window)"
+    )
 
 
 class DisputeProcedure(Model):
@@ -67,6 +70,13 @@ class DisputeProcedure(Model):
     appeal_window: Duration
     panel_size: int = Field(default=3, ge=1, le=15)
     reminder_lead: Duration = timedelta(days=1)
+    draws: Literal["open", "immediate"] = Field(
+        default="open",
+        description="open: a draw (mediator, panel, appeal panel) stays open for draw_window, or until every party "
+        "has contributed, so that neither accord nor one party chooses who is drawn; immediate: accord draws at "
+        "once, as fair as the operator",
+    )
+    draw_window: Duration = Field(default=timedelta(days=1), description="how long parties may contribute to a draw")
     existence_confidential: bool = Field(
         default=False, description="when true, outsiders do not even learn that a dispute exists"
     )

@@ -2,8 +2,11 @@
 
 A dispute pins, when it is raised, the charter's dispute procedure, the mediator roster and the pool
 of members a panel may be drawn from, so later changes never alter it. Each step has a window; when it
-passes the dispute climbs a step by itself. Draws (mediator, panel) take their seed and pool from the
-command and record both in the event, so a replay draws exactly the same people.
+passes the dispute climbs a step by itself. Draws (mediator, panel, appeal panel) are verifiable
+(events/draws.py): a draw opens with accord's commitment, the parties may contribute until it closes, and
+the event that completes it holds everything needed to recompute it. The secret comes from a key the
+workflow keeps (`key`); without one (a run recorded before verifiable draws) a draw takes the integer
+seed of its command and CPython's `random`, as it did then, so a replay draws exactly the same people.
 
 `decide` handles people's commands, `on_time` the clock (`next_due` says when), `evolve` folds events.
 """
@@ -11,12 +14,14 @@ command and record both in the event, so a replay draws exactly the same people.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
+from events import draws
 from events.alliance import AllianceState, Role
 from events.charter import DecisionRules, DisputeProcedure
 from events.decision import APPEAL_PREFIX, DecisionContext, DecisionOutcome, OpenDecision, PointDraft
@@ -35,6 +40,8 @@ class DisputeStage(StrEnum):
     PANEL_STALLED = "panel_stalled"
     APPEAL_WINDOW = "appeal_window"
     APPEAL = "appeal"
+    DRAWING = "drawing"
+    """A draw is open: the parties may contribute until it closes."""
     SETTLED = "settled"
     FINAL = "final"
     REFERRED = "referred"
@@ -43,7 +50,7 @@ class DisputeStage(StrEnum):
 
 LIVE_STAGES = {
     DisputeStage.NEGOTIATION, DisputeStage.MEDIATION, DisputeStage.PANEL, DisputeStage.PANEL_STALLED,
-    DisputeStage.APPEAL_WINDOW, DisputeStage.APPEAL,
+    DisputeStage.APPEAL_WINDOW, DisputeStage.APPEAL, DisputeStage.DRAWING,
 }
 TERMS_STAGES = {DisputeStage.NEGOTIATION, DisputeStage.MEDIATION}
 
@@ -79,6 +86,26 @@ class InterimMeasure(Model):
     until: datetime
     decided_by: str
     ended: bool = False
+
+
+DrawPurpose = Literal["mediation", "mediator", "panel", "appeal_panel"]
+"""What a draw is for: the mediator mediation starts with, another mediator after an objection, the
+ruling panel, the appeal panel."""
+
+
+class PendingDraw(Model):
+    """An open draw: accord has committed to its secret; the parties' contributions so far."""
+
+    number: int
+    purpose: DrawPurpose
+    pool: list[str]
+    count: int
+    commitment: str
+    opened_at: datetime
+    closes_at: datetime
+    contributions: dict[str, str] = {}
+    resume_deadline: datetime | None = None
+    """The mediation deadline a mediator's redraw paused (the time the draw takes is added to it)."""
 
 
 class DisputeContext(Model):
@@ -135,6 +162,9 @@ class DisputeState(Model):
     outcome: str | None = None
     measures: dict[str, InterimMeasure] = {}
     closed_at: datetime | None = None
+    draw: PendingDraw | None = None
+    draws: int = 0
+    """How many verifiable draws were opened or made: the next one's number."""
 
     @property
     def parties(self) -> list[str]:
@@ -144,10 +174,11 @@ class DisputeState(Model):
     def is_live(self) -> bool:
         return self.stage in LIVE_STAGES
 
-    def window(self, step: Literal["negotiation", "mediation", "panel", "appeal"]) -> timedelta:
-        windows = self.context.procedure.crisis if self.severity == Severity.CRISIS else self.context.procedure
+    def window(self, step: Literal["negotiation", "mediation", "panel", "appeal", "draw"]) -> timedelta:
+        procedure = self.context.procedure
+        windows = procedure.crisis if self.severity == Severity.CRISIS else procedure
         window: timedelta = getattr(windows, f"{step}_window")
-        return window
+        return min(window, procedure.draw_window) if step == "draw" else window
 
     def must_act(self) -> list[str]:
         """Who is reminded before the current stage's deadline."""
@@ -159,7 +190,7 @@ class DisputeState(Model):
             return [p for p in self.panel if p not in self.rulings]
         if self.stage == DisputeStage.APPEAL_WINDOW:
             return self.parties
-        return []
+        return []  # an open draw told the parties when it opened; it closes by itself
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -238,6 +269,13 @@ class LodgeAppeal(Model):
     panels, whose appeal goes to every member who is not a party)."""
 
 
+class ContributeToDraw(Model):
+    type: Literal["contribute"] = "contribute"
+    actor: str
+    contribution: draws.Contribution
+    """32 random bytes of the party's own, as 64 hexadecimal characters."""
+
+
 class WithdrawDispute(Model):
     type: Literal["withdraw"] = "withdraw"
     actor: str
@@ -254,7 +292,7 @@ class RecordInterimMeasure(Model):
 
 DisputeCommand = Annotated[
     RaiseDispute | ProposeTerms | AcceptTerms | ObjectToMediator | AssignMediator | DeclareImpasse | SubmitRuling
-    | ExtendPanel | ReferToAssembly | LodgeAppeal | WithdrawDispute | RecordInterimMeasure,
+    | ExtendPanel | ReferToAssembly | LodgeAppeal | WithdrawDispute | RecordInterimMeasure | ContributeToDraw,
     Field(discriminator="type"),
 ]
 
@@ -305,6 +343,8 @@ class MediatorAssigned(DomainEvent):
     by: str | None = None
     seed: int | None = None
     pool: list[str] = []
+    draw: draws.Draw | None = None
+    """How the mediator was drawn (a verifiable draw); None for one chosen, or drawn before (by `seed`)."""
 
 
 class MediatorObjected(DomainEvent):
@@ -322,9 +362,10 @@ class ImpasseDeclared(DomainEvent):
 class PanelDrawn(DomainEvent):
     type: Literal["PanelDrawn"] = "PanelDrawn"
     panelists: list[str]
-    seed: int
+    seed: int | None = None
     pool: list[str]
     deadline: datetime
+    draw: draws.Draw | None = None
 
 
 class RulingSubmitted(DomainEvent):
@@ -373,6 +414,32 @@ class AppealLodged(DomainEvent):
     pool: list[str] = []
 
 
+class AppealPanelDrawn(DomainEvent):
+    type: Literal["AppealPanelDrawn"] = "AppealPanelDrawn"
+    panel: list[str]
+    draw: draws.Draw
+
+
+class DrawOpened(DomainEvent):
+    """accord commits to the secret of a draw; the parties may contribute until `closes_at`."""
+
+    type: Literal["DrawOpened"] = "DrawOpened"
+    number: int
+    purpose: DrawPurpose
+    pool: list[str]
+    count: int
+    algorithm: Literal["sha256-rank/1"] = draws.ALGORITHM
+    commitment: str
+    closes_at: datetime
+
+
+class DrawContributed(DomainEvent):
+    type: Literal["DrawContributed"] = "DrawContributed"
+    number: int
+    by: str
+    contribution: str
+
+
 class AppealDecided(DomainEvent):
     type: Literal["AppealDecided"] = "AppealDecided"
     decision_id: str
@@ -414,7 +481,8 @@ DisputeEvent = Annotated[
     DisputeRaised | TermsProposed | TermsAccepted | DisputeSettled | MediationStarted | MediatorAssigned
     | MediatorObjected | ImpasseDeclared | PanelDrawn | RulingSubmitted | PanelDecided | PanelStalled
     | PanelExtended | ReferredToAssembly | AppealLodged | AppealDecided | RulingFinal | DisputeWithdrawn
-    | InterimMeasureRecorded | InterimMeasureEnded | DisputeReminderSent,
+    | InterimMeasureRecorded | InterimMeasureEnded | DisputeReminderSent | DrawOpened | DrawContributed
+    | AppealPanelDrawn,
     Field(discriminator="type"),
 ]
 dispute_event = TypeAdapter(DisputeEvent)
@@ -423,7 +491,7 @@ dispute_event = TypeAdapter(DisputeEvent)
 
 
 def draw(pool: list[str], count: int, seed: int) -> list[str]:
-    """A reproducible draw: the same seed and pool always give the same people."""
+    """A draw recorded before verifiable draws: CPython's `random` with the command's integer seed."""
     candidates = sorted(pool)
     return sorted(random.Random(seed).sample(candidates, min(count, len(candidates))))
 
@@ -542,7 +610,8 @@ def raise_dispute(command: RaiseDispute, now: datetime) -> list[DisputeEvent]:
     ]
 
 
-def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -> list[DisputeEvent]:
+def decide(state: DisputeState | None, command: DisputeCommand, now: datetime, key: bytes | None = None) -> list[DisputeEvent]:
+    """The events of a command. `key` is the workflow's draw key (None: a run from before verifiable draws)."""
     if state is None:
         if not isinstance(command, RaiseDispute):
             raise not_found("this dispute has not been raised")
@@ -581,6 +650,8 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
             objected = MediatorObjected(at=now, by=command.actor, mediator=state.mediator, reason=command.reason)
             after = evolve(state, objected)
             pool = mediator_pool(after)
+            if key is not None:
+                return [objected, *_draw(after, now, key, "mediator", pool, 1)]
             chosen = draw(pool, 1, command.seed)
             return [objected, MediatorAssigned(at=now, mediator=chosen[0] if chosen else None, how="drawn", seed=command.seed, pool=pool)]
         case AssignMediator():
@@ -601,7 +672,7 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
             _stage(state, {DisputeStage.MEDIATION}, "an impasse can be declared")
             if command.actor != state.mediator:
                 raise forbidden("only the mediator may declare an impasse")
-            return [ImpasseDeclared(at=now, by=command.actor), *_to_panel(state, now, command.seed)]
+            return [ImpasseDeclared(at=now, by=command.actor), *_to_panel(state, now, command.seed, key)]
         case SubmitRuling():
             _stage(state, {DisputeStage.PANEL, DisputeStage.PANEL_STALLED}, "rulings can be submitted")
             if command.actor not in state.panel:
@@ -629,17 +700,20 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
             if state.stage_deadline and now > state.stage_deadline:
                 raise conflict("the appeal window has closed")
             lodged = AppealLodged(at=now, by=command.actor, reason=command.reason, decision_id=appeal_decision_id(state.dispute_id))
-            if command.seed is None:
+            if command.seed is None and key is None:
                 return [lodged]
             pool = appeal_pool(state)
             size = min(state.context.procedure.panel_size, len(pool))
             size -= 0 if size % 2 else 1  # odd, as the ruling panel's
+            if key is not None:
+                return [lodged, *_draw(evolve(state, lodged), now, key, "appeal_panel", pool, max(size, 1))]
+            assert command.seed is not None
             return [lodged.model_copy(update={"appeal_panel": draw(pool, max(size, 1), command.seed), "seed": command.seed, "pool": pool})]
         case WithdrawDispute():
             _live(state)
             if command.actor != state.raiser:
                 raise forbidden(f"only the member who raised the dispute ({state.raiser!r}) may withdraw it")
-            if state.stage == DisputeStage.APPEAL:
+            if state.appeal_by is not None:
                 raise conflict("an appeal is being decided; the dispute can no longer be withdrawn")
             return [DisputeWithdrawn(at=now, by=command.actor, reason=command.reason)]
         case RecordInterimMeasure():
@@ -655,6 +729,17 @@ def decide(state: DisputeState | None, command: DisputeCommand, now: datetime) -
                     decided_by=command.actor,
                 )
             ]
+        case ContributeToDraw():
+            _stage(state, {DisputeStage.DRAWING}, "a draw takes contributions")
+            _party(state, command.actor, "contribute to its draws")
+            assert state.draw is not None
+            if command.actor in state.draw.contributions:
+                raise conflict(f"{command.actor!r} already contributed to this draw")
+            contributed = DrawContributed(at=now, number=state.draw.number, by=command.actor, contribution=command.contribution)
+            after = evolve(state, contributed)
+            if key is not None and after.draw is not None and set(after.parties) <= set(after.draw.contributions):
+                return [contributed, *_close_draw(after, now, key)]  # every party contributed: no need to wait
+            return [contributed]
     raise invalid(f"unknown dispute command {type(command).__name__}")
 
 
@@ -668,13 +753,71 @@ def _maybe_settled(state: DisputeState, now: datetime, events: list[DisputeEvent
     return events
 
 
-def _to_panel(state: DisputeState, now: datetime, seed: int) -> list[DisputeEvent]:
+def _to_panel(state: DisputeState, now: datetime, seed: int, key: bytes | None) -> list[DisputeEvent]:
     pool = panel_pool(state)
     size = min(state.context.procedure.panel_size, len(pool))
     size -= 0 if size % 2 else 1  # an odd panel always has a majority
     if size <= 0:
         return [ReferredToAssembly(at=now, by=None, reason="too few neutral members for a panel")]
+    if key is not None:
+        return _draw(state, now, key, "panel", pool, size)
     return [PanelDrawn(at=now, panelists=draw(pool, size, seed), seed=seed, pool=pool, deadline=now + state.window("panel"))]
+
+
+# --- verifiable draws -----------------------------------------------------------------------------
+
+
+def _secret(state: DisputeState, key: bytes, number: int) -> bytes:
+    return draws.accord_secret(key, f"{state.alliance_id}/{state.dispute_id}", number)
+
+
+def _draw(state: DisputeState, now: datetime, key: bytes, purpose: DrawPurpose, pool: list[str], count: int) -> list[DisputeEvent]:
+    """A verifiable draw: opened for the parties' contributions, or made at once where the charter says so
+    or where there is nothing to choose (the pool is no larger than the draw)."""
+    number = state.draws
+    secret = _secret(state, key, number)
+    if state.context.procedure.draws == "immediate" or len(set(pool)) <= count:
+        return _drawn(state, now, purpose, draws.draw(number, pool, count, secret, {}))
+    return [
+        DrawOpened(
+            at=now, number=number, purpose=purpose, pool=sorted(set(pool)), count=count,
+            commitment=draws.commitment(secret), closes_at=now + state.window("draw"),
+        )
+    ]
+
+
+def _close_draw(state: DisputeState, now: datetime, key: bytes) -> list[DisputeEvent]:
+    """The open draw, made with the contributions it has: accord reveals the secret it committed to."""
+    pending = state.draw
+    assert pending is not None
+    secret = _secret(state, key, pending.number)
+    if draws.commitment(secret) != pending.commitment:
+        raise ValueError(f"the draw key of dispute {state.dispute_id!r} does not match the commitment of its draw {pending.number}")
+    return _drawn(state, now, pending.purpose, draws.draw(pending.number, pending.pool, pending.count, secret, pending.contributions))
+
+
+def _drawn(state: DisputeState, now: datetime, purpose: DrawPurpose, record: draws.Draw) -> list[DisputeEvent]:
+    """The events a draw completes with, for what it was for."""
+    first = record.drawn[0] if record.drawn else None
+    match purpose:
+        case "mediation":
+            return [
+                MediationStarted(at=now, deadline=now + state.window("mediation")),
+                MediatorAssigned(at=now, mediator=first, how="drawn", pool=record.pool, draw=record),
+            ]
+        case "mediator":
+            return [MediatorAssigned(at=now, mediator=first, how="drawn", pool=record.pool, draw=record)]
+        case "panel":
+            return [PanelDrawn(at=now, panelists=record.drawn, pool=record.pool, deadline=now + state.window("panel"), draw=record)]
+        case "appeal_panel":
+            return [AppealPanelDrawn(at=now, panel=record.drawn, draw=record)]
+
+
+def _made(state: DisputeState, record: draws.Draw | None) -> dict[str, object]:
+    """What a completed draw changes: no draw is open any more."""
+    if record is None:
+        return {}
+    return {"draw": None, "draws": max(state.draws, record.number + 1)}
 
 
 def _majority(state: DisputeState, now: datetime) -> list[DisputeEvent]:
@@ -712,15 +855,15 @@ def next_due(state: DisputeState) -> datetime | None:
     return min(moments) if moments else None
 
 
-def on_time(state: DisputeState, now: datetime, seed: int = 0) -> list[DisputeEvent]:
-    """The events due at `now` (none if nothing is)."""
+def on_time(state: DisputeState, now: datetime, seed: int = 0, key: bytes | None = None) -> list[DisputeEvent]:
+    """The events due at `now` (none if nothing is). `key` as for `decide`."""
     events: list[DisputeEvent] = [
         InterimMeasureEnded(at=now, measure_id=m.measure_id) for m in state.measures.values() if not m.ended and now >= m.until
     ]
     deadline = state.stage_deadline
     if state.is_live and deadline is not None and state.stage != DisputeStage.APPEAL:
         if now >= deadline:
-            events += _deadline_passed(state, now, seed)
+            events += _deadline_passed(state, now, seed, key)
         else:
             reminder = _reminder_at(state)
             if reminder is not None and now >= reminder and state.reminded_for != deadline:
@@ -728,15 +871,19 @@ def on_time(state: DisputeState, now: datetime, seed: int = 0) -> list[DisputeEv
     return events
 
 
-def _deadline_passed(state: DisputeState, now: datetime, seed: int) -> list[DisputeEvent]:
+def _deadline_passed(state: DisputeState, now: datetime, seed: int, key: bytes | None) -> list[DisputeEvent]:
     match state.stage:
+        case DisputeStage.NEGOTIATION if key is not None:
+            return _draw(state, now, key, "mediation", mediator_pool(state), 1)
         case DisputeStage.NEGOTIATION:
             started = MediationStarted(at=now, deadline=now + state.window("mediation"))
             pool = mediator_pool(state)
             chosen = draw(pool, 1, seed)
             return [started, MediatorAssigned(at=now, mediator=chosen[0] if chosen else None, how="drawn", seed=seed, pool=pool)]
         case DisputeStage.MEDIATION:
-            return _to_panel(state, now, seed)
+            return _to_panel(state, now, seed, key)
+        case DisputeStage.DRAWING if key is not None:
+            return _close_draw(state, now, key)
         case DisputeStage.PANEL:
             return [PanelStalled(at=now, rulings=len(state.rulings))]
         case DisputeStage.APPEAL_WINDOW:
@@ -775,13 +922,16 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
         case MediationStarted():
             update = {"stage": DisputeStage.MEDIATION, "stage_deadline": event.deadline}
         case MediatorAssigned():
-            update = {"mediator": event.mediator}
+            update = {"mediator": event.mediator, **_made(state, event.draw)}
+            if state.stage == DisputeStage.DRAWING and state.draw is not None:  # a redraw paused mediation
+                resume = state.draw.resume_deadline
+                update |= {"stage": DisputeStage.MEDIATION, "stage_deadline": resume and resume + (event.at - state.draw.opened_at)}
         case MediatorObjected():
             update = {"mediator_objections": {**state.mediator_objections, event.by: event.mediator}, "mediator": None}
         case ImpasseDeclared():
             update = {}
         case PanelDrawn():
-            update = {"stage": DisputeStage.PANEL, "panel": event.panelists, "stage_deadline": event.deadline}
+            update = {"stage": DisputeStage.PANEL, "panel": event.panelists, "stage_deadline": event.deadline, **_made(state, event.draw)}
         case RulingSubmitted():
             ruling = Ruling(ruling=event.ruling, terms=event.terms, reasons=event.reasons, at=event.at)
             update = {"rulings": {**state.rulings, event.panelist: ruling}}
@@ -815,12 +965,31 @@ def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:
             update = {"measures": {**state.measures, measure.measure_id: measure}}
         case DisputeReminderSent():
             update = {"reminded_for": event.deadline}
+        case DrawOpened():
+            pending = PendingDraw(
+                number=event.number, purpose=event.purpose, pool=event.pool, count=event.count, commitment=event.commitment,
+                opened_at=event.at, closes_at=event.closes_at,
+                resume_deadline=state.stage_deadline if event.purpose == "mediator" else None,
+            )
+            update = {"stage": DisputeStage.DRAWING, "stage_deadline": event.closes_at, "draw": pending, "draws": event.number + 1}
+        case DrawContributed():
+            assert state.draw is not None
+            contributions = {**state.draw.contributions, event.by: event.contribution}
+            update = {"draw": state.draw.model_copy(update={"contributions": contributions})}
+        case AppealPanelDrawn():
+            update = {"stage": DisputeStage.APPEAL, "appeal_panel": event.panel, "stage_deadline": None, **_made(state, event.draw)}
         case _:  # pyright: ignore[reportUnnecessaryComparison]  # every known type is matched: a guard against the others
             raise ValueError(f"unknown dispute event {event.type}")
     return state.model_copy(update=update)
 
 
 # --- notifications --------------------------------------------------------------------------------
+
+
+_PURPOSES: Mapping[str, str] = {
+    "mediation": "of the mediator", "mediator": "of another mediator", "panel": "of the panel",
+    "appeal_panel": "of the appeal panel",
+}
 
 
 class DisputeNotice(Model):
@@ -874,6 +1043,17 @@ def told(after: DisputeState, event: DisputeEvent) -> list[DisputeNotice]:
                 *to(parties, "dispute_appeallodged", f"{name}: {after.outcome or after.stage}"),
                 *to(event.appeal_panel, "appeal_panel_drawn", f"you were drawn to decide the appeal in {name}"),
             ]
+        case AppealPanelDrawn():
+            return [
+                *to(parties, "appeal_panel_drawn", f"an appeal panel ({', '.join(event.panel)}) was drawn for {name}"),
+                *to(event.panel, "appeal_panel_drawn", f"you were drawn to decide the appeal in {name}"),
+            ]
+        case DrawOpened():
+            return to(
+                parties, "draw_opened",
+                f"a draw ({_PURPOSES[event.purpose]}) in {name} is open until {event.closes_at:%Y-%m-%d %H:%M} UTC: "
+                "contribute 32 random bytes of your own so that accord alone does not choose who is drawn",
+            )
         case AppealLodged() | AppealDecided() | RulingFinal() | ReferredToAssembly():
             return to(parties, "dispute_" + event.type.lower(), f"{name}: {after.outcome or after.stage}")
         case DisputeWithdrawn():

@@ -155,6 +155,8 @@ class LogReport(BaseModel):
     """Leaves after the newest checkpoint: recorded, not yet covered by a signature."""
     signatures_checked: bool = True
     """False when no public key of the log was given: the roots were checked, not who signed them."""
+    draws: int = 0
+    """Verifiable draws of the alliance's disputes recomputed from their events (events/draws.py)."""
     problems: list[str] = []
 
     @property

@@ -26,6 +26,7 @@ from accord.examples import CHARTER
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Charter, DisputeProcedure, load_charter
 from events.dispute import DisputeContext, DisputeState
+from events.draws import Draw, check
 from events.processes import DISPUTE
 from events.store import EventStore
 
@@ -46,10 +47,11 @@ MEDIATORS = ["birch", "dune", "fern"]
 
 def dispute_charter(crisis: dict[str, object] | None = None, **procedure: object) -> Charter:
     """The example charter with some dispute procedure settings changed ('1h', existence_confidential=True,
-    crisis={'negotiation_window': '10m'}), validated as a charter is."""
+    crisis={'negotiation_window': '10m'}), validated as a charter is. Draws are made at once (`draws =
+    "immediate"`) unless a test asks for open ones (`draws="open"`, test_verifiable_draws.py)."""
     base = load_charter(CHARTER)
     current = base.disputes.model_dump()
-    raw = {**current, **procedure, "crisis": {**current["crisis"], **(crisis or {})}}
+    raw = {**current, "draws": "immediate", **procedure, "crisis": {**current["crisis"], **(crisis or {})}}
     return base.model_copy(update={"disputes": DisputeProcedure.model_validate(raw)})
 
 
@@ -65,6 +67,13 @@ def context(charter: Charter | None = None) -> DisputeContext:
         coordinators=["gw"],
         steering=["amber"],
     )
+
+
+def recomputed(data: dict[str, Any]) -> list[str]:
+    """Who an event's verifiable draw drew, recomputed from its record, which must check (events/draws.py)."""
+    record = Draw.model_validate(data["draw"])
+    assert check(record) == [], check(record)
+    return record.drawn
 
 
 def unique(prefix: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from api_support import bearer, client_for
-from dispute_support import RAISER, RESPONDENT, alliance_for_disputes, in_stage, raise_between, skip_to
+from dispute_support import RAISER, RESPONDENT, alliance_for_disputes, in_stage, raise_between, recomputed, skip_to
 from temporalio.testing import WorkflowEnvironment
 
 from accord.app import Accord
@@ -24,7 +24,7 @@ from accord.config import Settings
 from events.access import Caller
 from events.alliance import AdmitMember
 from events.decision import StanceKind, TakeStance
-from events.dispute import DeclareImpasse, DisputeState, LodgeAppeal, RulingKind, SubmitRuling, draw
+from events.dispute import DeclareImpasse, DisputeState, LodgeAppeal, RulingKind, SubmitRuling
 from events.processes import DECISION, DISPUTE
 from events.rules import Refused
 from events.store import EventStore
@@ -83,10 +83,11 @@ async def test_an_appeal_is_decided_by_a_panel_drawn_from_the_neutral_members_wh
     app = skipping_app
     case = await appealed(app, time_skipping_env, confidential=True)
     state = case.state
-    [lodged] = [e for e in await store.read_stream(DISPUTE.stream_name(case.dispute_id, case.alliance_id)) if e.event_type == "AppealLodged"]
+    stream = DISPUTE.stream_name(case.dispute_id, case.alliance_id)
+    [drawn] = [e for e in await store.read_stream(stream) if e.event_type == "AppealPanelDrawn"]
     neutral = sorted(set(state.context.members) - {RAISER, RESPONDENT, state.mediator or ""} - set(state.panel))
-    assert lodged.data["pool"] == neutral and len(neutral) == 6
-    assert state.appeal_panel == lodged.data["appeal_panel"] == draw(neutral, 3, lodged.data["seed"])
+    assert drawn.data["draw"]["pool"] == neutral and len(neutral) == 6
+    assert state.appeal_panel == drawn.data["panel"] == recomputed(drawn.data)
 
     # The appeal's electorate is its panel; its panelists read the dispute in full, as its parties do.
     appeal = await app.decision(case.appeal_id, Caller.named(state.appeal_panel[0]), alliance_id=case.alliance_id)

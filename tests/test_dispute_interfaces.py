@@ -502,3 +502,50 @@ async def test_the_ladder_on_the_command_line(
         f"{ladder:24} {'appeal':14} (confidential)", f"{crisis:24} {'withdrawn':14} (confidential)",
         f"{settling:24} {'settled':14} (confidential)",
     ])
+
+
+async def test_a_party_contributes_to_an_open_draw_over_the_api_and_on_the_command_line(
+    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, client: httpx.AsyncClient, cli: Cli, store: EventStore
+) -> None:
+    """The respondent sends its own bytes over the API, the raiser lets `accord dispute contribute` make them:
+    the draw is made at once, and `audit verify` recomputes it. Refusals are specific and record nothing."""
+    app = skipping_app
+    alliance_id = await alliance_for_disputes(app, draws="open")
+    tokens = {m: (await app.issue_token(alliance_id, COORDINATOR, m, "test")).token for m in (RAISER, RESPONDENT, "elm")}
+    dispute_id = unique("x")
+    raised = await client.post(
+        f"/alliances/{alliance_id}/disputes",
+        json={"dispute_id": dispute_id, "respondents": [RESPONDENT], "subject": "The banner", "description": DESCRIPTION},
+        headers=bearer(tokens[RAISER]),
+    )
+    assert raised.status_code == 201, raised.text
+    route = f"/disputes/{dispute_id}/draw/contributions"
+    mine = "5a" * 32
+    early = await client.post(route, json={"contribution": mine}, headers=bearer(tokens[RESPONDENT]))
+    assert early.status_code == 409 and "only in drawing" in early.json()["detail"], early.text
+    state = await state_of(app, dispute_id)
+    assert state.stage_deadline is not None
+    await skip_to(time_skipping_env, state.stage_deadline)
+    await in_stage(app, dispute_id, "drawing")
+    stream = DISPUTE.stream_name(dispute_id, alliance_id)
+    before = (await store.head(stream)).version
+
+    bad = await client.post(route, json={"contribution": "my lucky number"}, headers=bearer(tokens[RESPONDENT]))
+    assert bad.status_code == 422 and "64 lowercase hexadecimal characters" in validation_error(bad)["msg"], bad.text
+    outsider = await client.post(route, json={"contribution": mine}, headers=bearer(tokens["elm"]))
+    assert outsider.status_code == 403, outsider.text
+    assert (await store.head(stream)).version == before
+    shown = await cli(f"dispute show {dispute_id} --as {RESPONDENT}")
+    assert shown.code == 0 and "draw 0 (mediation) open until" in shown.stdout and "contributed: nobody yet" in shown.stdout, shown
+
+    ours = await client.post(route, json={"contribution": mine}, headers=bearer(tokens[RESPONDENT]))
+    assert ours.status_code == 200, ours.text
+    ran = await cli(f"dispute contribute {dispute_id} --as {RAISER} --json")
+    assert ran.code == 0, ran.stderr
+    mediation = await in_stage(app, dispute_id, "mediation")
+    [assigned] = [e for e in await store.read_stream(stream) if e.event_type == "MediatorAssigned"]
+    contributions = assigned.data["draw"]["contributions"]
+    assert contributions[RESPONDENT] == mine and len(contributions[RAISER]) == 64 and contributions[RAISER] != mine
+    assert [mediation.mediator] == assigned.data["draw"]["drawn"]
+    verified = await cli(f"audit verify --alliance {alliance_id}")
+    assert verified.code == 0 and "1 draw(s) recomputed" in verified.stdout, verified

@@ -21,6 +21,7 @@ from dispute_support import (
     in_stage,
     notified,
     raise_between,
+    recomputed,
     skip_to,
     state_of,
     stream_of,
@@ -46,7 +47,6 @@ from events.dispute import (
     RulingKind,
     SubmitRuling,
     WithdrawDispute,
-    draw,
 )
 from events.processes import DISPUTE
 from events.rules import RefusalKind, Refused
@@ -124,7 +124,7 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     mediation = await in_stage(app, dispute_id, "mediation")
     [drawn] = await recorded(store, stream, "MediatorAssigned")
     assert drawn.data["pool"] == ["birch", "fern"] and drawn.data["how"] == "drawn"
-    assert [mediation.mediator] == [drawn.data["mediator"]] == draw(drawn.data["pool"], 1, drawn.data["seed"])
+    assert [mediation.mediator] == [drawn.data["mediator"]] == recomputed(drawn.data)
     await stage_published(env, stream, "mediation")
 
     # A party may not be assigned as mediator; the objection draws another, never the one objected to.
@@ -134,7 +134,7 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     await app.dispute_command(dispute_id, ObjectToMediator(actor=RAISER, reason="they campaign with dune"))
     objected = await state_of(app, dispute_id)
     [_, redrawn] = await recorded(store, stream, "MediatorAssigned")
-    assert objected.mediator == redrawn.data["mediator"] == draw(redrawn.data["pool"], 1, redrawn.data["seed"])[0]
+    assert objected.mediator == redrawn.data["mediator"] == recomputed(redrawn.data)[0]
     assert objected.mediator != first and first not in redrawn.data["pool"]
     error = await refused_without_record(app, store, dispute_id, ObjectToMediator(actor=RAISER, reason="again"))
     assert (error.kind, error.message) == ("conflict", "'cedar' has already objected to a mediator once; each party may object once")
@@ -149,7 +149,7 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     [panel_drawn] = await recorded(store, stream, "PanelDrawn")
     assert panel.stage == "panel" and panel.panel == panel_drawn.data["panelists"]
     assert panel_drawn.data["pool"] == sorted(set(MEMBERS) - PARTIES - {mediator})
-    assert draw(panel_drawn.data["pool"], 3, panel_drawn.data["seed"]) == panel.panel
+    assert recomputed(panel_drawn.data) == panel.panel
     assert sorted(await notified(pool, stream, "panel_drawn")) == sorted([*PARTIES, *panel.panel])
     await stage_published(env, stream, "panel")
 
@@ -168,13 +168,13 @@ async def test_the_whole_ladder_negotiation_mediation_panel_and_an_appeal_decide
     # mediator, nor the first panel; its outcome is final.
     await app.dispute_command(dispute_id, LodgeAppeal(actor=RESPONDENT, reason="the panel ignored our vote"))
     await in_stage(app, dispute_id, "appeal")
-    [lodged] = await recorded(store, stream, "AppealLodged")
-    assert lodged.data["pool"] == sorted(set(MEMBERS) - PARTIES - {mediator, *panel.panel})
-    assert lodged.data["appeal_panel"] == draw(lodged.data["pool"], 3, lodged.data["seed"])
+    [lodged] = await recorded(store, stream, "AppealPanelDrawn")
+    assert lodged.data["draw"]["pool"] == sorted(set(MEMBERS) - PARTIES - {mediator, *panel.panel})
+    assert lodged.data["panel"] == recomputed(lodged.data)
     appeal_id = f"appeal-{dispute_id}"
     appeal = (await eventually(lambda: _decision_or_none(app, appeal_id), lambda view: view is not None))
     assert appeal is not None
-    assert appeal.state.context.electorate == lodged.data["appeal_panel"]
+    assert appeal.state.context.electorate == lodged.data["panel"]
     assert appeal.state.alliance_id == alliance_id and list(appeal.state.points) == ["p1"]
     with pytest.raises(Refused) as party_stance:
         await app.decision_command(appeal_id, TakeStance(actor=RAISER, point_id="p1", stance=StanceKind.AGREE))
@@ -225,7 +225,7 @@ async def test_mediation_runs_out_into_a_panel_whose_ruling_becomes_final_when_n
     panel = await in_stage(app, dispute_id, "panel")
     [drawn] = await recorded(store, stream, "PanelDrawn")
     assert not set(panel.panel) & (PARTIES | {mediation.mediator})
-    assert draw(drawn.data["pool"], 3, drawn.data["seed"]) == panel.panel
+    assert recomputed(drawn.data) == panel.panel
     for panelist in panel.panel[:2]:
         await app.dispute_command(
             dispute_id, SubmitRuling(actor=panelist, ruling=RulingKind.TERMS, terms="share the banner", reasons="fair")

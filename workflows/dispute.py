@@ -2,8 +2,10 @@
 
 Like a decision, it takes people's commands as validated Updates through the group commit, and its
 run loop asks the state what the clock must do next (a reminder, a stage deadline, the end of an
-interim measure). Draws take their seed from `workflow.random()`, which is deterministic on replay,
-and the decider records seed and pool in the event. An appeal runs as a child decision workflow
+interim measure). Draws are verifiable (events/draws.py): accord's secret for each comes from a key
+the workflow draws once from `workflow.random()` (deterministic on replay) and carries to its next run,
+never into the record; the record holds the commitment and, once the draw is made, the secret. Runs
+recorded before keep drawing with an integer seed and CPython's `random`, as they did. An appeal runs as a child decision workflow
 among the members who are not parties; its outcome is final.
 """
 
@@ -19,6 +21,7 @@ from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedErro
 with workflow.unsafe.imports_passed_through():
     from events import dispute
     from events.dispute import (
+        ContributeToDraw,
         DeclareImpasse,
         DisputeCommand,
         DisputeEvent,
@@ -41,6 +44,10 @@ RAISING_TIMEOUT = timedelta(minutes=10)
 APPEAL_PANEL = "appeal-panel"
 """Patch: an appeal is decided by a panel drawn from the neutral members (runs that took an appeal before
 replay as they were recorded: decided by every member who is not a party)."""
+
+VERIFIABLE_DRAWS = "verifiable-draws"
+"""Patch: draws follow `sha256-rank/1` with a committed secret and the parties' contributions (runs that
+drew before replay with the integer seeds and CPython's `random` their events hold)."""
 
 SCOPED_IDS = "scoped-ids"
 """Patch: an appeal's decision takes a stream scoped to the alliance (runs that started an appeal before
@@ -67,6 +74,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
+        self.draw_key = bytes.fromhex(run.draw_key) if run.draw_key else None
         self.appeal: asyncio.Task[None] | None = None
 
     @workflow.run
@@ -89,7 +97,13 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         return self.state
 
     def _strike(self, state: DisputeState, now: datetime) -> list[dispute.DisputeEvent]:
-        return dispute.on_time(state, now, _seed())
+        return dispute.on_time(state, now, _seed(), self._draw_key())
+
+    def _draw_key(self) -> bytes | None:
+        """The key of accord's draw secrets, drawn when first needed (None in a run from before them)."""
+        if self.draw_key is None and workflow.patched(VERIFIABLE_DRAWS):
+            self.draw_key = workflow.random().randbytes(32)
+        return self.draw_key
 
     async def _run_appeal(self) -> None:
         """The appeal: a consensus decision among the members who are not parties; its outcome is final."""
@@ -139,6 +153,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
             DisputeRun(
                 dispute_id=run.dispute_id, state=self.state, head=self.committer.head,
                 continue_after_updates=self.continue_after, carried=self.committer.carried,
+                draw_key=self.draw_key.hex() if self.draw_key else None,
             )
         )
 
@@ -149,9 +164,11 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         publish_stage(self.state.stage.value, self.state.stage_deadline)
 
     def decide(self, state: DisputeState | None, command: DisputeCommand, now: datetime) -> list[dispute.DisputeEvent]:
-        return dispute.decide(state, command, now)
+        return dispute.decide(state, command, now, self.draw_key)
 
     def prepare(self, command: DisputeCommand) -> DisputeCommand:
+        if isinstance(command, (ObjectToMediator, DeclareImpasse, LodgeAppeal, ContributeToDraw)):
+            self._draw_key()
         if isinstance(command, (ObjectToMediator, DeclareImpasse)) or (isinstance(command, LodgeAppeal) and workflow.patched(APPEAL_PANEL)):
             return command.model_copy(update={"seed": _seed()})
         return command

@@ -78,3 +78,5 @@ class DecisionRun(ProcessRun[DecisionState]):
 
 class DisputeRun(ProcessRun[DisputeState]):
     dispute_id: str
+    draw_key: str | None = None
+    """The key accord's draw secrets come from (hex), carried to the next run; only in Temporal's history."""
