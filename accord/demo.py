@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import timedelta
@@ -15,6 +16,7 @@ from typing import cast
 
 import click
 
+from accord import transparency
 from accord.app import Accord, DisputeView
 from accord.config import Settings, running_dev_stack
 from accord.devstack import dev_services
@@ -27,7 +29,7 @@ from events.access import Caller
 from events.alliance import AdmitMember, FoundAlliance, ParkedPoint, ReinstateMember, Role, SetRoles, SuspendMember
 from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
-from events.dispute import AcceptTerms, DisputeState, ProposeTerms
+from events.dispute import AcceptTerms, ContributeToDraw, DisputeState, ProposeTerms
 from events.log import TransparencyLog
 from events.processes import DECISION
 from events.rules import Refused
@@ -71,9 +73,10 @@ def demo_charter() -> Charter:
             "panel_window": 30 * seconds,
             "appeal_window": 10 * seconds,
             "reminder_lead": 2 * seconds,
+            "draw_window": 10 * seconds,
             "crisis": charter.disputes.crisis.model_copy(
                 update={"negotiation_window": 2 * seconds, "mediation_window": 10 * seconds,
-                        "panel_window": 10 * seconds, "appeal_window": 5 * seconds}
+                        "panel_window": 10 * seconds, "appeal_window": 5 * seconds, "draw_window": 5 * seconds}
             ),
         }
     )
@@ -106,13 +109,14 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
             ("fisherfolk", "Fisherfolk Union", [Role.MEMBER]),
             ("riverkeepers", "Riverkeepers", [Role.STEERING]),
             ("faithgroup", "Interfaith Climate Group", [Role.MEDIATOR]),
+            ("wetlands", "Wetlands Trust", [Role.MEDIATOR]),
             ("students", "Students for Rivers", [Role.MEMBER]),
             ("anglers", "Anglers United", [Role.MEMBER]),
         ]:
             await app.alliance_command(
                 alliance_id, AdmitMember(actor="greenwatch", member_id=member_id, name=name, roles=roles)
             )
-        tell.say("2. Five organisations are admitted: a union, a steering member, a mediator, a student group, anglers.")
+        tell.say("2. Six organisations are admitted: a union, a steering member, two mediators, a student group, anglers.")
         try:
             await app.alliance_command(
                 alliance_id, AdmitMember(actor="students", member_id="oilco", name="Oil Co Foundation")
@@ -162,11 +166,12 @@ async def tell_the_log(app: Accord, settings: Settings, alliance_id: str, tell: 
     checkpoint = await log.checkpoint(alliance_id)
     head = await app.store.head(DECISION.stream_name("campaign", alliance_id))
     proof = await log.prove(head.stream_id, head.version)
-    report = await log.verify(alliance_id, [signer.verifier])
+    report = await transparency.verify_log(app, alliance_id, None, [signer.verifier])
     tell.say(
         f"The log: every event is a leaf of the alliance's Merkle log; a checkpoint of {checkpoint.tree_size} leaves is "
         f"signed by {signer.name}, the decision's last event is leaf {proof.leaf_index}, proven in it with "
-        f"{len(proof.proof)} hashes, and the log recomputed from the record {'holds' if report.ok else 'DOES NOT HOLD'}."
+        f"{len(proof.proof)} hashes, and the log recomputed from the record {'holds' if report.ok else 'DOES NOT HOLD'}, "
+        f"with {report.draws} draw(s) recomputed."
     )
 
 
@@ -231,8 +236,21 @@ async def run_dispute(app: Accord, alliance_id: str, tell: Narrator) -> None:
         dispute_id, ProposeTerms(actor="fisherfolk", text="An apology in the next newsletter"), alliance_id=alliance_id
     )
     tell.say("   Fisherfolk propose an apology; the Students do not answer, and negotiation runs out.")
+    drawing = await _wait_for_stage(app, alliance_id, dispute_id, "drawing")
+    assert drawing.draw is not None
+    tell.say(
+        f"9. Negotiation runs out and a mediator draw opens: accord commits to its secret "
+        f"({drawing.draw.commitment[:16]}...), and each party may add 32 random bytes of its own."
+    )
+    for party in ("fisherfolk", "students"):
+        await app.dispute_command(
+            dispute_id, ContributeToDraw(actor=party, contribution=secrets.token_hex(32)), alliance_id=alliance_id
+        )
     state = await _wait_for_stage(app, alliance_id, dispute_id, "mediation")
-    tell.say(f"9. The dispute moves to mediation by itself; {state.mediator} is drawn from the mediator roster.")
+    tell.say(
+        f"   Both parties contribute, accord reveals its secret, and {state.mediator} is drawn: neither accord nor one "
+        "party chose, and anyone can recompute the draw from its event."
+    )
     await app.dispute_command(
         dispute_id, ProposeTerms(actor=state.mediator or "", text="A joint statement, and the banner returned by Friday"),
         alliance_id=alliance_id,

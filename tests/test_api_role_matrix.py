@@ -174,11 +174,12 @@ POST    /disputes/{P}/rulings                         404 403 403 403 403 403 20
 POST    /disputes/{Xe}/panel/extend                   404 403 403 403 403 403 403 200 200 403 404
 POST    /disputes/{Xr}/refer                          404 403 403 403 403 403 403 200 200 403 404
 POST    /disputes/{Xp}/appeal                         404 403 403 200 200 403 403 403 403 403 404
+POST    /disputes/{Xd}/draw/contributions             404 403 403 200 200 403 403 403 403 403 404
 POST    /disputes/{W}/withdraw                        404 403 403 200 403 403 403 403 403 403 404
 POST    /disputes/{C}/interim                         404 403 403 403 403 403 403 403 200 403 404
 """
 
-POOLS = {"Dw", "T", "Xa", "Xo", "Xe", "Xr", "Xp"}
+POOLS = {"Dw", "T", "Xa", "Xo", "Xe", "Xr", "Xp", "Xd"}
 """Targets of which each allowed cell gets its own (the command changes what the next allowed role would meet)."""
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail and are retried, harmlessly
@@ -214,6 +215,7 @@ BODIES: dict[str, Any] = {
     "POST /disputes/{P}/rulings": {"ruling": "dismiss", "reasons": "the banner is shared"},
     "POST /disputes/{Xr}/refer": {"reason": "no majority"},
     "POST /disputes/{Xp}/appeal": {"reason": "the panel ignored our vote"},
+    "POST /disputes/{Xd}/draw/contributions": {"contribution": "5a" * 32},
     "POST /disputes/{W}/withdraw": {"reason": "talked it over"},
     "POST /disputes/{C}/interim": {"what": "No statements on the banner", "until": "{until}"},
 }
@@ -369,6 +371,14 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
             await app.open_decision(alliance_id, PROPOSER, decision_id, "The hall", points, **options)
         return ids
 
+    # Disputes raised while the charter keeps a draw open for long: their mediator's draw is still open at the end.
+    founded_with = (await app.alliance(alliance_id)).charter
+    drawing_for = founded_with.disputes.model_copy(update={"draws": "open", "draw_window": timedelta(days=60)})
+    await app.alliance_command(
+        alliance_id, AmendCharter(actor=gw, charter=founded_with.model_copy(update={"disputes": drawing_for}), reason="open draws")
+    )
+    drawing = await disputes(needed["Xd"])
+    await app.alliance_command(alliance_id, AmendCharter(actor=gw, charter=founded_with, reason="draws at once"))
     stalling = needed["Xe"] + needed["Xr"]
     candidates, stalled, ruled, mediating = await asyncio.gather(
         disputes(CANDIDATES), disputes(stalling), disputes(needed["Xp"]), disputes(3 + needed["Xa"] + needed["Xo"])
@@ -379,6 +389,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     # t0 + 1d: negotiation has run out, a mediator is drawn for each.
     await skip_to(env, max([(await state_of(app, d)).stage_deadline for d in every]))
     mediators = {d: s.mediator for d, s in zip(every, await asyncio.gather(*(in_stage(app, d, "mediation") for d in every)), strict=True)}
+    await asyncio.gather(*(in_stage(app, d, "drawing") for d in drawing))
     assert all(mediators.values()), mediators
     m, mas, mi, *rest = mediating
     accepting, objecting = rest[: needed["Xa"]], rest[needed["Xa"] :]
@@ -458,7 +469,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     }
     pools = {
         "Dw": withdrawable, "T": [str(token_id) for token_id in spare], "Xa": accepting, "Xo": objecting,
-        "Xe": stalled[: needed["Xe"]], "Xr": stalled[needed["Xe"] :], "Xp": ruled,
+        "Xe": stalled[: needed["Xe"]], "Xr": stalled[needed["Xe"] :], "Xp": ruled, "Xd": drawing,
     }
     assert all(len(pools[name]) == count for name, count in needed.items()), (pools, needed)
     return Scene(alliance_id, values, pools, tokens, mediators, panelist, seen.subject, seen.description)

@@ -291,6 +291,10 @@ async def test_the_demo_runs_on_the_embedded_stack_and_its_json_is_all_that_reac
     report = json.loads(ran.stdout)
     assert report, ran.stdout
     assert "Traceback" not in ran.stderr
+    # The dispute's mediator is drawn openly, both parties contributing, and the log's verification recomputes it.
+    steps = "\n".join(report["steps"])
+    assert "a mediator draw opens: accord commits to its secret" in steps and "Both parties contribute" in steps, steps
+    assert "recomputed from the record holds, with 1 draw(s) recomputed." in steps, steps
 
 
 def test_the_dev_stack_keeps_its_database_password_to_its_owner(tmp_path: Path) -> None:

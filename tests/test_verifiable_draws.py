@@ -6,8 +6,12 @@ verify` recomputing every draw and naming a forged one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -29,6 +33,7 @@ from dispute_support import (
     unique,
 )
 from temporalio.testing import WorkflowEnvironment
+from test_independent_verifier import verifier_script
 
 from accord import transparency
 from accord.app import Accord
@@ -322,7 +327,7 @@ def test_check_stream_recomputes_every_draw_and_names_a_forged_one() -> None:
 
 
 async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit_recomputes_it(
-    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
+    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore, db_url: str, tmp_path: Path
 ) -> None:
     app, env = skipping_app, time_skipping_env
     alliance_id = await alliance_for_disputes(app, draws="open")
@@ -368,6 +373,11 @@ async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit
     assert report.ok and report.draws == 2, report
     history = await env.client.get_workflow_handle(stream).fetch_history()
     await replayer(DisputeWorkflow).replay_workflow(history)
+    # The documented verifier, which imports nothing of accord, recomputes both from the alliance's bundle.
+    script, bundle = verifier_script(tmp_path), tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(await transparency.bundle(app, alliance_id, None, [])))
+    code, out = await documented(script, "--bundle", str(bundle))
+    assert code == 0 and "recomputed 2 draws" in out, out
 
     # A panel recorded that the draw did not draw (an operator writing the record) fails the verification.
     honest = next(e for e in await store.read_stream(stream) if e.event_type == "PanelDrawn")
@@ -378,6 +388,19 @@ async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit
     report = await transparency.verify_log(app, alliance_id, None, [])
     assert not report.ok
     assert any("the event names" in p and "as drawn, its draw drew" in p for p in report.problems), report.problems
+    code, out = await documented(script, db_url)
+    forged_at = f"BROKEN {stream} version {head.version + 1}: draw 1: the event names {forged['panelists']}, ranking the pool"
+    assert code == 1 and forged_at in out, out
+
+
+async def documented(script: Path, *args: str) -> tuple[int, str]:
+    """Run the verifier printed in docs/audit.md."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert not err, err.decode()
+    return process.returncode or 0, out.decode()
 
 
 async def test_contributions_are_refused_outside_an_open_draw_and_kept_inside(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus
 
-from accord import audit
+from accord import audit, transparency
 from events.log import TransparencyLog
 from events.notes import Signer
 from events.processes import process_of
@@ -115,6 +115,10 @@ async def ended(stack: FaultStack, scenario: Scenario, timeout: float) -> object
     return state
 
 
+DRAWS = {"dispute-mediation": 1, "dispute-panel": 2}
+"""The draws each kind of dispute makes on its way: a mediator; a mediator and a panel."""
+
+
 async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scenario], timeout: float) -> list[str]:
     """Every promise that does not hold, as a line; nothing when all hold."""
     problems: list[str] = []
@@ -168,8 +172,12 @@ async def problems_after(stack: FaultStack, ledger: Ledger, scenarios: list[Scen
     log, signer = TransparencyLog(stack.app.pool), Signer.generate("faults.accord")
     for alliance_id in sorted(await log.sequenced()):
         await log.issue(alliance_id, signer, "faults.accord")
-        checked = await log.verify(alliance_id, [signer.verifier])
+        checked = await transparency.verify_log(stack.app, alliance_id, None, [signer.verifier])
         problems += [f"the log of {alliance_id}: {problem}" for problem in checked.problems]
+        # Every draw made under the kills recomputes: made once, with the secret committed to and every contribution.
+        due = sum(DRAWS.get(s.kind, 0) for s in scenarios if s.stream_id.startswith(f"dispute-{alliance_id}."))
+        if checked.draws < due:
+            problems.append(f"the disputes of {alliance_id} made {checked.draws} verifiable draw(s), not the {due} their paths make")
     streams = sorted({r["stream_id"] for r in rows})
     for stream in streams:
         checked = await audit.check(stack.app, stream)

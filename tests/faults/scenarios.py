@@ -2,7 +2,8 @@
 
 One alliance of eight members runs decisions that everyone answers, decisions that are amended, decisions
 that stall and escalate by themselves, stalls a coordinator closes or extends, and disputes settled in
-negotiation, in mediation and by a panel. Each scenario acts on what the process shows (so faults that
+negotiation, in mediation and by a panel, their mediators and panels drawn openly (the parties contributing, or
+the draw closing by itself). Each scenario acts on what the process shows (so faults that
 delay it change the path, not the verdict) and states what must hold when it ends. The ledger records
 every command: its id (the Update's id, which is the `causation_id` of the events it records) and whether
 the caller got receipts, a refusal, a failure, or an unknown outcome.
@@ -30,7 +31,7 @@ from events.decision import (
     StanceKind,
     TakeStance,
 )
-from events.dispute import AcceptTerms, DeclareImpasse, DisputeState, ProposeTerms, RulingKind, SubmitRuling
+from events.dispute import AcceptTerms, ContributeToDraw, DeclareImpasse, DisputeState, ProposeTerms, RulingKind, SubmitRuling
 from events.errors import Unavailable
 from events.processes import DECISION, DISPUTE
 from events.rules import Refused
@@ -56,10 +57,10 @@ def fault_charter() -> Charter:
     })
     disputes = charter.disputes.model_copy(update={
         "negotiation_window": 45 * SECOND, "mediation_window": 60 * SECOND, "panel_window": 60 * SECOND,
-        "appeal_window": 10 * SECOND, "reminder_lead": 5 * SECOND,
+        "appeal_window": 10 * SECOND, "reminder_lead": 5 * SECOND, "draws": "open", "draw_window": 20 * SECOND,
         "crisis": charter.disputes.crisis.model_copy(update={
             "negotiation_window": 20 * SECOND, "mediation_window": 30 * SECOND, "panel_window": 30 * SECOND,
-            "appeal_window": 5 * SECOND,
+            "appeal_window": 5 * SECOND, "draw_window": 10 * SECOND,
         }),
     })
     return charter.model_copy(update={"decisions": rules, "disputes": disputes})
@@ -270,6 +271,11 @@ async def drive_dispute(ledger: Ledger, alliance_id: str, dispute_id: str, path:
                 for party in (raiser, respondent):
                     if party not in open_terms[-1].accepted_by:
                         await send(f"{party} accepts", AcceptTerms(actor=party, terms_id=open_terms[-1].terms_id))
+        elif stage == "drawing" and state.draw is not None:
+            # The raiser always adds its bytes, the respondent only sometimes: the draw is made at once or when it closes.
+            for party in (raiser, *([respondent] if ledger.rng.random() < 0.5 else [])):
+                if party not in state.draw.contributions:
+                    await send(f"{party} contributes", ContributeToDraw(actor=party, contribution=ledger.rng.randbytes(32).hex()))
         elif stage == "mediation" and state.mediator and path == "panel":
             await send("impasse", DeclareImpasse(actor=state.mediator))
         elif stage in ("panel", "panel_stalled"):
