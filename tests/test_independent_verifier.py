@@ -24,9 +24,10 @@ def verifier_script(tmp_path: Path) -> Path:
     return script
 
 
-async def run_verifier(script: Path, dsn: str) -> tuple[int, str]:
+async def run_verifier(script: Path, *args: str) -> tuple[int, str]:
+    """Run the documented verifier (a database URL, or --bundle FILE, ...): its exit code and output."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), dsn, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await process.communicate()
     assert not err, err.decode()

@@ -29,7 +29,7 @@ from cli_support import Cli, cli_against
 from decision_support import alliance_with_members, behind_the_triggers, rechain, unique
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from test_independent_verifier import verifier_script
+from test_independent_verifier import run_verifier, verifier_script
 
 from accord.app import Accord
 from accord.binaries import binary
@@ -154,17 +154,8 @@ async def tampered(pool: asyncpg.Pool, alliance_id: str, tamper: Tamper) -> None
         await tamper(conn, alliance_id)
 
 
-async def run_script(script: Path, *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    assert not err, err.decode()
-    return process.returncode or 0, out.decode()
-
-
 async def documented_verifier(script: Path, db_url: str, signer: Signer) -> tuple[int, str]:
-    return await run_script(script, db_url, "--log-key", str(signer.verifier))
+    return await run_verifier(script, db_url, "--log-key", str(signer.verifier))
 
 
 async def test_each_tampering_is_caught_by_accord_and_by_the_documented_verifier_after_temporal_forgot(
@@ -243,10 +234,10 @@ async def test_a_receipt_is_proven_in_a_signed_checkpoint_and_the_bundle_checks_
     for name, document in (("inclusion", proof), ("consistency", (await cli(f"log consistency {alliance_id} {first} --json")).json())):
         kept = tmp_path / f"{name}.json"
         kept.write_text(json.dumps(document))
-        assert (await run_script(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier)))[0] == 0, name
+        assert (await run_verifier(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier)))[0] == 0, name
         document["proof"] = document["proof"][::-1] if len(document["proof"]) > 1 else [base64.b64encode(bytes(32)).decode()]
         kept.write_text(json.dumps(document))
-        code, out = await run_script(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier))
+        code, out = await run_verifier(verifier_script(tmp_path), "--proof", str(kept), "--log-key", str(signer.verifier))
         assert code == 1 and "BROKEN: does not hold" in out, (name, out)
     wrong = await cli(f"audit prove {stream} {head.version} {'0' * 64}")
     assert wrong.code != 0 and "not of the event the record holds" in wrong.stderr
@@ -321,7 +312,7 @@ async def test_a_log_rewritten_and_signed_again_fails_against_a_checkpoint_kept_
     assert fooled.code == 0, fooled  # the record alone agrees with itself: why members keep checkpoints
     caught = await cli(f"audit verify --alliance {alliance_id} --checkpoint {kept}")
     assert caught.code == 3 and "kept outside the record does not hold" in caught.stdout, caught
-    code, out = await run_script(verifier_script(tmp_path), db_url, "--log-key", str(signer.verifier), "--checkpoint", str(kept))
+    code, out = await run_verifier(verifier_script(tmp_path), db_url, "--log-key", str(signer.verifier), "--checkpoint", str(kept))
     assert code == 1 and f"BROKEN log {alliance_id}: the checkpoint of" in out and "kept outside the record" in out, out
 
 

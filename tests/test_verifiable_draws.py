@@ -6,10 +6,8 @@ verify` recomputing every draw and naming a forged one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,12 +31,13 @@ from dispute_support import (
     unique,
 )
 from temporalio.testing import WorkflowEnvironment
-from test_independent_verifier import verifier_script
+from test_independent_verifier import run_verifier, verifier_script
 
 from accord import transparency
 from accord.app import Accord
 from accord.worker import replayer
 from events import draws
+from events.charter import DisputeProcedure
 from events.dispute import (
     AppealPanelDrawn,
     ContributeToDraw,
@@ -62,6 +61,7 @@ from events.dispute import (
     notices,
     on_time,
 )
+from events.dispute import draw as legacy_draw
 from events.processes import DISPUTE
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
@@ -160,7 +160,7 @@ def test_a_draw_opens_with_accords_commitment_and_tells_the_parties() -> None:
     state, opened = drawing_a_mediator()
     assert (opened.number, opened.purpose, opened.pool, opened.count) == (0, "mediation", ["birch", "fern"], 1)
     assert opened.commitment == draws.commitment(draws.accord_secret(KEY, "rivers/x1", 0))
-    assert opened.closes_at == opened.at + DAY  # the charter's default draw window
+    assert opened.closes_at == opened.at + 2 * DAY  # the example charter's draw window
     assert state.stage == DisputeStage.DRAWING and state.stage_deadline == opened.closes_at and state.draws == 1
     told = notices(before, opened)
     assert sorted(n.member_id for n in told) == [RAISER, RESPONDENT] and {n.kind for n in told} == {"draw_opened"}
@@ -233,10 +233,12 @@ def test_a_redraw_after_an_objection_pauses_mediation_for_as_long_as_it_takes() 
     events = decide(state, ObjectToMediator(actor=RAISER, reason="they campaign with dune"), objected_at, KEY)
     assert [e.type for e in events] == ["MediatorObjected", "DrawOpened"]
     state = fold(state, events)
-    redrawn = fold(state, on_time(state, objected_at + DAY, key=KEY))
+    closes = state.stage_deadline
+    assert closes is not None and closes - objected_at == 2 * DAY
+    redrawn = fold(state, on_time(state, closes, key=KEY))
     objected = state.mediator_objections[RAISER]
     assert redrawn.stage == DisputeStage.MEDIATION and redrawn.mediator not in (None, objected)
-    assert redrawn.stage_deadline == deadline + DAY  # the day the draw took is given back
+    assert redrawn.stage_deadline == deadline + 2 * DAY  # the two days the draw took are given back
 
 
 def test_an_impasse_and_an_appeal_draw_their_panels_openly() -> None:
@@ -289,11 +291,20 @@ def test_immediate_draws_a_pool_without_choice_and_a_crisis_window() -> None:
     crisis = raised(Severity.CRISIS)
     assert crisis.stage_deadline is not None
     [opened] = on_time(crisis, crisis.stage_deadline, key=KEY)
-    assert isinstance(opened, DrawOpened) and opened.closes_at - opened.at == timedelta(hours=1)
+    assert isinstance(opened, DrawOpened) and opened.closes_at - opened.at == timedelta(hours=2)  # the crisis draw window
     shorter = raised(Severity.CRISIS, draw_window="30m")
     assert shorter.stage_deadline is not None
     [opened] = on_time(shorter, shorter.stage_deadline, key=KEY)
     assert isinstance(opened, DrawOpened) and opened.closes_at - opened.at == timedelta(minutes=30)
+
+
+def test_a_charter_that_says_nothing_of_draws_opens_them_for_a_day_and_an_hour_in_a_crisis() -> None:
+    procedure = dispute_charter().disputes.model_dump(mode="json")
+    for field in ("draws", "draw_window"):
+        del procedure[field]
+    del procedure["crisis"]["draw_window"]
+    parsed = DisputeProcedure.model_validate(procedure)
+    assert (parsed.draws, parsed.draw_window, parsed.crisis.draw_window) == ("open", DAY, timedelta(hours=1))
 
 
 def test_check_stream_recomputes_every_draw_and_names_a_forged_one() -> None:
@@ -376,7 +387,7 @@ async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit
     # The documented verifier, which imports nothing of accord, recomputes both from the alliance's bundle.
     script, bundle = verifier_script(tmp_path), tmp_path / "bundle.json"
     bundle.write_text(json.dumps(await transparency.bundle(app, alliance_id, None, [])))
-    code, out = await documented(script, "--bundle", str(bundle))
+    code, out = await run_verifier(script, "--bundle", str(bundle))
     assert code == 0 and "recomputed 2 draws" in out, out
 
     # A panel recorded that the draw did not draw (an operator writing the record) fails the verification.
@@ -388,19 +399,9 @@ async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit
     report = await transparency.verify_log(app, alliance_id, None, [])
     assert not report.ok
     assert any("the event names" in p and "as drawn, its draw drew" in p for p in report.problems), report.problems
-    code, out = await documented(script, db_url)
+    code, out = await run_verifier(script, db_url)
     forged_at = f"BROKEN {stream} version {head.version + 1}: draw 1: the event names {forged['panelists']}, ranking the pool"
     assert code == 1 and forged_at in out, out
-
-
-async def documented(script: Path, *args: str) -> tuple[int, str]:
-    """Run the verifier printed in docs/audit.md."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await process.communicate()
-    assert not err, err.decode()
-    return process.returncode or 0, out.decode()
 
 
 async def test_contributions_are_refused_outside_an_open_draw_and_kept_inside(
@@ -430,3 +431,21 @@ def test_a_malformed_draw_record_is_reported_not_raised() -> None:
     assert made == 1 and len(problems) == 2
     assert problems[0].startswith("dispute-r.x version 3: a DrawOpened that is not a well-formed draw event (KeyError")
     assert problems[1].startswith("dispute-r.x version 4: a PanelDrawn that is not a well-formed draw event (algorithm:")
+
+
+def test_draws_recorded_before_keep_their_people_and_are_not_counted_as_verifiable() -> None:
+    """Without a key (a run recorded before), the command's integer seed and CPython's random, as then; the
+    events fold and the stream's check counts no verifiable draw and finds nothing wrong."""
+    state = raised(draws="immediate")
+    assert state.stage_deadline is not None
+    events = on_time(state, state.stage_deadline, 7)
+    state = fold(state, events)
+    assert state.mediator is not None
+    impasse = decide(state, DeclareImpasse(actor=state.mediator, seed=11), NOW + 15 * DAY)
+    [_, panel] = impasse
+    assert isinstance(panel, PanelDrawn) and panel.seed == 11 and panel.draw is None
+    assert panel.panelists == legacy_draw(panel.pool, 3, 11)
+    stored = panel.model_dump(mode="json", exclude={"draw"})  # as an event recorded then was stored
+    assert PanelDrawn.model_validate(stored) == panel
+    every = [*events, *impasse]
+    assert draws.check_stream("dispute-rivers.x1", ((v, e.type, e.model_dump(mode="json")) for v, e in enumerate(every, 2))) == (0, [])

@@ -24,10 +24,12 @@ from typing import Any
 
 import pytest
 from decision_support import alliance_with_members, stance, unique
-from dispute_support import alliance_for_disputes, in_stage, raise_between, state_of
+from dispute_support import RAISER, alliance_for_disputes, in_stage, raise_between, state_of
 
 from accord import audit
 from accord.app import Accord, send_update
+from events import draws
+from events.dispute import ContributeToDraw
 from events.processes import DECISION, DISPUTE
 from events.store import Receipt
 from faults.stack import FaultStack
@@ -193,6 +195,34 @@ async def test_a_dispute_keeps_the_mediator_it_drew(fault_stack: FaultStack, poi
         assert state.mediator == drawn.data["mediator"]
         await promises_hold(stack, stream, [])
         await stack.record_history(stream, f"draw-{point}")
+
+
+async def test_an_open_draw_closed_by_its_timer_keeps_the_secret_it_committed_to(fault_stack: FaultStack) -> None:
+    """A mediator draw opens, one party contributes, and the draw's window closes it: the task that made the
+    draw is lost after its events were recorded. The next attempt takes the same secret (from the key the run
+    drew, which its replay draws again), so the draw recorded is the one accord committed to, with the
+    party's bytes, and it recomputes."""
+    async with asyncio.timeout(240):
+        stack = fault_stack
+        stack.worker(harmful=True)
+        alliance_id = await alliance_for_disputes(
+            stack.app, negotiation_window="2s", draws="open", draw_window="6s", reminder_lead="1s",
+            crisis={"negotiation_window": "2s"},
+        )
+        dispute_id = await raise_between(stack.app, alliance_id)
+        stream = DISPUTE.stream_name(dispute_id, alliance_id)
+        await in_stage(stack.app, dispute_id, "drawing", timeout=60)
+        contribution = ContributeToDraw(actor=RAISER, contribution="7e" * 32)
+        contributed = await stack.app.dispute_command(dispute_id, contribution, alliance_id=alliance_id)
+        stack.arm("after_append", stream, event_type="MediatorAssigned")
+        await after_the_fault(stack, "after_append")
+        state = await in_stage(stack.app, dispute_id, "mediation", timeout=120)
+
+        events = await stack.app.store.read_stream(stream)
+        [drawn] = [e for e in events if e.event_type == "MediatorAssigned"]
+        assert state.mediator == drawn.data["mediator"] and drawn.data["draw"]["contributions"] == {RAISER: "7e" * 32}
+        assert draws.check_stream(stream, ((e.stream_version, e.event_type, e.data) for e in events)) == (1, [])
+        await promises_hold(stack, stream, list(contributed.receipts))
 
 
 async def test_a_query_on_a_fresh_worker_does_not_run_the_clock_at_a_stale_time(fault_stack: FaultStack) -> None:
