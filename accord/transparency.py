@@ -147,11 +147,13 @@ async def verify_log(
     and say which one counts under the charter's witnesses."""
     transparency = await _readable(app, alliance_id, reader)
     report = await transparency.verify(alliance_id, keys, witnesses=await _required(app, alliance_id), kept=kept)
-    report = await _with_draws(app, alliance_id, report)
+    streams = await streams_of(app.pool, alliance_id)
+    readable = set(streams) if reader is None else set(await app.readable_streams(alliance_id, reader))
+    report = await _with_draws(app, streams, readable, report)
     if reader is None or report.ok:
         return report
     # A problem in a stream the reader may not read (a dispute's) is told without naming the stream.
-    hidden = set(await streams_of(app.pool, alliance_id)) - set(await app.readable_streams(alliance_id, reader))
+    hidden = set(streams) - readable
     problems = [
         functools.reduce(lambda text, stream: text.replace(stream, "a stream this reader may not read"), hidden, problem)
         for problem in report.problems
@@ -159,16 +161,18 @@ async def verify_log(
     return report.model_copy(update={"problems": problems})
 
 
-
-async def _with_draws(app: Accord, alliance_id: str, report: LogReport) -> LogReport:
-    """The report with every verifiable draw of the alliance's disputes recomputed from their events."""
+async def _with_draws(app: Accord, streams: list[str], readable: set[str], report: LogReport) -> LogReport:
+    """The report with every verifiable draw of the alliance's disputes recomputed from their events: what is
+    wrong in any of them, and how many were made in those the reader may read (a count over the others would
+    tell of disputes the reader may not know of)."""
     made, problems = 0, list[str]()
-    for stream in await streams_of(app.pool, alliance_id):
+    for stream in streams:
         parsed = StreamId.parse(stream)
         if parsed is None or parsed.kind != DISPUTE.kind:
             continue
-        count, found = draws.check_stream(stream, ((e.stream_version, e.event_type, e.data) for e in await app.store.read_stream(stream)))
-        made, problems = made + count, problems + found
+        events = await app.store.read_stream(stream)
+        count, found = draws.check_stream(stream, ((e.stream_version, e.event_type, e.data) for e in events))
+        made, problems = made + (count if stream in readable else 0), problems + found
     return report.model_copy(update={"draws": made, "problems": [*report.problems, *problems]})
 
 

@@ -156,7 +156,7 @@ class LogReport(BaseModel):
     signatures_checked: bool = True
     """False when no public key of the log was given: the roots were checked, not who signed them."""
     draws: int = 0
-    """Verifiable draws of the alliance's disputes recomputed from their events (events/draws.py)."""
+    """Verifiable draws recomputed from their events (events/draws.py), in the disputes the reader may read."""
     problems: list[str] = []
 
     @property

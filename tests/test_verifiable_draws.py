@@ -16,6 +16,7 @@ from uuid import uuid4
 import pytest
 from dispute_support import (
     COORDINATOR,
+    MEMBERS,
     RAISER,
     RESPONDENT,
     alliance_for_disputes,
@@ -37,6 +38,7 @@ from accord import transparency
 from accord.app import Accord
 from accord.worker import replayer
 from events import draws
+from events.access import Caller
 from events.charter import DisputeProcedure
 from events.dispute import (
     AppealPanelDrawn,
@@ -382,6 +384,10 @@ async def test_the_workflow_draws_openly_keeps_its_key_across_runs_and_the_audit
 
     report = await transparency.verify_log(app, alliance_id, None, [])
     assert report.ok and report.draws == 2, report
+    # A member the dispute keeps out of it is not told how many draws it made.
+    outside = next(m for m in MEMBERS if m not in {RAISER, RESPONDENT, COORDINATOR, mediation.mediator, *paneled.panel})
+    seen = await transparency.verify_log(app, alliance_id, Caller.named(outside), [])
+    assert seen.ok and seen.draws == 0, seen
     history = await env.client.get_workflow_handle(stream).fetch_history()
     await replayer(DisputeWorkflow).replay_workflow(history)
     # The documented verifier, which imports nothing of accord, recomputes both from the alliance's bundle.
