@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import tomllib
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from events.currency import Currency, digits
 from events.rules import Duration, Model, Refused, Slug, Text, format_duration, invalid, model_summary
 
 FallbackRule = Literal["supermajority", "lapse"]
@@ -100,12 +102,56 @@ class Transparency(Model):
     )
 
 
+class Costs(Model):
+    """How the alliance shares the costs of coordination, and how the ledger values what members carry."""
+
+    currency: Currency = Field(default="EUR", description="the reporting currency (ISO 4217)")
+    shares: Literal["equal", "fixed", "weighted"] = Field(
+        default="equal",
+        description="equal: every active member the same; fixed: `share` per member, fractions summing to 1; "
+        "weighted: `weight` per member (say, capacity), shares proportional to them",
+    )
+    share: dict[Slug, Decimal] = {}
+    weight: dict[Slug, Decimal] = {}
+    tolerance: Decimal = Field(
+        default=Decimal("0.05"), ge=0, le=1,
+        description="how far a member's actual share may drift from its agreed share (in share points: 0.05 is 5%) before it is flagged",
+    )
+    hour_value: Decimal = Field(default=Decimal(0), ge=0, description="the value of an hour of staff time, in `currency`")
+    hour_values: dict[Slug, Decimal] = Field(default={}, description="a member's own hour value, where it differs")
+
+    @model_validator(mode="after")
+    def _shares_agreed(self) -> Costs:
+        if self.shares == "fixed":
+            if not self.share:
+                raise ValueError("shares = 'fixed' needs a share per member: [costs.share] member = 0.25, ...")
+            if any(part <= 0 for part in self.share.values()):
+                raise ValueError("every share must be more than 0")
+            if sum(self.share.values()) != 1:
+                raise ValueError(f"the shares must sum to exactly 1; they sum to {sum(self.share.values())}")
+        elif self.share:
+            raise ValueError(f"`share` is for shares = 'fixed', not {self.shares!r}")
+        if self.shares == "weighted":
+            if not self.weight:
+                raise ValueError("shares = 'weighted' needs a weight per member: [costs.weight] member = 3, ...")
+            if any(w <= 0 for w in self.weight.values()):
+                raise ValueError("every weight must be more than 0")
+        elif self.weight:
+            raise ValueError(f"`weight` is for shares = 'weighted', not {self.shares!r}")
+        for value in [self.hour_value, *self.hour_values.values()]:
+            if value < 0 or value != value.quantize(Decimal(1).scaleb(-digits(self.currency))):
+                places = digits(self.currency)
+                raise ValueError(f"an hour value must be an amount of {self.currency} of at most {places} decimal(s), not {value}")
+        return self
+
+
 class Charter(Model):
     name: Text
     principles: list[Principle] = Field(min_length=1)
     decisions: DecisionRules
     disputes: DisputeProcedure
     transparency: Transparency = Transparency()
+    costs: Costs = Costs()
 
     @model_validator(mode="after")
     def _unique_principles(self) -> Charter:
