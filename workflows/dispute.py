@@ -75,11 +75,14 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
         )
         self.continue_after = run.continue_after_updates
         self.draw_key = bytes.fromhex(run.draw_key) if run.draw_key else None
+        self.verifiable_draws = False
         self.appeal: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, run: DisputeRun) -> DisputeState | None:
         self.committer.begin()
+        # Asked first thing, as the committer's patches are: a marker never follows a local activity's failure.
+        self.verifiable_draws = workflow.patched(VERIFIABLE_DRAWS)
         try:
             await workflow.wait_condition(lambda: self.state is not None, timeout=RAISING_TIMEOUT)
         except TimeoutError:
@@ -101,7 +104,7 @@ class DisputeWorkflow(ProcessWorkflow[DisputeState, DisputeEvent, DisputeCommand
 
     def _draw_key(self) -> bytes | None:
         """The key of accord's draw secrets, drawn when first needed (None in a run from before them)."""
-        if self.draw_key is None and workflow.patched(VERIFIABLE_DRAWS):
+        if self.draw_key is None and self.verifiable_draws:
             self.draw_key = workflow.random().randbytes(32)
         return self.draw_key
 
