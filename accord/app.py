@@ -273,6 +273,16 @@ class Accord:
             raise conflict(f"{what} already exists") from None
         return await self._update(handle, command)
 
+    async def start_process(
+        self, process: Process, run_arg: BaseModel, process_id: str, command: Command, *, alliance_id: str
+    ) -> CommandResult:
+        """Start a process whose first command opens it (the costs ledger's: accord/costs.py)."""
+        return await self._start_with_command(process, run_arg, process_id, command, alliance_id=alliance_id)
+
+    async def process_command(self, stream_id: str, command: Command, command_id: str | None = None) -> CommandResult:
+        """Send a command to the running process of `stream_id` (the costs ledger's: accord/costs.py)."""
+        return await self._update(self.client.get_workflow_handle(stream_id), command, command_id)
+
     async def alliance_command(
         self, alliance_id: str, command: AllianceCommand, *, command_id: str | None = None
     ) -> CommandResult:

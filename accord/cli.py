@@ -846,10 +846,13 @@ async def revoke(app: Accord, alliance_id: str, token_id: Any, actor: str) -> Ou
     return Output(info, f"revoked token {token_id}")
 
 
+from accord.cli_costs import costs, responsibility  # noqa: E402  (likewise)
 from accord.cli_dispute import dispute  # noqa: E402  (a group of its own module; it needs nothing from here at import)
 from accord.cli_log import log  # noqa: E402  (likewise)
 from accord.cli_witness import witness  # noqa: E402  (likewise)
 
+main.add_command(costs)
+main.add_command(responsibility)
 main.add_command(dispute)
 main.add_command(log)
 main.add_command(witness)

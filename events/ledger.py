@@ -79,6 +79,8 @@ class Responsibility(Model):
     review: date
     reminded: bool = False
     released: bool = False
+    coordinators: list[str] = []
+    """Reminded of the review with the owner: the coordinators when the responsibility was taken."""
 
 
 class LedgerState(Model):
@@ -103,7 +105,8 @@ class LedgerContext(Model):
 class RecordEntry(Model):
     type: Literal["record"] = "record"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     kind: EntryKind
     member_id: str
     on: date
@@ -118,7 +121,8 @@ class RecordEntry(Model):
 class CorrectEntry(Model):
     type: Literal["correct"] = "correct"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     entry_id: str
     reason: Text
 
@@ -126,7 +130,8 @@ class CorrectEntry(Model):
 class RecordRate(Model):
     type: Literal["rate"] = "rate"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     currency: Currency
     rate: Decimal = Field(gt=0)
     on: date
@@ -136,7 +141,8 @@ class RecordRate(Model):
 class TakeResponsibility(Model):
     type: Literal["take"] = "take"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: Slug
     what: Text
     owner: str
@@ -147,7 +153,8 @@ class TakeResponsibility(Model):
 class HandOver(Model):
     type: Literal["hand_over"] = "hand_over"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: str
     to: str
 
@@ -155,7 +162,8 @@ class HandOver(Model):
 class Release(Model):
     type: Literal["release"] = "release"
     actor: str
-    context: LedgerContext
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: str
     reason: Text
 
@@ -165,6 +173,11 @@ LedgerCommand = Annotated[
 ]
 
 # --- events ---------------------------------------------------------------------------------------------
+
+
+class LedgerOpened(DomainEvent):
+    type: Literal["LedgerOpened"] = "LedgerOpened"
+    alliance_id: str
 
 
 class EntryRecorded(DomainEvent):
@@ -212,7 +225,7 @@ class ReviewReminderSent(DomainEvent):
 
 
 LedgerEvent = Annotated[
-    EntryRecorded | EntryReversed | RateRecorded | ResponsibilityTaken | ResponsibilityHandedOver
+    LedgerOpened | EntryRecorded | EntryReversed | RateRecorded | ResponsibilityTaken | ResponsibilityHandedOver
     | ResponsibilityReleased | ReviewReminderSent,
     Field(discriminator="type"),
 ]
@@ -262,8 +275,16 @@ def _entry(state: LedgerState, command: RecordEntry, now: datetime) -> Entry:
     return common.model_copy(update={"amount": minor, "currency": command.currency, "category": command.category})
 
 
-def decide(state: LedgerState, command: LedgerCommand, now: datetime) -> list[LedgerEvent]:
+def decide(state: LedgerState | None, command: LedgerCommand, now: datetime, alliance_id: str | None = None) -> list[LedgerEvent]:
+    """The events of a command; the first command of an alliance's ledger opens it (`alliance_id`)."""
     context = command.context
+    if context is None:
+        raise invalid("a ledger command needs the alliance's context, which accord fills in")
+    if state is None:
+        if alliance_id is None:
+            raise not_found("this alliance has no ledger yet")
+        opened = LedgerOpened(at=now, alliance_id=alliance_id)
+        return [opened, *decide(evolve(None, opened), command, now)]
     match command:
         case RecordEntry():
             _member(context, command.member_id, "member_id")
@@ -293,7 +314,7 @@ def decide(state: LedgerState, command: LedgerCommand, now: datetime) -> list[Le
                 raise invalid("the review date must come after the start", "review")
             taken = Responsibility(
                 responsibility_id=command.responsibility_id, what=command.what, owner=command.owner, start=command.start,
-                review=command.review,
+                review=command.review, coordinators=context.coordinators,
             )
             return [ResponsibilityTaken(at=now, responsibility=taken, by=command.actor)]
         case HandOver() | Release():
@@ -323,9 +344,10 @@ def next_due(state: LedgerState) -> datetime | None:
     return min(due) if due else None
 
 
-def on_time(state: LedgerState, now: datetime, coordinators: list[str]) -> list[LedgerEvent]:
+def on_time(state: LedgerState, now: datetime) -> list[LedgerEvent]:
+    """The reminders due at `now`: to the owner and the coordinators of when it was taken."""
     return [
-        ReviewReminderSent(at=now, responsibility_id=r.responsibility_id, members=sorted({r.owner, *coordinators}))
+        ReviewReminderSent(at=now, responsibility_id=r.responsibility_id, members=sorted({r.owner, *r.coordinators}))
         for r in state.responsibilities.values()
         if not r.released and not r.reminded and now >= _reminder_at(r)
     ]
@@ -334,7 +356,11 @@ def on_time(state: LedgerState, now: datetime, coordinators: list[str]) -> list[
 # --- evolve ---------------------------------------------------------------------------------------------
 
 
-def evolve(state: LedgerState, event: LedgerEvent) -> LedgerState:
+def evolve(state: LedgerState | None, event: LedgerEvent) -> LedgerState:
+    if isinstance(event, LedgerOpened):
+        return LedgerState(alliance_id=event.alliance_id)
+    if state is None:
+        raise ValueError(f"{event.type} before LedgerOpened: the stream is corrupt")
     match event:
         case EntryRecorded():
             entries = {**state.entries, event.entry.entry_id: event.entry}
@@ -354,6 +380,32 @@ def evolve(state: LedgerState, event: LedgerEvent) -> LedgerState:
         case ReviewReminderSent():
             return _holding(state, event.responsibility_id, reminded=True)
     raise ValueError(f"unknown ledger event {event.type}")
+
+
+class LedgerNotice(Model):
+    member_id: str
+    kind: str
+    message: str
+
+
+def told(after: LedgerState, event: LedgerEvent) -> list[LedgerNotice]:
+    """Who is told of an event: a member whose entry someone else reversed; whoever is reminded of a review;
+    the new holder of a responsibility handed over."""
+    match event:
+        case EntryReversed() if after.entries[event.entry_id].member_id != event.by:
+            entry = after.entries[event.entry_id]
+            message = f"{event.by} reversed entry {entry.entry_id}: {event.reason}"
+            return [LedgerNotice(member_id=entry.member_id, kind="entry_reversed", message=message)]
+        case ReviewReminderSent():
+            held = after.responsibilities[event.responsibility_id]
+            message = f"the responsibility {held.what!r} ({held.owner}) is due for review on {held.review}"
+            return [LedgerNotice(member_id=m, kind="responsibility_review", message=message) for m in event.members]
+        case ResponsibilityHandedOver():
+            held = after.responsibilities[event.responsibility_id]
+            message = f"{event.by} handed {held.what!r} over to you"
+            return [LedgerNotice(member_id=event.to, kind="responsibility_handed_over", message=message)]
+        case _:
+            return []
 
 
 def _holding(state: LedgerState, responsibility_id: str, **change: object) -> LedgerState:

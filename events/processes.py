@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, get_args
 
 from pydantic import TypeAdapter
 
-from events import alliance, decision, dispute
+from events import alliance, decision, dispute, ledger
 from events.hashing import load_json
 from events.readmodels import ReadModel
 from events.rules import DomainEvent, not_found
@@ -129,7 +129,14 @@ DISPUTE = Process(
     read_models=(whole_state("disputes", dispute.DisputeState, dispute.DisputeEvent, dispute.evolve),),
 )
 
-PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE)}
+LEDGER = Process(
+    "ledger", ledger.LedgerEvent, ledger.evolve, "workflows.ledger:LedgerWorkflow", ledger.LedgerState,
+    read_models=(whole_state("ledgers", ledger.LedgerState, ledger.LedgerEvent, ledger.evolve),),
+)
+LEDGER_ID = "costs"
+"""An alliance has one ledger, `ledger-<alliance>.costs`."""
+
+PROCESSES = {p.kind: p for p in (ALLIANCE, DECISION, DISPUTE, LEDGER)}
 
 
 def parse_stream(stream_id: str | StreamId) -> StreamId:

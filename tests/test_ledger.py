@@ -44,10 +44,11 @@ COSTS = Costs(
 Q1 = (date(2026, 1, 1), date(2026, 3, 31))
 
 
-def apply(state: LedgerState, command: Any, now: datetime = NOW) -> tuple[LedgerState, list[LedgerEvent]]:
-    events = decide(state, command, now)
+def apply(state: LedgerState | None, command: Any, now: datetime = NOW) -> tuple[LedgerState, list[LedgerEvent]]:
+    events = decide(state, command, now, "rivers")
     for event in events:
         state = evolve(state, event)
+    assert state is not None
     return state, events
 
 
@@ -63,7 +64,7 @@ def entry(actor: str, member: str, kind: EntryKind, on: date, **fields: Any) -> 
 
 def quarter() -> LedgerState:
     """Four members, three currencies with rates, hours at two values, in kind, an expense and a correction."""
-    state = LedgerState(alliance_id="rivers")
+    state: LedgerState | None = None
     for command in [
         RecordRate(actor="anglers", context=CONTEXT, currency="USD", rate=Decimal("0.92"), on=date(2026, 1, 1), source="ECB"),
         RecordRate(actor="anglers", context=CONTEXT, currency="USD", rate=Decimal("0.90"), on=date(2026, 2, 1), source="ECB"),
@@ -80,6 +81,7 @@ def quarter() -> LedgerState:
         entry("divers", "divers", EntryKind.MONEY, date(2026, 3, 5), amount="100.00", currency="EUR", description="corrected"),  # e9
     ]:
         state, _ = apply(state, command)
+    assert state is not None
     return state
 
 
@@ -204,12 +206,12 @@ def test_minor_units_are_exact() -> None:
 
 
 def test_responsibilities_are_taken_handed_over_released_and_reviewed_with_a_reminder() -> None:
-    state = LedgerState(alliance_id="rivers")
     take = TakeResponsibility(
         actor="birders", context=CONTEXT, responsibility_id="monthly-meeting", what="Convene the monthly meeting",
         owner="birders", start=date(2026, 4, 1), review=date(2026, 7, 1),
     )
-    state, _ = apply(state, take)
+    state, opened = apply(None, take)  # the first command opens the alliance's ledger
+    assert [e.type for e in opened] == ["LedgerOpened", "ResponsibilityTaken"]
     assert refused(state, take).message == "responsibility 'monthly-meeting' is already in the register"
     early = take.model_copy(update={"responsibility_id": "budget", "review": date(2026, 3, 1)})
     assert refused(state, early).message == "the review date must come after the start"
@@ -218,8 +220,8 @@ def test_responsibilities_are_taken_handed_over_released_and_reviewed_with_a_rem
 
     due = next_due(state)
     assert due == datetime(2026, 6, 24, tzinfo=UTC)  # a week before the review
-    assert on_time(state, due - timedelta(seconds=1), ["anglers"]) == []
-    [reminder] = on_time(state, due, ["anglers"])
+    assert on_time(state, due - timedelta(seconds=1)) == []
+    [reminder] = on_time(state, due)
     assert reminder.members == ["anglers", "birders"]
     state = evolve(state, reminder)
     assert next_due(state) is None

@@ -26,12 +26,12 @@ def test_an_alliance_stream_and_a_stream_recorded_before_ids_were_scoped_have_no
         DECISION.stream("spring")
 
 
-@pytest.mark.parametrize("name", ["decision", "decision-", "-spring", "ledger-2026", "", "decision-.spring", "dispute-rivers."])
+@pytest.mark.parametrize("name", ["decision", "decision-", "-spring", "budget-2026", "", "decision-.spring", "dispute-rivers."])
 def test_a_name_of_no_known_kind_is_refused_with_the_names_accord_knows(name: str) -> None:
     with pytest.raises(Refused) as refused:
         process_of(name)
     assert refused.value.kind == RefusalKind.NOT_FOUND
-    assert "'alliance-<id>', 'decision-<alliance>.<id>', 'dispute-<alliance>.<id>'" in refused.value.message
+    assert "'alliance-<id>', 'decision-<alliance>.<id>', 'dispute-<alliance>.<id>', 'ledger-<alliance>.<id>'" in refused.value.message
 
 
 def test_a_stream_id_cannot_be_built_ambiguous() -> None:

@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from events.alliance import AllianceState
 from events.decision import DecisionState, OpenDecision
 from events.dispute import DisputeState
+from events.ledger import LedgerState
 from events.store import Receipt, StreamHead
 
 S = TypeVar("S")
@@ -74,6 +75,11 @@ class DecisionRun(ProcessRun[DecisionState]):
     """Opened by the workflow itself (an appeal started by a dispute) rather than by a member's Update."""
     report_to_alliance: bool = True
     """Tell the alliance which points were parked (not for appeals: a ruling is not a parked proposal)."""
+
+
+class LedgerRun(ProcessRun[LedgerState]):
+    alliance_id: str
+    continue_after_updates: int = 500
 
 
 class DisputeRun(ProcessRun[DisputeState]):

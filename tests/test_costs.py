@@ -1,0 +1,121 @@
+"""The costs ledger as a process of its own (`ledger-<alliance>.costs`) on the time-skipping server: the
+first entry opens it, refusals record nothing, the report matches figures worked out by hand and the
+command line's, a responsibility's review reminder reaches its holder and the coordinators, and the
+ledger's events are in the record (its history replays, its state folds from it) and in the alliance's
+transparency log."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+from cli_support import Cli, cli_against
+from dispute_support import dispute_charter, eventually, notified, skip_to, unique
+from temporalio.testing import WorkflowEnvironment
+
+from accord import costs, transparency
+from accord.app import Accord
+from accord.audit import fold
+from accord.worker import replayer
+from events.access import Caller
+from events.alliance import AdmitMember, FoundAlliance, Role
+from events.charter import Costs
+from events.ledger import CorrectEntry, EntryKind, InKind, LedgerState, RecordEntry, RecordRate, TakeResponsibility
+from events.processes import LEDGER, LEDGER_ID
+from events.rules import RefusalKind, Refused
+from events.store import EventStore
+from workflows.ledger import LedgerWorkflow
+
+SHARES = {"anglers": Decimal("0.5"), "birders": Decimal("0.3"), "canoeists": Decimal("0.2")}
+
+
+@pytest.fixture
+def cli(tmp_path: Path, time_skipping_env: WorkflowEnvironment, db_url: str, task_queue: str) -> Cli:
+    return cli_against(tmp_path, time_skipping_env, db_url, task_queue)
+
+
+async def alliance_with_shares(app: Accord) -> str:
+    alliance_id = unique("rivers")
+    charter = dispute_charter().model_copy(
+        update={"costs": Costs(currency="EUR", shares="fixed", share=SHARES, tolerance=Decimal("0.10"), hour_value=Decimal("25.00"))}
+    )
+    await app.found_alliance(FoundAlliance(alliance_id=alliance_id, charter=charter, founder_id="anglers", founder_name="Anglers"))
+    for member in ("birders", "canoeists"):
+        await app.alliance_command(alliance_id, AdmitMember(actor="anglers", member_id=member, name=member.title(), roles=[Role.MEMBER]))
+    return alliance_id
+
+
+async def test_the_ledger_records_reports_and_proves_itself(
+    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore, pool: asyncpg.Pool, cli: Cli
+) -> None:
+    app = skipping_app
+    alliance_id = await alliance_with_shares(app)
+    today = (await time_skipping_env.get_current_time()).date()
+    # The first two arrive together: one opens the ledger, the other goes to the ledger it opened.
+    await asyncio.gather(
+        costs.command(app, alliance_id, RecordEntry(actor="anglers", kind=EntryKind.MONEY, member_id="anglers", on=today,
+                                                    amount="300.00", currency="EUR", description="hall deposit")),
+        costs.command(app, alliance_id, RecordRate(actor="anglers", currency="USD", rate=Decimal("0.9"), on=today, source="ECB")),
+    )
+    for entry in [
+        RecordEntry(actor="birders", kind=EntryKind.MONEY, member_id="birders", on=today, amount="200", currency="USD", description="printing"),
+        RecordEntry(actor="canoeists", kind=EntryKind.HOURS, member_id="canoeists", on=today, hours=Decimal(4), description="minutes"),
+        RecordEntry(actor="anglers", kind=EntryKind.IN_KIND, member_id="canoeists", on=today, amount="40.00", currency="EUR",
+                    category=InKind.MEALS, description="soup"),
+        RecordEntry(actor="birders", kind=EntryKind.EXPENSE, member_id="birders", on=today, amount="999.00", currency="EUR", description="typo"),
+    ]:
+        await costs.command(app, alliance_id, entry)
+    await costs.command(app, alliance_id, CorrectEntry(actor="birders", entry_id="e5", reason="it was 99.00"))
+    stream = LEDGER.stream_name(LEDGER_ID, alliance_id)
+    before = (await store.head(stream)).version
+    for bad, kind, message in [
+        (RecordEntry(actor="birders", kind=EntryKind.MONEY, member_id="anglers", on=today, amount="5", currency="EUR", description="x"),
+         RefusalKind.FORBIDDEN, "a member may record contributions only for itself; a coordinator may for anyone"),
+        (RecordEntry(actor="birders", kind=EntryKind.MONEY, member_id="birders", on=today, amount="5.001", currency="EUR", description="x"),
+         RefusalKind.INVALID, "5.001 EUR has more decimals than EUR allows (at most 2 decimal(s))"),
+        (CorrectEntry(actor="birders", entry_id="e5", reason="again"), RefusalKind.CONFLICT, "entry 'e5' was already reversed (birders)"),
+    ]:
+        with pytest.raises(Refused) as refused:
+            await costs.command(app, alliance_id, bad)
+        assert (refused.value.kind, refused.value.message) == (kind, message)
+    assert (await store.head(stream)).version == before
+
+    # anglers 300.00; birders 200 USD x 0.9 = 180.00; canoeists 4 h x 25.00 + 40.00 = 140.00: total 620.00.
+    # Shares 0.4839 (agreed 0.5), 0.2903 (0.3), 0.2258 (0.2): within the tolerance of 0.10, none flagged.
+    report = await eventually(lambda: costs.report(app, alliance_id, None, today, today), lambda r: r.total == Decimal("620.00"))
+    assert [(m.member_id, m.total, m.share, m.difference, m.flagged) for m in report.members] == [
+        ("anglers", Decimal("300.00"), Decimal("0.4839"), Decimal("-0.0161"), False),
+        ("birders", Decimal("180.00"), Decimal("0.2903"), Decimal("-0.0097"), False),
+        ("canoeists", Decimal("140.00"), Decimal("0.2258"), Decimal("0.0258"), False),
+    ]
+    ran = await cli(f"costs report {alliance_id} --from {today} --to {today} --as canoeists --json")
+    assert ran.code == 0, ran.stderr
+    assert ran.json()["total"] == "620.00" and [m["share"] for m in ran.json()["members"]] == ["0.4839", "0.2903", "0.2258"]
+    refused_cli = await cli(f"costs record {alliance_id} money --amount 1.234 --currency EUR --description x --as birders")
+    assert refused_cli.code != 0 and "1.234 EUR has more decimals than EUR allows" in refused_cli.stderr
+    assert "Traceback" not in refused_cli.stderr
+
+    # A responsibility's review: its holder and the coordinators are reminded a week before.
+    review = today + timedelta(days=20)
+    await costs.command(app, alliance_id, TakeResponsibility(
+        actor="birders", responsibility_id="monthly-meeting", what="Convene the monthly meeting", owner="birders",
+        start=today, review=review,
+    ))
+    await skip_to(time_skipping_env, datetime.combine(review - timedelta(days=7), datetime.min.time(), tzinfo=UTC) + timedelta(minutes=1))
+    assert await eventually(lambda: notified(pool, stream, "responsibility_review"), lambda got: got == ["anglers", "birders"])
+    listed = await cli(f"responsibility list {alliance_id} --as canoeists")
+    assert listed.code == 0 and "monthly-meeting" in listed.stdout and f"review {review}" in listed.stdout
+
+    # The record: the ledger's state folds from its events, its history replays, its events are leaves of the log.
+    state: LedgerState = await app.present(LEDGER.stream(LEDGER_ID, alliance_id))
+    assert fold(stream, await store.read_stream(stream)).state == state
+    assert state == await costs.read(app, alliance_id, Caller.named("canoeists"))
+    await replayer(LedgerWorkflow).replay_workflow(await time_skipping_env.client.get_workflow_handle(stream).fetch_history())
+    log = await transparency.verify_log(app, alliance_id, None, [])
+    assert log.ok and log.leaves >= (await store.head(stream)).version + 3  # the alliance's own events too
+    with pytest.raises(Refused):
+        await costs.read(app, alliance_id, Caller.named("outsider"))
