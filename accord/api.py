@@ -805,10 +805,11 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     app.add_exception_handler(Exception, error_response)  # a defect: answered, then logged by the server too
     for router in (service, founding, alliances, decision_routes, alliance_audit, audit_routes):
         app.include_router(router)
+    from accord.api_costs import routers as cost_routers
     from accord.api_disputes import routers as dispute_routers  # here: these modules build on this one
     from accord.api_log import routers as log_routers
 
-    for router in (*dispute_routers, *log_routers):
+    for router in (*dispute_routers, *log_routers, *cost_routers):
         app.include_router(router)
     return app
 

@@ -472,6 +472,10 @@ def stream_report(replayed: Replayed) -> StreamReport:
                         "points": state.outcomes}
     elif replayed.kind == "dispute":
         rules, outcome = state.context.procedure, {"outcome": state.outcome, "stage": state.stage, "ruling": state.ruling}
+    elif replayed.kind == "ledger":  # its rules are the alliance's charter's [costs], in the alliance's own report
+        held = [r.responsibility_id for r in state.responsibilities.values() if not r.released]
+        live = [e for e in state.entries.values() if e.reversed_by is None]
+        rules, outcome = None, {"entries": len(live), "reversed": len(state.entries) - len(live), "responsibilities": held}
     else:
         rules, outcome = state.charter, None
     return StreamReport(

@@ -44,7 +44,13 @@ def to_minor(amount: str | Decimal | int, currency: str) -> int:
     if minor != minor.to_integral_value():
         allowed = f"at most {places} decimal(s)" if places else "no decimals"
         raise ValueError(f"{amount} {currency} has more decimals than {currency} allows ({allowed})")
+    if minor >= MAX_MINOR:
+        raise ValueError(f"an amount must be less than {to_major(MAX_MINOR, currency)} {currency}, not {amount}")
     return int(minor)
+
+
+MAX_MINOR = 10**15
+"""Amounts are kept below this many minor units (ten trillion euros): within JSON's exact integers."""
 
 
 def to_major(minor: int, currency: str) -> Decimal:

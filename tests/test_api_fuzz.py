@@ -39,7 +39,7 @@ import socket
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -63,17 +63,19 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accord import costs
 from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
 from events.alliance import AdmitMember, FoundAlliance
 from events.dispute import DeclareImpasse, ProposeTerms
+from events.ledger import EntryKind, RecordEntry, TakeResponsibility
 from events.log import TransparencyLog
 from events.notes import Signer
 from events.store import EventStore
 
 MAX_EXAMPLES = int(os.environ.get("ACCORD_FUZZ_EXAMPLES", "60"))
-"""Cases per operation (fewer for /health, which has few distinct ones): the 59 operations take about 140 s
+"""Cases per operation (fewer for /health, which has few distinct ones): the 68 operations take about 160 s
 at this size on 2 cores (ACCORD_FUZZ_EXAMPLES=N to change)."""
 
 ADMIN_TOKEN = "admin-" + uuid.uuid4().hex
@@ -147,6 +149,8 @@ class World:
             "dispute_id": st.sampled_from(self.disputes),
             "terms_id": st.sampled_from(["t1", "t2"]),
             "stream_id": st.sampled_from(self.streams),
+            "entry_id": st.sampled_from(["e1", "e2", "e9"]),
+            "responsibility_id": st.sampled_from(["minutes", "budget", "nothing"]),
         }
 
     def body_values(self) -> dict[str, st.SearchStrategy[Any]]:
@@ -256,6 +260,14 @@ async def build_world(app: Accord) -> World:
         *(f"dispute-{d}" for d in (negotiation, mediation, panel)),
     ]
     receipts = [(e.stream_id, e.stream_version, e.hash.hex()) for s in streams for e in await store.read_stream(s)]
+    # A ledger with an entry of elm's (e1) and a responsibility elm holds ("minutes"), for the costs routes to act on.
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="elm", kind=EntryKind.MONEY, member_id="elm", on=date.today(), amount="25.00", currency="EUR", description="Hall"
+    ))
+    await costs.command(app, alliance_id, TakeResponsibility(
+        actor="elm", responsibility_id="minutes", what="Keep the minutes", owner="elm", start=date.today(),
+        review=date.today() + timedelta(days=90),
+    ))
     # A signed checkpoint of the alliance's log, which covers every receipt of it: the log's reads and proofs can answer.
     assert await TransparencyLog(app.pool).issue(alliance_id, LOG, LOG.name) is not None
     return World(

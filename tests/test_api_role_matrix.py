@@ -54,7 +54,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -77,12 +77,14 @@ from dispute_support import (
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
+from accord import costs
 from accord.app import Accord
 from accord.config import Settings
 from events.access import PRIVATE
 from events.alliance import AdmitMember, AmendCharter, FoundAlliance, SetWebhook, SetWitnessKey, SuspendMember
 from events.decision import CloseDecision, PointDraft
 from events.dispute import DeclareImpasse, ProposeTerms, RulingKind, SubmitRuling
+from events.ledger import EntryKind, RecordEntry, TakeResponsibility
 from events.log import TransparencyLog
 from events.notes import COSIGNATURE, Checkpoint, Signer, split_note
 from events.processes import DECISION, DISPUTE
@@ -152,6 +154,17 @@ DELETE  /alliances/{A}/tokens/{T}                     403 200 403 403 403 403 40
 POST    /alliances/{A}/log/cosignatures               403 200 200 200 200 200 403 200 200 403 403
 POST    /alliances/{A}/log/split-views                403 200 200 200 200 200 200 200 200 403 403
 PUT     /alliances/{A}/members/elm/witness-key        403 200 403 403 403 403 403 403 403 403 403
+# --- the costs ledger: a member records and takes on its own, a coordinator anyone's and the rates; its member or a
+#     coordinator corrects an entry (E: elm's), its holder or a coordinator hands over or releases (R, Rr: elm's)
+GET     /alliances/{A}/costs                          403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/costs/report?from={day}&to={day} 403 200 200 200 200 200 200 200 200 200 403
+GET     /alliances/{A}/responsibilities               403 200 200 200 200 200 200 200 200 200 403
+POST    /alliances/{A}/costs/entries                  403 201 201 201 201 201 201 201 201 403 403
+POST    /alliances/{A}/costs/entries/{E}/correction   403 200 403 403 403 403 403 403 200 403 403
+POST    /alliances/{A}/costs/rates                    403 403 403 403 403 403 403 403 201 403 403
+POST    /alliances/{A}/responsibilities               403 201 201 201 201 201 201 201 201 403 403
+POST    /alliances/{A}/responsibilities/{R}/hand-over 403 200 403 403 403 403 403 403 200 403 403
+POST    /alliances/{A}/responsibilities/{Rr}/release  403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/decisions                      403 201 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/disputes                       403 201 201 201 201 201 201 201 201 403 403
 # --- decisions: the electorate takes stances, the proposer shapes the proposal, coordinators act on a stalled one
@@ -179,7 +192,7 @@ POST    /disputes/{W}/withdraw                        404 403 403 200 403 403 40
 POST    /disputes/{C}/interim                         404 403 403 403 403 403 403 403 200 403 404
 """
 
-POOLS = {"Dw", "T", "Xa", "Xo", "Xe", "Xr", "Xp", "Xd"}
+POOLS = {"Dw", "T", "Xa", "Xo", "Xe", "Xr", "Xp", "Xd", "E", "R", "Rr"}
 """Targets of which each allowed cell gets its own (the command changes what the next allowed role would meet)."""
 
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: deliveries fail and are retried, harmlessly
@@ -200,6 +213,12 @@ BODIES: dict[str, Any] = {
     "POST /alliances/{A}/log/cosignatures": {"tree_size": "{S2}", "line": "{cosignature}"},
     "POST /alliances/{A}/log/split-views": {"reason": "two roots", "earlier": "{S2note}", "later": "{S2forged}"},
     "PUT /alliances/{A}/members/elm/witness-key": {"witness_key": "{new_witness_key}"},
+    "POST /alliances/{A}/costs/entries": {"kind": "money", "on": "{day}", "amount": "5.00", "currency": "EUR", "description": "Minutes"},
+    "POST /alliances/{A}/costs/entries/{E}/correction": {"reason": "it was 15.00"},
+    "POST /alliances/{A}/costs/rates": {"currency": "USD", "rate": "0.9", "on": "{day}", "source": "ECB"},
+    "POST /alliances/{A}/responsibilities": {"responsibility_id": "r-{role}-{tag}", "what": "Minutes", "start": "{day}", "review": "{later}"},
+    "POST /alliances/{A}/responsibilities/{R}/hand-over": {"to": "hazel"},
+    "POST /alliances/{A}/responsibilities/{Rr}/release": {"reason": "meetings moved online"},
     "POST /alliances/{A}/decisions": {"decision_id": "open-{role}-{tag}", "title": "Minutes", "points": [{"text": "Keep minutes"}]},
     "POST /alliances/{A}/disputes": {
         "dispute_id": "raised-{role}-{tag}", "respondents": ["olive"], "subject": "Minutes", "description": "Late minutes",
@@ -427,6 +446,17 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     q = unique("q")
     await app.raise_dispute(alliance_id, RAISER, q, [RESPONDENT], "Funds", SECRET)
     spare = [(await app.issue_token(alliance_id, gw, MEMBER, "spare")).token_id for _ in range(needed["T"])]
+    day = date.today()  # the server's clock is days ahead: an entry may not be dated after it, nor after ours
+    for _ in range(needed["E"]):
+        await costs.command(app, alliance_id, RecordEntry(
+            actor=MEMBER, kind=EntryKind.MONEY, member_id=MEMBER, on=day, amount="50.00", currency="EUR", description="Hall"
+        ))
+    entries = sorted((await costs.read(app, alliance_id, None)).entries)
+    held = [unique("held") for _ in range(needed["R"] + needed["Rr"])]
+    for responsibility_id in held:
+        await costs.command(app, alliance_id, TakeResponsibility(
+            actor=MEMBER, responsibility_id=responsibility_id, what="Convene", owner=MEMBER, start=day, review=day + timedelta(days=60)
+        ))
     await app.alliance_command(alliance_id, SetWebhook(actor=gw, member_id="rowan", webhook_url=HOOK))
     witnesses = {role: Signer.generate(f"witness-{holder}", COSIGNATURE) for role, holder in WITNESSED.items()}
     await asyncio.gather(*(
@@ -461,6 +491,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
         ),
         "new_witness_key": str(Signer.generate("witness-elm-renewed", COSIGNATURE).verifier),
         "tag": unique("t"),
+        "day": day.isoformat(), "later": (day + timedelta(days=30)).isoformat(),
         "other_mediator": next(x for x in MEDIATORS if x != mediators[mas]),
         "until": (await env.get_current_time() + timedelta(days=30)).isoformat(),
         "charter": dispute_charter().model_dump(mode="json"),
@@ -470,6 +501,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
     pools = {
         "Dw": withdrawable, "T": [str(token_id) for token_id in spare], "Xa": accepting, "Xo": objecting,
         "Xe": stalled[: needed["Xe"]], "Xr": stalled[needed["Xe"] :], "Xp": ruled, "Xd": drawing,
+        "E": entries, "R": held[: needed["R"]], "Rr": held[needed["R"] :],
     }
     assert all(len(pools[name]) == count for name, count in needed.items()), (pools, needed)
     return Scene(alliance_id, values, pools, tokens, mediators, panelist, seen.subject, seen.description)

@@ -7,19 +7,22 @@ transparency log."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import pytest
+from api_support import bearer, client_for, validation_error
 from cli_support import Cli, cli_against
 from dispute_support import dispute_charter, eventually, notified, skip_to, unique
 from temporalio.testing import WorkflowEnvironment
 
 from accord import costs, transparency
 from accord.app import Accord
-from accord.audit import fold
+from accord.audit import alliance_streams, export, fold
+from accord.config import Settings
 from accord.worker import replayer
 from events.access import Caller
 from events.alliance import AdmitMember, FoundAlliance, Role
@@ -54,7 +57,7 @@ async def test_the_ledger_records_reports_and_proves_itself(
 ) -> None:
     app = skipping_app
     alliance_id = await alliance_with_shares(app)
-    today = (await time_skipping_env.get_current_time()).date()
+    today = date.today()  # the server's clock may be days ahead: an entry may not be dated after it, nor after ours
     # The first two arrive together: one opens the ledger, the other goes to the ledger it opened.
     await asyncio.gather(
         costs.command(app, alliance_id, RecordEntry(actor="anglers", kind=EntryKind.MONEY, member_id="anglers", on=today,
@@ -119,3 +122,48 @@ async def test_the_ledger_records_reports_and_proves_itself(
     assert log.ok and log.leaves >= (await store.head(stream)).version + 3  # the alliance's own events too
     with pytest.raises(Refused):
         await costs.read(app, alliance_id, Caller.named("outsider"))
+
+
+async def test_the_ledger_over_the_http_api(skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore) -> None:
+    """A member records its own contribution and reads the report with its token; a wrong currency, an amount
+    with too many decimals and an entry for someone else are refused, each saying why, and record nothing."""
+    app = skipping_app
+    alliance_id = await alliance_with_shares(app)
+    tokens = {m: (await app.issue_token(alliance_id, "anglers", m, "test")).token for m in ("anglers", "birders")}
+    today = date.today().isoformat()  # the server's clock may be days ahead: an entry may not be dated after it, nor after ours
+    async with client_for(app, Settings()) as api:
+        route = f"/alliances/{alliance_id}/costs/entries"
+        entry = {"kind": "money", "on": today, "amount": "120.50", "currency": "EUR", "description": "banner"}
+        made = await api.post(route, json=entry, headers=bearer(tokens["birders"]))
+        assert made.status_code == 201, made.text
+        stream = LEDGER.stream_name(LEDGER_ID, alliance_id)
+        before = (await store.head(stream)).version
+        wrong = await api.post(route, json={**entry, "currency": "EUX"}, headers=bearer(tokens["birders"]))
+        assert "'EUX' is not an ISO 4217 currency code" in validation_error(wrong)["msg"]
+        finer = await api.post(route, json={**entry, "amount": "1.001"}, headers=bearer(tokens["birders"]))
+        assert validation_error(finer) == {
+            "loc": ["body", "amount"], "msg": "1.001 EUR has more decimals than EUR allows (at most 2 decimal(s))", "type": "value_error",
+        }
+        theirs = await api.post(route, json={**entry, "member_id": "anglers"}, headers=bearer(tokens["birders"]))
+        assert theirs.status_code == 403 and "only for itself" in theirs.json()["detail"]
+        assert (await store.head(stream)).version == before
+        got = await api.get(f"/alliances/{alliance_id}/costs/report", params={"from": today, "to": today}, headers=bearer(tokens["anglers"]))
+        assert got.status_code == 200, got.text
+        assert got.json()["total"] == "120.50" and [m["flagged"] for m in got.json()["members"]] == [True, True, True]
+        backwards = await api.get(f"/alliances/{alliance_id}/costs/report", params={"from": today, "to": "2000-01-01"}, headers=bearer(tokens["anglers"]))
+        assert backwards.status_code == 422 and "before it starts" in backwards.text
+
+
+async def test_the_alliances_audit_export_includes_its_ledger(skipping_app: Accord, store: EventStore) -> None:
+    app = skipping_app
+    alliance_id = await alliance_with_shares(app)
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="anglers", kind=EntryKind.MONEY, member_id="anglers", on=date.today(), amount="10.00", currency="EUR", description="tea"
+    ))
+    stream = LEDGER.stream_name(LEDGER_ID, alliance_id)
+    assert stream in await alliance_streams(app, alliance_id)
+    for fmt in ("json", "md", "html"):
+        exported = await export(store, [stream], fmt, datetime.now(UTC))
+        assert stream in exported and "EntryRecorded" in exported
+    [report] = json.loads(await export(store, [stream], "json", datetime.now(UTC)))["reports"]
+    assert (report["kind"], report["outcome"]) == ("ledger", {"entries": 1, "reversed": 0, "responsibilities": []})

@@ -203,6 +203,8 @@ def test_minor_units_are_exact() -> None:
     assert to_minor("12.50", "EUR") == 1250 and to_minor("1500", "JPY") == 1500 and to_minor("1.234", "KWD") == 1234
     assert to_major(1250, "EUR") == Decimal("12.50") and to_major(1500, "JPY") == Decimal(1500)
     assert to_minor("0.1", "EUR") + to_minor("0.2", "EUR") == to_minor("0.3", "EUR")  # never floats
+    with pytest.raises(ValueError, match=r"an amount must be less than 10000000000000\.00 EUR, not 1e300"):
+        to_minor("1e300", "EUR")
 
 
 def test_responsibilities_are_taken_handed_over_released_and_reviewed_with_a_reminder() -> None:
