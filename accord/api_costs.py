@@ -65,6 +65,15 @@ class TakeRequest(Body):
     review: date
 
 
+class ProposalRequest(Body):
+    decision_id: Slug
+    start: date
+    """The first day of the report the proposal acts on."""
+    end: date
+    points: list[Text] = Field(default=[], max_length=20)
+    """What to decide (default: one point to rebalance)."""
+
+
 class HandOverRequest(Body):
     to: Slug
 
@@ -91,6 +100,14 @@ async def correct(alliance_id: str, entry_id: str, body: CorrectionRequest, acto
 )
 async def record_rate(alliance_id: str, body: RateRequest, actor: Actor, accord: AccordDep) -> CommandResult:
     return await costs.command(accord, alliance_id, RecordRate(actor=actor.member_id, **body.model_dump()))
+
+
+@ledger_routes.post(
+    "/costs/proposals", status_code=status.HTTP_201_CREATED,
+    summary="Open a decision on a flagged imbalance, the report attached (a coordinator, or a member flagged as carrying more)",
+)
+async def propose(alliance_id: str, body: ProposalRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await costs.propose_rebalance(accord, alliance_id, actor.member_id, body.start, body.end, body.decision_id, body.points)
 
 
 @ledger_routes.get("/costs", summary="The ledger: its entries (reversed ones marked), rates and responsibilities")

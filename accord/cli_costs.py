@@ -20,7 +20,7 @@ from accord.render import Output
 if TYPE_CHECKING:
     from accord.app import Accord
     from events.access import Caller
-    from events.ledger import LedgerState, Report
+    from events.ledger import LedgerState
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -117,24 +117,26 @@ async def report(app: Accord, alliance_id: str, start: datetime, end: datetime, 
     from accord import costs as ledger_app
 
     got = await ledger_app.report(app, alliance_id, reader, start.date(), end.date())
-    return Output(got, report_text(got))
+    return Output(got, ledger_app.report_text(got))
 
 
-def report_text(got: Report) -> str:
-    lines = [
-        f"costs of {got.alliance_id} from {got.start} to {got.end}, in {got.currency}: total {got.total}",
-        f"{'member':20} {'money':>10} {'hours':>10} {'in kind':>10} {'expenses':>10} {'total':>10} {'share':>7} {'agreed':>7} {'diff':>8}",
-    ]
-    for line in got.members:
-        k = line.by_kind
-        lines.append(
-            f"{line.member_id:20} {k['money']:>10} {k['hours']:>10} {k['in_kind']:>10} {k['expense']:>10} {line.total:>10} "
-            f"{line.share:>7} {line.agreed:>7} {line.difference:>+8}" + ("  FLAGGED: beyond the tolerance" if line.flagged else "")
-        )
-    carried = ", ".join(f"{amount} {currency}" for currency, amount in got.by_currency.items())
-    lines.append(f"carried: {carried or 'nothing'}; {got.hours} staff hours; tolerance {got.tolerance}")
-    lines += [f"rate used: 1 {r.currency} = {r.rate} {got.currency} from {r.on} ({r.source})" for r in got.rates]
-    return "\n".join(lines)
+@command(costs, "propose")
+@click.argument("alliance_id")
+@click.argument("decision_id")
+@click.option("--from", "start", type=DAY, required=True, help="The first day of the report, YYYY-MM-DD.")
+@click.option("--to", "end", type=DAY, required=True, help="The last day of the report, YYYY-MM-DD.")
+@click.option("--point", "points", multiple=True, help="A point to decide (repeat; default: one point to rebalance).")
+@actor_option
+async def propose(
+    app: Accord, alliance_id: str, decision_id: str, start: datetime, end: datetime, points: tuple[str, ...], actor: str
+) -> Output:
+    """Turn a flagged imbalance into a decision of the alliance, with the report attached (a coordinator, or a
+    member the report flags as carrying more than its agreed share)."""
+    from accord import costs as ledger_app
+
+    result = await ledger_app.propose_rebalance(app, alliance_id, actor, start.date(), end.date(), decision_id, list(points))
+    return Output.result(result, f"opened decision {decision_id!r} to rebalance the costs of {start.date()} to {end.date()}")
+
 
 
 @command(responsibility, "take")

@@ -14,14 +14,15 @@ from accord.app import Accord
 from events import access, ledger
 from events.access import Caller
 from events.alliance import AllianceState, Role
+from events.decision import PointDraft
 from events.ledger import LedgerCommand, LedgerContext, LedgerState, Report
 from events.processes import ALLIANCE, LEDGER, LEDGER_ID
 from events.projector import row_of
-from events.rules import RefusalKind, Refused
+from events.rules import RefusalKind, Refused, conflict, forbidden
 from events.text import clean_command
 from workflows.shapes import CommandResult, LedgerRun
 
-__all__ = ["command", "context_of", "read", "report"]
+__all__ = ["command", "context_of", "propose_rebalance", "read", "report", "report_text"]
 
 
 def context_of(alliance: AllianceState) -> LedgerContext:
@@ -61,3 +62,45 @@ async def report(app: Accord, alliance_id: str, reader: Caller | None, start: da
     state = await read(app, alliance_id, reader)
     alliance = await app.alliance(alliance_id)
     return ledger.report(state, alliance.charter.costs, context_of(alliance).members, start, end)
+
+
+REBALANCE = "Rebalance: the members who carried less than their agreed share cover the alliance's next costs until the shares are met"
+"""The one point of a rebalancing proposal when its proposer names none."""
+
+
+async def propose_rebalance(
+    app: Accord, alliance_id: str, actor: str, start: date, end: date, decision_id: str, points: list[str]
+) -> CommandResult:
+    """Open a decision of the alliance on a flagged imbalance, with the period's report in its body: by a
+    coordinator, or by a member the report flags as carrying more than its agreed share."""
+    got = await report(app, alliance_id, Caller.named(actor), start, end)
+    alliance = await app.alliance(alliance_id)
+    flagged = [line for line in got.members if line.flagged]
+    if not flagged:
+        raise conflict(f"the report from {start} to {end} flags no member beyond the tolerance ({got.tolerance}): nothing to rebalance")
+    carrying = [line.member_id for line in flagged if line.difference > 0]
+    if actor not in alliance.with_role(Role.COORDINATOR) and actor not in carrying:
+        raise forbidden(
+            "only a coordinator, or a member the report flags as carrying more than its agreed share "
+            f"({', '.join(carrying) or 'none'}), may propose a rebalance"
+        )
+    body = f"The costs report this proposal acts on, as recorded:\n\n{report_text(got)}"
+    drafts = [PointDraft(text=text) for text in points or [REBALANCE]]
+    return await app.open_decision(alliance_id, actor, decision_id, f"Rebalance the costs of {start} to {end}", drafts, body=body)
+
+
+def report_text(got: Report) -> str:
+    lines = [
+        f"costs of {got.alliance_id} from {got.start} to {got.end}, in {got.currency}: total {got.total}",
+        f"{'member':20} {'money':>10} {'hours':>10} {'in kind':>10} {'expenses':>10} {'total':>10} {'share':>7} {'agreed':>7} {'diff':>8}",
+    ]
+    for line in got.members:
+        k = line.by_kind
+        lines.append(
+            f"{line.member_id:20} {k['money']:>10} {k['hours']:>10} {k['in_kind']:>10} {k['expense']:>10} {line.total:>10} "
+            f"{line.share:>7} {line.agreed:>7} {line.difference:>+8}" + ("  FLAGGED: beyond the tolerance" if line.flagged else "")
+        )
+    carried = ", ".join(f"{amount} {currency}" for currency, amount in got.by_currency.items())
+    lines.append(f"carried: {carried or 'nothing'}; {got.hours} staff hours; tolerance {got.tolerance}")
+    lines += [f"rate used: 1 {r.currency} = {r.rate} {got.currency} from {r.on} ({r.source})" for r in got.rates]
+    return "\n".join(lines)

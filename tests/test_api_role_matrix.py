@@ -155,13 +155,15 @@ POST    /alliances/{A}/log/cosignatures               403 200 200 200 200 200 40
 POST    /alliances/{A}/log/split-views                403 200 200 200 200 200 200 200 200 403 403
 PUT     /alliances/{A}/members/elm/witness-key        403 200 403 403 403 403 403 403 403 403 403
 # --- the costs ledger: a member records and takes on its own, a coordinator anyone's and the rates; its member or a
-#     coordinator corrects an entry (E: elm's), its holder or a coordinator hands over or releases (R, Rr: elm's)
+#     coordinator corrects an entry (E: elm's), its holder or a coordinator hands over or releases (R, Rr: elm's);
+#     elm, who alone carried the costs of the day before yesterday, or a coordinator turns that imbalance into a proposal
 GET     /alliances/{A}/costs                          403 200 200 200 200 200 200 200 200 200 403
 GET     /alliances/{A}/costs/report?from={day}&to={day} 403 200 200 200 200 200 200 200 200 200 403
 GET     /alliances/{A}/responsibilities               403 200 200 200 200 200 200 200 200 200 403
 POST    /alliances/{A}/costs/entries                  403 201 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/costs/entries/{E}/correction   403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/costs/rates                    403 403 403 403 403 403 403 403 201 403 403
+POST    /alliances/{A}/costs/proposals                403 201 403 403 403 403 403 403 201 403 403
 POST    /alliances/{A}/responsibilities               403 201 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/responsibilities/{R}/hand-over 403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/responsibilities/{Rr}/release  403 200 403 403 403 403 403 403 200 403 403
@@ -216,6 +218,7 @@ BODIES: dict[str, Any] = {
     "POST /alliances/{A}/costs/entries": {"kind": "money", "on": "{day}", "amount": "5.00", "currency": "EUR", "description": "Minutes"},
     "POST /alliances/{A}/costs/entries/{E}/correction": {"reason": "it was 15.00"},
     "POST /alliances/{A}/costs/rates": {"currency": "USD", "rate": "0.9", "on": "{day}", "source": "ECB"},
+    "POST /alliances/{A}/costs/proposals": {"decision_id": "rebalance-{role}-{tag}", "start": "{before}", "end": "{before}"},
     "POST /alliances/{A}/responsibilities": {"responsibility_id": "r-{role}-{tag}", "what": "Minutes", "start": "{day}", "review": "{later}"},
     "POST /alliances/{A}/responsibilities/{R}/hand-over": {"to": "hazel"},
     "POST /alliances/{A}/responsibilities/{Rr}/release": {"reason": "meetings moved online"},
@@ -452,6 +455,10 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
             actor=MEMBER, kind=EntryKind.MONEY, member_id=MEMBER, on=day, amount="50.00", currency="EUR", description="Hall"
         ))
     entries = sorted((await costs.read(app, alliance_id, None)).entries)
+    await costs.command(app, alliance_id, RecordEntry(  # two days ago, elm alone carried a cost: flagged beyond its share
+        actor=MEMBER, kind=EntryKind.MONEY, member_id=MEMBER, on=day - timedelta(days=2), amount="80.00", currency="EUR",
+        description="Venue",
+    ))
     held = [unique("held") for _ in range(needed["R"] + needed["Rr"])]
     for responsibility_id in held:
         await costs.command(app, alliance_id, TakeResponsibility(
@@ -491,7 +498,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
         ),
         "new_witness_key": str(Signer.generate("witness-elm-renewed", COSIGNATURE).verifier),
         "tag": unique("t"),
-        "day": day.isoformat(), "later": (day + timedelta(days=30)).isoformat(),
+        "day": day.isoformat(), "later": (day + timedelta(days=30)).isoformat(), "before": (day - timedelta(days=2)).isoformat(),
         "other_mediator": next(x for x in MEDIATORS if x != mediators[mas]),
         "until": (await env.get_current_time() + timedelta(days=30)).isoformat(),
         "charter": dispute_charter().model_dump(mode="json"),

@@ -167,3 +167,26 @@ async def test_the_alliances_audit_export_includes_its_ledger(skipping_app: Acco
         assert stream in exported and "EntryRecorded" in exported
     [report] = json.loads(await export(store, [stream], "json", datetime.now(UTC)))["reports"]
     assert (report["kind"], report["outcome"]) == ("ledger", {"entries": 1, "reversed": 0, "responsibilities": []})
+
+
+async def test_a_flagged_imbalance_becomes_a_real_decision_with_the_report_attached(skipping_app: Accord) -> None:
+    app = skipping_app
+    alliance_id = await alliance_with_shares(app)
+    today = date.today()
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="birders", kind=EntryKind.MONEY, member_id="birders", on=today, amount="500.00", currency="EUR", description="venue"
+    ))
+    # birders carried everything (share 1.0000 against 0.3000): flagged; canoeists, who carried nothing, may not propose.
+    with pytest.raises(Refused) as refused:
+        await costs.propose_rebalance(app, alliance_id, "canoeists", today, today, unique("rebalance"), [])
+    assert refused.value.kind == RefusalKind.FORBIDDEN and "(birders)" in refused.value.message
+    earlier = today - timedelta(days=3)
+    with pytest.raises(Refused, match="flags no member beyond the tolerance"):
+        await costs.propose_rebalance(app, alliance_id, "birders", earlier, earlier, unique("rebalance"), [])
+    decision_id = unique("rebalance")
+    await costs.propose_rebalance(app, alliance_id, "birders", today, today, decision_id, ["anglers and canoeists pay for the next hall"])
+    opened = await app.decision(decision_id, alliance_id=alliance_id)
+    assert opened.state.proposer == "birders" and opened.state.title == f"Rebalance the costs of {today} to {today}"
+    assert [p.text for p in opened.state.points.values()] == ["anglers and canoeists pay for the next hall"]
+    assert "birders" in opened.state.body and "FLAGGED" in opened.state.body and "500.00" in opened.state.body
+    assert sorted(opened.state.context.electorate) == ["anglers", "birders", "canoeists"]
