@@ -110,14 +110,25 @@ async def rates(
 @click.argument("alliance_id")
 @click.option("--from", "start", type=DAY, required=True, help="The first day, YYYY-MM-DD.")
 @click.option("--to", "end", type=DAY, required=True, help="The last day, YYYY-MM-DD.")
+@click.option("--chart", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the report as an SVG chart of agreed against actual shares to this file.")
 @reader_option
-async def report(app: Accord, alliance_id: str, start: datetime, end: datetime, reader: Caller | None) -> Output:
+async def report(
+    app: Accord, alliance_id: str, start: datetime, end: datetime, chart: str | None, reader: Caller | None
+) -> Output:
     """Each member's contributions over a period against its agreed share; a difference beyond the charter's
     tolerance is flagged."""
+    import asyncio
+    from pathlib import Path
+
     from accord import costs as ledger_app
 
     got = await ledger_app.report(app, alliance_id, reader, start.date(), end.date())
-    return Output(got, ledger_app.report_text(got))
+    text = ledger_app.report_text(got)
+    if chart is not None:
+        await asyncio.to_thread(Path(chart).write_text, ledger_app.chart_svg(got), encoding="utf-8")
+        text += f"\nchart written to {chart}"
+    return Output(got, text)
 
 
 @command(costs, "propose")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import jinja2
+
 from accord.app import Accord
 from events import access, ledger
 from events.access import Caller
@@ -22,7 +24,7 @@ from events.rules import RefusalKind, Refused, conflict, forbidden
 from events.text import clean_command
 from workflows.shapes import CommandResult, LedgerRun
 
-__all__ = ["command", "context_of", "propose_rebalance", "read", "report", "report_text"]
+__all__ = ["chart_svg", "command", "context_of", "propose_rebalance", "read", "report", "report_text"]
 
 
 def context_of(alliance: AllianceState) -> LedgerContext:
@@ -104,3 +106,24 @@ def report_text(got: Report) -> str:
     lines.append(f"carried: {carried or 'nothing'}; {got.hours} staff hours; tolerance {got.tolerance}")
     lines += [f"rate used: 1 {r.currency} = {r.rate} {got.currency} from {r.on} ({r.source})" for r in got.rates]
     return "\n".join(lines)
+
+
+BAR, GAP, LEFT, SCALE = 12, 14, 140, 300
+"""The chart's geometry, in pixels: a bar's height, the space between members, the room for names, a share of 1."""
+
+
+def chart_svg(got: Report) -> str:
+    """The report as an accessible SVG chart (a title, a description, labels, and the numbers in a table
+    beside the bars): for each member, its agreed share above the share it carried, flagged ones marked."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("accord", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    rows = [
+        {"line": line, "y": 40 + index * (2 * BAR + GAP), "agreed_width": float(line.agreed) * SCALE,
+         "actual_width": float(line.share) * SCALE}
+        for index, line in enumerate(got.members)
+    ]
+    height = max(40 + len(rows) * (2 * BAR + GAP), 40 + 20 * (len(rows) + 2)) + 20
+    return environment.get_template("costs_chart.svg.j2").render(
+        report=got, rows=rows, bar=BAR, left=LEFT, table_x=LEFT + SCALE + 40, width=LEFT + SCALE + 420, height=height
+    )

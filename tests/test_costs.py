@@ -98,6 +98,10 @@ async def test_the_ledger_records_reports_and_proves_itself(
     ran = await cli(f"costs report {alliance_id} --from {today} --to {today} --as canoeists --json")
     assert ran.code == 0, ran.stderr
     assert ran.json()["total"] == "620.00" and [m["share"] for m in ran.json()["members"]] == ["0.4839", "0.2903", "0.2258"]
+    chart = Path(cli.env["HOME"]) / "costs.svg"
+    drawn = await cli(f"costs report {alliance_id} --from {today} --to {today} --chart {chart}")
+    assert drawn.code == 0 and f"chart written to {chart}" in drawn.stdout, drawn.stderr
+    assert chart.read_text().startswith("<svg") and chart.read_text().count('class="member"') == 3
     refused_cli = await cli(f"costs record {alliance_id} money --amount 1.234 --currency EUR --description x --as birders")
     assert refused_cli.code != 0 and "1.234 EUR has more decimals than EUR allows" in refused_cli.stderr
     assert "Traceback" not in refused_cli.stderr

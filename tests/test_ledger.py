@@ -236,3 +236,28 @@ def test_responsibilities_are_taken_handed_over_released_and_reviewed_with_a_rem
     state, _ = apply(state, release)  # a coordinator may release anyone's
     assert state.responsibilities["monthly-meeting"].released
     assert refused(state, release).message == "no responsibility 'monthly-meeting' is held"
+
+
+def test_the_chart_is_valid_svg_with_a_pair_of_bars_per_member_and_its_numbers_beside_them() -> None:
+    import xml.etree.ElementTree as ET
+
+    from accord.costs import chart_svg
+
+    got = report(quarter(), COSTS, CONTEXT.members, *Q1)
+    svg = ET.fromstring(chart_svg(got))
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "title desc"
+    assert svg.findtext("svg:title", namespaces=ns) == "Agreed and actual shares of the costs of rivers, 2026-01-01 to 2026-03-31"
+    members = svg.findall("svg:g[@class='member']", ns)
+    assert len(members) == 4
+    for group, line in zip(members, got.members, strict=True):
+        agreed, actual = group.findall("svg:rect", ns)
+        assert agreed.get("class") == "agreed" and actual.get("class") == ("actual flagged" if line.flagged else "actual")
+        assert float(agreed.get("width") or 0) == float(line.agreed) * 300 and float(actual.get("width") or 0) == float(line.share) * 300
+        assert group.findtext("svg:text", namespaces=ns) == line.member_id
+    rows = svg.findall("svg:g[@class='table']/svg:g[@class='row']", ns)
+    assert [t.text for t in rows[0].findall("svg:text", ns)] == ["anglers *", "593.78", "0.3438", "0.4000", "-0.0562"]
+    assert len(rows) == 4
+    # A member's name is text, never markup.
+    odd = got.model_copy(update={"members": [got.members[0].model_copy(update={"member_id": "a<b>&c"})]})
+    assert ET.fromstring(chart_svg(odd)).find("svg:g[@class='member']/svg:text", ns).text == "a<b>&c"  # type: ignore[union-attr]

@@ -54,6 +54,7 @@ def test_a_wheel_of_the_image_context_carries_what_the_demo_reads(tmp_path: Path
         listed = {row[0] for row in csv.reader(io.StringIO(archive.read(record).decode()))}
         archive.extractall(tmp_path / "site")
     assert "accord/examples/charter.toml" in listed
+    assert "accord/templates/costs_chart.svg.j2" in listed
     assert "events/migrations/0001_event_store.sql" in listed
 
     # Only the unpacked wheel on the path, run from outside the checkout: the demo's charter loads.
