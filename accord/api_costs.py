@@ -95,6 +95,19 @@ async def correct(alliance_id: str, entry_id: str, body: CorrectionRequest, acto
     return await costs.command(accord, alliance_id, CorrectEntry(actor=actor.member_id, entry_id=entry_id, reason=body.reason))
 
 
+class DisputeEntryRequest(Body):
+    dispute_id: Slug
+    reason: Text
+
+
+@ledger_routes.post(
+    "/costs/entries/{entry_id}/disputes", status_code=status.HTTP_201_CREATED,
+    summary="Dispute an entry (any member but the one it is for): a dispute is raised with that member",
+)
+async def dispute_entry(alliance_id: str, entry_id: str, body: DisputeEntryRequest, actor: Actor, accord: AccordDep) -> CommandResult:
+    return await costs.dispute_entry(accord, alliance_id, actor.member_id, entry_id, body.dispute_id, body.reason)
+
+
 @ledger_routes.post(
     "/costs/rates", status_code=status.HTTP_201_CREATED, summary="Record an exchange rate to the reporting currency (coordinators)"
 )

@@ -79,6 +79,21 @@ async def correct(app: Accord, alliance_id: str, entry_id: str, reason: str, act
     return Output.result(result, f"reversed entry {entry_id}")
 
 
+@command(costs, "dispute")
+@click.argument("alliance_id")
+@click.argument("entry_id")
+@click.argument("dispute_id")
+@click.option("--reason", required=True, help="What is wrong with the entry.")
+@actor_option
+async def dispute_entry(app: Accord, alliance_id: str, entry_id: str, dispute_id: str, reason: str, actor: str) -> Output:
+    """Dispute an entry (any member but the one it is for): a dispute is raised with that member, on the
+    alliance's ladder, and the entry is marked with it."""
+    from accord import costs as ledger_app
+
+    result = await ledger_app.dispute_entry(app, alliance_id, actor, entry_id, dispute_id, reason)
+    return Output.result(result, f"raised dispute {dispute_id!r} on entry {entry_id}")
+
+
 @command(costs, "rates")
 @click.argument("alliance_id")
 @click.option("--currency", default=None, help="Record a rate of this currency (a coordinator) ...")

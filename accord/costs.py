@@ -16,15 +16,16 @@ from accord.app import Accord
 from events import access, ledger
 from events.access import Caller
 from events.alliance import AllianceState, Role
+from events.currency import to_major
 from events.decision import PointDraft
-from events.ledger import LedgerCommand, LedgerContext, LedgerState, Report
+from events.ledger import LedgerCommand, LedgerContext, LedgerState, MarkDisputed, Report
 from events.processes import ALLIANCE, LEDGER, LEDGER_ID
 from events.projector import row_of
 from events.rules import RefusalKind, Refused, conflict, forbidden
 from events.text import clean_command
 from workflows.shapes import CommandResult, LedgerRun
 
-__all__ = ["chart_svg", "command", "context_of", "propose_rebalance", "read", "report", "report_text"]
+__all__ = ["chart_svg", "command", "context_of", "dispute_entry", "propose_rebalance", "read", "report", "report_text"]
 
 
 def context_of(alliance: AllianceState) -> LedgerContext:
@@ -64,6 +65,20 @@ async def report(app: Accord, alliance_id: str, reader: Caller | None, start: da
     state = await read(app, alliance_id, reader)
     alliance = await app.alliance(alliance_id)
     return ledger.report(state, alliance.charter.costs, context_of(alliance).members, start, end)
+
+
+async def dispute_entry(app: Accord, alliance_id: str, actor: str, entry_id: str, dispute_id: str, reason: str) -> CommandResult:
+    """Raise a dispute on an entry, through the alliance's dispute ladder, with the member whose entry it is
+    (any member but that one), and mark the entry with it."""
+    entry = ledger.disputable(await read(app, alliance_id, None), actor, entry_id)
+    carried = f"{to_major(entry.amount, entry.currency)} {entry.currency}" if entry.currency else f"{entry.hours} hours"
+    what = f"{entry.kind.value}, {carried}, on {entry.on}: {entry.description}"
+    description = f"{reason}\n\nEntry {entry.entry_id} of the costs ledger: {what}"
+    raised = await app.raise_dispute(
+        alliance_id, actor, dispute_id, [entry.member_id], f"Costs ledger entry {entry.entry_id}", description
+    )
+    await command(app, alliance_id, MarkDisputed(actor=actor, entry_id=entry_id, dispute_id=dispute_id))
+    return raised
 
 
 REBALANCE = "Rebalance: the members who carried less than their agreed share cover the alliance's next costs until the shares are met"

@@ -61,6 +61,8 @@ class Entry(Model):
     category: InKind | None = None
     description: str
     reversed_by: str | None = None
+    disputes: list[str] = []
+    """The disputes raised on it (the dispute ladder decides them; a correction follows where it should)."""
 
 
 class Rate(Model):
@@ -138,6 +140,17 @@ class RecordRate(Model):
     source: Text
 
 
+class MarkDisputed(Model):
+    """Sent by accord once a dispute on an entry is raised (accord/costs.py `dispute_entry`)."""
+
+    type: Literal["mark_disputed"] = "mark_disputed"
+    actor: str
+    context: LedgerContext | None = None
+    """Filled in by accord from the alliance when the command is sent."""
+    entry_id: str
+    dispute_id: str
+
+
 class TakeResponsibility(Model):
     type: Literal["take"] = "take"
     actor: str
@@ -169,7 +182,7 @@ class Release(Model):
 
 
 LedgerCommand = Annotated[
-    RecordEntry | CorrectEntry | RecordRate | TakeResponsibility | HandOver | Release, Field(discriminator="type")
+    RecordEntry | CorrectEntry | RecordRate | TakeResponsibility | HandOver | Release | MarkDisputed, Field(discriminator="type")
 ]
 
 # --- events ---------------------------------------------------------------------------------------------
@@ -190,6 +203,13 @@ class EntryReversed(DomainEvent):
     entry_id: str
     by: str
     reason: str
+
+
+class EntryDisputed(DomainEvent):
+    type: Literal["EntryDisputed"] = "EntryDisputed"
+    entry_id: str
+    dispute_id: str
+    by: str
 
 
 class RateRecorded(DomainEvent):
@@ -225,7 +245,7 @@ class ReviewReminderSent(DomainEvent):
 
 
 LedgerEvent = Annotated[
-    LedgerOpened | EntryRecorded | EntryReversed | RateRecorded | ResponsibilityTaken | ResponsibilityHandedOver
+    LedgerOpened | EntryRecorded | EntryReversed | EntryDisputed | RateRecorded | ResponsibilityTaken | ResponsibilityHandedOver
     | ResponsibilityReleased | ReviewReminderSent,
     Field(discriminator="type"),
 ]
@@ -298,6 +318,9 @@ def decide(state: LedgerState | None, command: LedgerCommand, now: datetime, all
                 raise conflict(f"entry {command.entry_id!r} was already reversed ({entry.reversed_by})")
             _for(context, command.actor, entry.member_id, "correct entries")
             return [EntryReversed(at=now, entry_id=command.entry_id, by=command.actor, reason=command.reason)]
+        case MarkDisputed():
+            disputed = disputable(state, command.actor, command.entry_id)
+            return [EntryDisputed(at=now, entry_id=disputed.entry_id, dispute_id=command.dispute_id, by=command.actor)]
         case RecordRate():
             if command.actor not in context.coordinators:
                 raise forbidden("only a coordinator may record exchange rates")
@@ -329,6 +352,18 @@ def decide(state: LedgerState | None, command: LedgerCommand, now: datetime, all
                 raise conflict(f"{command.to!r} already holds {held.responsibility_id!r}")
             return [ResponsibilityHandedOver(at=now, responsibility_id=held.responsibility_id, by=command.actor, to=command.to)]
     raise invalid(f"unknown ledger command {type(command).__name__}")
+
+
+def disputable(state: LedgerState, actor: str, entry_id: str) -> Entry:
+    """The entry `actor` may dispute: one that stands, and not the actor's own (that is corrected instead)."""
+    entry = state.entries.get(entry_id)
+    if entry is None:
+        raise not_found(f"no entry {entry_id!r} in the ledger", "entry_id")
+    if entry.reversed_by is not None:
+        raise conflict(f"entry {entry_id!r} was reversed ({entry.reversed_by}): there is nothing left to dispute")
+    if entry.member_id == actor:
+        raise conflict(f"entry {entry_id!r} is {actor!r}'s own: correct it instead of disputing it")
+    return entry
 
 
 # --- the clock ------------------------------------------------------------------------------------------
@@ -368,6 +403,10 @@ def evolve(state: LedgerState | None, event: LedgerEvent) -> LedgerState:
         case EntryReversed():
             reversed_ = state.entries[event.entry_id].model_copy(update={"reversed_by": event.by})
             return state.model_copy(update={"entries": {**state.entries, event.entry_id: reversed_}})
+        case EntryDisputed():
+            entry = state.entries[event.entry_id]
+            disputed = entry.model_copy(update={"disputes": [*entry.disputes, event.dispute_id]})
+            return state.model_copy(update={"entries": {**state.entries, event.entry_id: disputed}})
         case RateRecorded():
             return state.model_copy(update={"rates": [*state.rates, event.rate]})
         case ResponsibilityTaken():

@@ -75,7 +75,7 @@ from events.notes import Signer
 from events.store import EventStore
 
 MAX_EXAMPLES = int(os.environ.get("ACCORD_FUZZ_EXAMPLES", "60"))
-"""Cases per operation (fewer for /health, which has few distinct ones): the 69 operations take about 160 s
+"""Cases per operation (fewer for /health, which has few distinct ones): the 70 operations take about 160 s
 at this size on 2 cores (ACCORD_FUZZ_EXAMPLES=N to change)."""
 
 ADMIN_TOKEN = "admin-" + uuid.uuid4().hex

@@ -156,7 +156,8 @@ POST    /alliances/{A}/log/split-views                403 200 200 200 200 200 20
 PUT     /alliances/{A}/members/elm/witness-key        403 200 403 403 403 403 403 403 403 403 403
 # --- the costs ledger: a member records and takes on its own, a coordinator anyone's and the rates; its member or a
 #     coordinator corrects an entry (E: elm's), its holder or a coordinator hands over or releases (R, Rr: elm's);
-#     elm, who alone carried the costs of the day before yesterday, or a coordinator turns that imbalance into a proposal
+#     elm, who alone carried the costs of the day before yesterday, or a coordinator turns that imbalance into a proposal;
+#     any member but elm disputes elm's entry of that day (Ev), and elm is told to correct it instead (409)
 GET     /alliances/{A}/costs                          403 200 200 200 200 200 200 200 200 200 403
 GET     /alliances/{A}/costs/report?from={day}&to={day} 403 200 200 200 200 200 200 200 200 200 403
 GET     /alliances/{A}/responsibilities               403 200 200 200 200 200 200 200 200 200 403
@@ -164,6 +165,7 @@ POST    /alliances/{A}/costs/entries                  403 201 201 201 201 201 20
 POST    /alliances/{A}/costs/entries/{E}/correction   403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/costs/rates                    403 403 403 403 403 403 403 403 201 403 403
 POST    /alliances/{A}/costs/proposals                403 201 403 403 403 403 403 403 201 403 403
+POST    /alliances/{A}/costs/entries/{Ev}/disputes    403 409 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/responsibilities               403 201 201 201 201 201 201 201 201 403 403
 POST    /alliances/{A}/responsibilities/{R}/hand-over 403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/responsibilities/{Rr}/release  403 200 403 403 403 403 403 403 200 403 403
@@ -218,6 +220,7 @@ BODIES: dict[str, Any] = {
     "POST /alliances/{A}/costs/entries": {"kind": "money", "on": "{day}", "amount": "5.00", "currency": "EUR", "description": "Minutes"},
     "POST /alliances/{A}/costs/entries/{E}/correction": {"reason": "it was 15.00"},
     "POST /alliances/{A}/costs/rates": {"currency": "USD", "rate": "0.9", "on": "{day}", "source": "ECB"},
+    "POST /alliances/{A}/costs/entries/{Ev}/disputes": {"dispute_id": "entry-{role}-{tag}", "reason": "that venue was free"},
     "POST /alliances/{A}/costs/proposals": {"decision_id": "rebalance-{role}-{tag}", "start": "{before}", "end": "{before}"},
     "POST /alliances/{A}/responsibilities": {"responsibility_id": "r-{role}-{tag}", "what": "Minutes", "start": "{day}", "review": "{later}"},
     "POST /alliances/{A}/responsibilities/{R}/hand-over": {"to": "hazel"},
@@ -459,6 +462,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
         actor=MEMBER, kind=EntryKind.MONEY, member_id=MEMBER, on=day - timedelta(days=2), amount="80.00", currency="EUR",
         description="Venue",
     ))
+    venue_entry = next(e.entry_id for e in (await costs.read(app, alliance_id, None)).entries.values() if e.description == "Venue")
     held = [unique("held") for _ in range(needed["R"] + needed["Rr"])]
     for responsibility_id in held:
         await costs.command(app, alliance_id, TakeResponsibility(
@@ -498,6 +502,7 @@ async def build(app: Accord, env: WorkflowEnvironment, store: EventStore) -> Sce
         ),
         "new_witness_key": str(Signer.generate("witness-elm-renewed", COSIGNATURE).verifier),
         "tag": unique("t"),
+        "Ev": venue_entry,
         "day": day.isoformat(), "later": (day + timedelta(days=30)).isoformat(), "before": (day - timedelta(days=2)).isoformat(),
         "other_mediator": next(x for x in MEDIATORS if x != mediators[mas]),
         "until": (await env.get_current_time() + timedelta(days=30)).isoformat(),
@@ -771,4 +776,4 @@ async def test_every_role_gets_the_status_the_policy_gives_it_on_every_route(
         )
 
     assert not wrong, f"{len(wrong)} of {len(cells)} cells differ from the policy\n{listed(wrong)}"
-    assert {cell.status for cell in cells} == {200, 201, 403, 404}  # every kind of answer is given somewhere
+    assert {cell.status for cell in cells} == {200, 201, 403, 404, 409}  # every kind of answer is given somewhere (409: elm's own entry)

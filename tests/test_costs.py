@@ -194,3 +194,23 @@ async def test_a_flagged_imbalance_becomes_a_real_decision_with_the_report_attac
     assert [p.text for p in opened.state.points.values()] == ["anglers and canoeists pay for the next hall"]
     assert "birders" in opened.state.body and "FLAGGED" in opened.state.body and "500.00" in opened.state.body
     assert sorted(opened.state.context.electorate) == ["anglers", "birders", "canoeists"]
+
+
+async def test_any_member_but_its_own_disputes_an_entry_on_the_alliances_ladder(skipping_app: Accord, store: EventStore) -> None:
+    app = skipping_app
+    alliance_id = await alliance_with_shares(app)
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="birders", kind=EntryKind.IN_KIND, member_id="birders", on=date.today(), amount="900.00", currency="EUR",
+        category=InKind.VENUE, description="the community hall",
+    ))
+    with pytest.raises(Refused) as own:
+        await costs.dispute_entry(app, alliance_id, "birders", "e1", unique("x"), "mine")
+    assert (own.value.kind, own.value.message) == (RefusalKind.CONFLICT, "entry 'e1' is 'birders''s own: correct it instead of disputing it")
+    dispute_id = unique("x")
+    await costs.dispute_entry(app, alliance_id, "canoeists", "e1", dispute_id, "the hall lent it for free")
+    view = await app.dispute(dispute_id, Caller.named("canoeists"), alliance_id=alliance_id)
+    state = view.state  # type: ignore[union-attr]
+    assert (state.raiser, state.respondents, state.subject) == ("canoeists", ["birders"], "Costs ledger entry e1")
+    assert "in_kind, 900.00 EUR" in state.description and "the hall lent it for free" in state.description
+    ledger_state = await costs.read(app, alliance_id, None)
+    assert ledger_state.entries["e1"].disputes == [dispute_id]
