@@ -11,12 +11,13 @@ import contextlib
 import secrets
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import cast
 
 import click
 
-from accord import transparency
+from accord import costs, transparency
 from accord.app import Accord, DisputeView
 from accord.config import Settings, running_dev_stack
 from accord.devstack import dev_services
@@ -30,6 +31,7 @@ from events.alliance import AdmitMember, FoundAlliance, ParkedPoint, ReinstateMe
 from events.charter import Charter, load_charter
 from events.decision import StanceKind, TakeStance
 from events.dispute import AcceptTerms, ContributeToDraw, DisputeState, ProposeTerms
+from events.ledger import EntryKind, InKind, RecordEntry
 from events.log import TransparencyLog
 from events.processes import DECISION
 from events.rules import Refused
@@ -80,7 +82,8 @@ def demo_charter() -> Charter:
             ),
         }
     )
-    return charter.model_copy(update={"decisions": rules, "disputes": disputes})
+    costs = charter.costs.model_copy(update={"tolerance": Decimal("0.15")})  # a young alliance: only a large drift is flagged
+    return charter.model_copy(update={"decisions": rules, "disputes": disputes, "costs": costs})
 
 
 class Narrator:
@@ -133,6 +136,7 @@ async def run_demo(settings: Settings, json_output: bool = False) -> Output:
         tell.say("4. Students are suspended and reinstated; Riverkeepers become co-coordinators.")
         await run_decision(app, alliance_id, tell)
         await run_dispute(app, alliance_id, tell)
+        await run_ledger(app, alliance_id, tell)
         head = await app.alliance_head(alliance_id)
         report = await app.verify()
         tell.say(
@@ -261,6 +265,25 @@ async def run_dispute(app: Accord, alliance_id: str, tell: Narrator) -> None:
     tell.say(f"10. The mediator's terms are accepted by both parties: {state.outcome}.")
     outsider = await app.dispute(dispute_id, Caller.named("anglers"), alliance_id=alliance_id)
     tell.say(f"   Anglers, not involved, see only that it exists and its stage: {outsider.model_dump(mode='json')}")
+
+
+async def run_ledger(app: Accord, alliance_id: str, tell: Narrator) -> None:
+    """A week of the costs ledger: money, hours and a venue in kind, one imbalance flagged."""
+    today = datetime.now(UTC).date()
+    for entry in [
+        RecordEntry(actor="greenwatch", kind=EntryKind.IN_KIND, member_id="greenwatch", on=today, amount="600.00", currency="EUR",
+                    category=InKind.VENUE, description="the hall for the assembly"),
+        RecordEntry(actor="fisherfolk", kind=EntryKind.MONEY, member_id="fisherfolk", on=today, amount="120.00", currency="EUR",
+                    description="printing"),
+        RecordEntry(actor="students", kind=EntryKind.HOURS, member_id="students", on=today, hours=Decimal(6), description="minutes"),
+    ]:
+        await costs.command(app, alliance_id, entry)
+    got = await costs.report(app, alliance_id, None, today, today)
+    flagged = ", ".join(f"{m.member_id} ({m.share} against {m.agreed})" for m in got.members if m.flagged)
+    tell.say(
+        f"11. The costs ledger: GreenWatch lends the hall, Fisherfolk pay the printing, Students give 6 hours; "
+        f"{got.total} {got.currency} in all, shared equally by the charter. Flagged beyond the tolerance of {got.tolerance}: {flagged}."
+    )
 
 
 async def _wait_for_stage(app: Accord, alliance_id: str, dispute_id: str, stage: str) -> DisputeState:

@@ -295,6 +295,8 @@ async def test_the_demo_runs_on_the_embedded_stack_and_its_json_is_all_that_reac
     steps = "\n".join(report["steps"])
     assert "a mediator draw opens: accord commits to its secret" in steps and "Both parties contribute" in steps, steps
     assert "recomputed from the record holds, with 1 draw(s) recomputed." in steps, steps
+    # A short costs ledger with one imbalance flagged: the hall (600.00) against printing (120.00) and 6 hours at 25.00.
+    assert "870.00 EUR in all, shared equally by the charter. Flagged beyond the tolerance of 0.15: greenwatch (0.6897 against 0.1429)." in steps, steps
 
 
 def test_the_dev_stack_keeps_its_database_password_to_its_owner(tmp_path: Path) -> None:
