@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,10 +28,11 @@ from accord.worker import replayer
 from events.access import Caller
 from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Costs
+from events.errors import CorruptRecord
 from events.ledger import CorrectEntry, EntryKind, InKind, LedgerState, RecordEntry, RecordRate, TakeResponsibility
 from events.processes import LEDGER, LEDGER_ID
 from events.rules import RefusalKind, Refused
-from events.store import EventStore
+from events.store import EventStore, NewEvent
 from workflows.ledger import LedgerWorkflow
 
 SHARES = {"anglers": Decimal("0.5"), "birders": Decimal("0.3"), "canoeists": Decimal("0.2")}
@@ -214,3 +216,24 @@ async def test_any_member_but_its_own_disputes_an_entry_on_the_alliances_ladder(
     assert "in_kind, 900.00 EUR" in state.description and "the hall lent it for free" in state.description
     ledger_state = await costs.read(app, alliance_id, None)
     assert ledger_state.entries["e1"].disputes == [dispute_id]
+
+
+async def test_a_quarantined_ledger_tells_the_coordinators(app: Accord, store: EventStore, pool: asyncpg.Pool) -> None:
+    """An entry appended behind the ledger's back stops it; the coordinators the last command found are told."""
+    alliance_id = await alliance_with_shares(app)
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="birders", kind=EntryKind.MONEY, member_id="birders", on=date.today(), amount="5.00", currency="EUR", description="tea"
+    ))
+    stream = LEDGER.stream_name(LEDGER_ID, alliance_id)
+    head = await store.head(stream)
+    foreign = {"at": datetime.now(UTC).isoformat(), "entry_id": "e1", "by": "birders", "reason": "behind its back"}
+    await store.append(stream, head.version, [NewEvent(event_id=uuid.uuid4(), event_type="EntryReversed", data=foreign, metadata={})])
+    with pytest.raises(CorruptRecord, match="is quarantined"):
+        await costs.command(app, alliance_id, CorrectEntry(actor="birders", entry_id="e1", reason="again"))
+    told = await eventually(lambda: quarantine_notices(pool, stream), lambda rows: len(rows) > 0)
+    assert told == ["anglers"]
+
+
+async def quarantine_notices(pool: asyncpg.Pool, stream: str) -> list[str]:
+    rows = await pool.fetch("SELECT member_id FROM accord.notifications WHERE stream_id = $1 AND kind = 'quarantined'", stream)
+    return sorted(r["member_id"] for r in rows)

@@ -28,13 +28,14 @@ class LedgerWorkflow(ProcessWorkflow[LedgerState, LedgerEvent, LedgerCommand]):
     @workflow.init
     def __init__(self, run: LedgerRun) -> None:
         self.alliance_id = run.alliance_id
+        self.coordinators = run.coordinators
         self.committer: Committer[LedgerState, LedgerEvent] = Committer(
             head=run.head or empty_head(workflow.info().workflow_id),  # its stream's name (events/streams.py)
             state=run.state,
             evolve=ledger.evolve,
             notify=ledger.told,
             alliance_id=lambda state: state.alliance_id,
-            coordinators=lambda _state: [],
+            coordinators=lambda _state: self.coordinators,
             carried=run.carried or Carried(),
         )
         self.continue_after = run.continue_after_updates
@@ -53,10 +54,16 @@ class LedgerWorkflow(ProcessWorkflow[LedgerState, LedgerEvent, LedgerCommand]):
                     LedgerRun(
                         alliance_id=run.alliance_id, state=self.state, head=self.committer.head,
                         continue_after_updates=self.continue_after, carried=self.committer.carried,
+                        coordinators=self.coordinators,
                     )
                 )
             assert self.state is not None
             await self.committer.wait_for_clock(ledger.next_due(self.state), ledger.on_time)
+
+    def prepare(self, command: LedgerCommand) -> LedgerCommand:
+        if command.context is not None:  # the alliance as accord found it when it sent the command
+            self.coordinators = command.context.coordinators
+        return command
 
     def decide(self, state: LedgerState | None, command: LedgerCommand, now: datetime) -> list[LedgerEvent]:
         return ledger.decide(state, command, now, self.alliance_id)

@@ -80,6 +80,8 @@ class DecisionRun(ProcessRun[DecisionState]):
 class LedgerRun(ProcessRun[LedgerState]):
     alliance_id: str
     continue_after_updates: int = 500
+    coordinators: list[str] = []
+    """The alliance's coordinators as the last command found them: told if the ledger is quarantined."""
 
 
 class DisputeRun(ProcessRun[DisputeState]):
