@@ -9,6 +9,7 @@ to whoever may read that event's stream (a dispute's only to its readers).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -161,17 +162,22 @@ async def verify_log(
     return report.model_copy(update={"problems": problems})
 
 
+_DRAW_EVENTS_SQL = """
+SELECT stream_id, stream_version, event_type, data::text AS data FROM accord.events
+WHERE stream_id = ANY($1::text[]) AND (event_type IN ('DrawOpened', 'DrawContributed') OR data ? 'draw')
+ORDER BY stream_id, stream_version"""
+"""The events of draws (opened, contributed to, made) of the given streams, in one read."""
+
+
 async def _with_draws(app: Accord, streams: list[str], readable: set[str], report: LogReport) -> LogReport:
     """The report with every verifiable draw of the alliance's disputes recomputed from their events: what is
     wrong in any of them, and how many were made in those the reader may read (a count over the others would
     tell of disputes the reader may not know of)."""
+    disputes = [s for s in streams if (parsed := StreamId.parse(s)) is not None and parsed.kind == DISPUTE.kind]
+    rows = await app.pool.fetch(_DRAW_EVENTS_SQL, disputes)
     made, problems = 0, list[str]()
-    for stream in streams:
-        parsed = StreamId.parse(stream)
-        if parsed is None or parsed.kind != DISPUTE.kind:
-            continue
-        events = await app.store.read_stream(stream)
-        count, found = draws.check_stream(stream, ((e.stream_version, e.event_type, e.data) for e in events))
+    for stream, events in itertools.groupby(rows, key=lambda row: str(row["stream_id"])):
+        count, found = draws.check_stream(stream, ((e["stream_version"], e["event_type"], load_json(e["data"])) for e in events))
         made, problems = made + (count if stream in readable else 0), problems + found
     return report.model_copy(update={"draws": made, "problems": [*report.problems, *problems]})
 

@@ -86,11 +86,12 @@ class Responsibility(Model):
 
 
 class LedgerState(Model):
+    """Entries are never removed (a correction reverses one), so the next entry's id is e<count + 1>."""
+
     alliance_id: str
     entries: dict[str, Entry] = {}
     rates: list[Rate] = []
     responsibilities: dict[str, Responsibility] = {}
-    next_entry: int = 1
 
 
 class LedgerContext(Model):
@@ -104,11 +105,16 @@ class LedgerContext(Model):
 # --- commands -------------------------------------------------------------------------------------------
 
 
-class RecordEntry(Model):
-    type: Literal["record"] = "record"
+class LedgerCommandBase(Model):
+    """What every ledger command carries: who acts, and the alliance as accord found it."""
+
     actor: str
     context: LedgerContext | None = None
     """Filled in by accord from the alliance when the command is sent."""
+
+
+class RecordEntry(LedgerCommandBase):
+    type: Literal["record"] = "record"
     kind: EntryKind
     member_id: str
     on: date
@@ -120,42 +126,30 @@ class RecordEntry(Model):
     description: Text
 
 
-class CorrectEntry(Model):
+class CorrectEntry(LedgerCommandBase):
     type: Literal["correct"] = "correct"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     entry_id: str
     reason: Text
 
 
-class RecordRate(Model):
+class RecordRate(LedgerCommandBase):
     type: Literal["rate"] = "rate"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     currency: Currency
     rate: Decimal = Field(gt=0)
     on: date
     source: Text
 
 
-class MarkDisputed(Model):
+class MarkDisputed(LedgerCommandBase):
     """Sent by accord once a dispute on an entry is raised (accord/costs.py `dispute_entry`)."""
 
     type: Literal["mark_disputed"] = "mark_disputed"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     entry_id: str
     dispute_id: str
 
 
-class TakeResponsibility(Model):
+class TakeResponsibility(LedgerCommandBase):
     type: Literal["take"] = "take"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: Slug
     what: Text
     owner: str
@@ -163,20 +157,14 @@ class TakeResponsibility(Model):
     review: date
 
 
-class HandOver(Model):
+class HandOver(LedgerCommandBase):
     type: Literal["hand_over"] = "hand_over"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: str
     to: str
 
 
-class Release(Model):
+class Release(LedgerCommandBase):
     type: Literal["release"] = "release"
-    actor: str
-    context: LedgerContext | None = None
-    """Filled in by accord from the alliance when the command is sent."""
     responsibility_id: str
     reason: Text
 
@@ -270,7 +258,7 @@ def _for(context: LedgerContext, actor: str, member_id: str, action: str) -> Non
 def _entry(state: LedgerState, command: RecordEntry, now: datetime) -> Entry:
     """The entry a command records: its amount in minor units, or its hours; refused when it is not one."""
     common = Entry(
-        entry_id=f"e{state.next_entry}", kind=command.kind, member_id=command.member_id, recorded_by=command.actor,
+        entry_id=f"e{len(state.entries) + 1}", kind=command.kind, member_id=command.member_id, recorded_by=command.actor,
         on=command.on, description=command.description,
     )
     if command.on > now.date():
@@ -399,7 +387,7 @@ def evolve(state: LedgerState | None, event: LedgerEvent) -> LedgerState:
     match event:
         case EntryRecorded():
             entries = {**state.entries, event.entry.entry_id: event.entry}
-            return state.model_copy(update={"entries": entries, "next_entry": state.next_entry + 1})
+            return state.model_copy(update={"entries": entries})
         case EntryReversed():
             reversed_ = state.entries[event.entry_id].model_copy(update={"reversed_by": event.by})
             return state.model_copy(update={"entries": {**state.entries, event.entry_id: reversed_}})

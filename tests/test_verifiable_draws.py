@@ -32,6 +32,7 @@ from dispute_support import (
     unique,
 )
 from temporalio.testing import WorkflowEnvironment
+from test_dispute import fold
 from test_independent_verifier import run_verifier, verifier_script
 
 from accord import transparency
@@ -59,7 +60,6 @@ from events.dispute import (
     SubmitRuling,
     WithdrawDispute,
     decide,
-    evolve,
     notices,
     on_time,
 )
@@ -126,13 +126,6 @@ def test_a_contribution_is_32_bytes_in_hex() -> None:
 
 
 # --- the decider --------------------------------------------------------------------------------------
-
-
-def fold(state: DisputeState | None, events: list[DisputeEvent]) -> DisputeState:
-    for event in events:
-        state = evolve(state, event)
-    assert state is not None
-    return state
 
 
 def raised(severity: Severity = Severity.NORMAL, **procedure: Any) -> DisputeState:
