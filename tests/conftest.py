@@ -26,6 +26,10 @@ from events.store import EventStore
 
 pytest_plugins = ["temporal_fixtures"]
 
+# The tests never read or write the user's own dev stack (~/.accord: its database, its log key): a log key
+# found there would sign the checkpoints of every worker a test starts.
+os.environ["ACCORD_DATA_DIR"] = tempfile.mkdtemp(prefix="accord-tests-")
+
 
 def with_database(dsn: str, database: str) -> str:
     """``dsn`` pointing at another database of the same server (host, user, options kept)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from test_replay import without_stack_traces
 
 from accord.app import Accord
+from events.notes import Signer
 from faults.servers import ROOT, Postgres, Temporal, WorkerProcess
 
 RECORDED_FAULTS = ROOT / "tests" / "histories" / "faults"
@@ -22,6 +23,8 @@ class FaultStack:
     temporal: Temporal
     database_url: str
     app: Accord
+    signer: Signer = field(default_factory=lambda: Signer.generate("faults.accord"))
+    """The deployment's log key: its workers sign checkpoints with it, and the checks verify them with it."""
     workers: list[WorkerProcess] = field(default_factory=list)
 
     @property
@@ -36,6 +39,8 @@ class FaultStack:
             "ACCORD_TASK_QUEUE": self.app.task_queue,
             "ACCORD_LOG_LEVEL": "info",
             "ACCORD_FAULT_PLAN": str(self.plan),
+            "ACCORD_LOG_NAME": "faults.accord",
+            "ACCORD_LOG_KEY": str(self.signer),
         }
         if self.temporal.process is not None:
             env["ACCORD_FAULT_TEMPORAL_PGID"] = str(self.temporal.process.pid)
