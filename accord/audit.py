@@ -18,14 +18,16 @@ from typing import Any, TypeAlias
 from pydantic import BaseModel, TypeAdapter, ValidationError, computed_field
 from temporalio.service import RPCError, RPCStatusCode
 
+from accord import costs
 from accord.app import Accord, send_update
 from accord.worker import replayer
+from events import ledger
 from events.access import settings_hidden, without_settings
 from events.alliance import AllianceState
 from events.charter import DecisionRules
 from events.decision import Stage, Tally, tally, unattended_close
 from events.log import TransparencyLog
-from events.processes import Process, log_of, parse_stream, process_of
+from events.processes import ALLIANCE, LEDGER, Process, log_of, parse_stream, process_of
 from events.projector import streams_of
 from events.rules import Refused, conflict, invalid, model_summary, not_found
 from events.store import MAX_VERSION, EventStore, GlobalCheckpoint, LogRow, RecordedEvent, StreamHead
@@ -461,23 +463,8 @@ class AuditExport(BaseModel):
 
 
 def stream_report(replayed: Replayed) -> StreamReport:
-    state = replayed.state
-    rules: Any
-    outcome: Any
-    if state is None:  # the opening event itself is a bad row
-        rules, outcome = None, None
-    elif replayed.kind == "decision":
-        rules = state.context.rules
-        outcome = {"outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied,
-                        "points": state.outcomes}
-    elif replayed.kind == "dispute":
-        rules, outcome = state.context.procedure, {"outcome": state.outcome, "stage": state.stage, "ruling": state.ruling}
-    elif replayed.kind == "ledger":  # its rules are the alliance's charter's [costs], in the alliance's own report
-        held = [r.responsibility_id for r in state.responsibilities.values() if not r.released]
-        live = [e for e in state.entries.values() if e.reversed_by is None]
-        rules, outcome = None, {"entries": len(live), "reversed": len(state.entries) - len(live), "responsibilities": held}
-    else:
-        rules, outcome = state.charter, None
+    state = replayed.state  # None when the opening event itself is a bad row
+    rules, outcome = (None, None) if state is None else process_of(replayed.stream_id).audit_summary(state)
     return StreamReport(
         stream_id=replayed.stream_id, kind=replayed.kind, head_version=replayed.version,
         head_hash=replayed.head_hash, rules=rules, outcome=outcome, state=state, timeline=replayed.timeline,
@@ -499,8 +486,31 @@ async def export(store: EventStore, stream_ids: list[str], fmt: str, now: dateti
             json.dumps({"stream_id": r.stream_id, **entry.model_dump(mode="json")}, ensure_ascii=False) + "\n"
             for r in reports for entry in r.timeline
         )
-    markdown = render_markdown(document)
-    return markdown if fmt == "md" else render_html(document)
+    if fmt == "md":
+        return render_markdown(document)
+    return render_html(document, await _ledger_charts(store, reports))
+
+
+async def _ledger_charts(store: EventStore, reports: list[StreamReport]) -> dict[str, str]:
+    """For each ledger of the report, its chart of agreed against carried shares over all its entries, or
+    why there is none (no entry yet, a currency without a rate), by stream: the HTML export embeds it."""
+    charts: dict[str, str] = {}
+    for report in reports:
+        state = report.state
+        if report.kind != LEDGER.kind or state is None:
+            continue
+        dates = [entry.on for entry in state.entries.values()]
+        if not dates:
+            charts[report.stream_id] = "<p>No chart: the ledger has no entry yet.</p>"
+            continue
+        alliance = (await replay(store, ALLIANCE.stream_name(state.alliance_id))).state
+        try:
+            got = ledger.report(state, alliance.charter.costs, costs.context_of(alliance).members, min(dates), max(dates))
+        except Refused as error:
+            charts[report.stream_id] = f"<p>No chart: {escape(error.message)}</p>"
+            continue
+        charts[report.stream_id] = costs.chart_svg(got)
+    return charts
 
 
 async def _newest_checkpoints(store: EventStore, stream_ids: list[str]) -> list[str]:
@@ -554,7 +564,10 @@ def render_markdown(document: AuditExport) -> str:
     return "\n".join(lines)
 
 
-def render_html(document: AuditExport) -> str:
+def render_html(document: AuditExport, charts: dict[str, str] | None = None) -> str:
+    """The report as one HTML page; `charts` holds, by stream, what to show above a stream's events (a
+    ledger's chart of shares, inline SVG)."""
+    charts = charts or {}
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>accord audit report</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
@@ -568,6 +581,8 @@ def render_html(document: AuditExport) -> str:
         if report.outcome:
             parts.append(f"<p>outcome: <code>{escape(json.dumps(jsonable(report.outcome)))}</code></p>")
         parts.append(f"<p>rules: <code>{escape(json.dumps(jsonable(report.rules)))}</code></p>")
+        if report.stream_id in charts:
+            parts.append(f"<figure>{charts[report.stream_id]}</figure>")
         parts.append("<table><tr><th>v</th><th>recorded (UTC)</th><th>actor</th><th>event</th><th>data</th><th>hash</th></tr>")
         for e in report.timeline:
             parts.append(

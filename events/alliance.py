@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, TypeAdapter
 
@@ -480,6 +480,11 @@ def record_decision_result(state: AllianceState, result: DecisionResult, now: da
 def _with_member(state: AllianceState, member_id: str, **changes: object) -> AllianceState:
     member = state.members[member_id].model_copy(update=changes)
     return state.model_copy(update={"members": {**state.members, member_id: member}})
+
+
+def audit_summary(state: AllianceState) -> tuple[Any, Any]:
+    """What an audit report shows of an alliance beside its events: its charter (the rules), no outcome."""
+    return state.charter, None
 
 
 def evolve(state: AllianceState | None, event: AllianceEvent) -> AllianceState:

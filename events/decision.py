@@ -722,6 +722,13 @@ def _with_point(state: DecisionState, point: Point, **changes: object) -> Decisi
     return state.model_copy(update={"points": {**state.points, point.point_id: point}, **changes})
 
 
+def audit_summary(state: DecisionState) -> tuple[Any, Any]:
+    """What an audit report shows of a decision beside its events: the rules pinned, and how it ended."""
+    return state.context.rules, {
+        "outcome": state.outcome, "closed_how": state.closed_how, "rule_applied": state.rule_applied, "points": state.outcomes,
+    }
+
+
 def evolve(state: DecisionState | None, event: DecisionEvent) -> DecisionState:
     if isinstance(event, DecisionOpened):
         return DecisionState(

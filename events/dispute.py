@@ -17,7 +17,7 @@ import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 
@@ -893,6 +893,11 @@ def _deadline_passed(state: DisputeState, now: datetime, seed: int, key: bytes |
 
 
 # --- evolve ---------------------------------------------------------------------------------------
+
+
+def audit_summary(state: DisputeState) -> tuple[Any, Any]:
+    """What an audit report shows of a dispute beside its events: the procedure pinned, and where it ended."""
+    return state.context.procedure, {"outcome": state.outcome, "stage": state.stage, "ruling": state.ruling}
 
 
 def evolve(state: DisputeState | None, event: DisputeEvent) -> DisputeState:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter
 
@@ -377,6 +377,14 @@ def on_time(state: LedgerState, now: datetime) -> list[LedgerEvent]:
 
 
 # --- evolve ---------------------------------------------------------------------------------------------
+
+
+def audit_summary(state: LedgerState) -> tuple[Any, Any]:
+    """What an audit report shows of a ledger beside its events: its entries standing and reversed, and the
+    responsibilities held (its rules are the charter's [costs], in the alliance's own report)."""
+    held = [r.responsibility_id for r in state.responsibilities.values() if not r.released]
+    live = [e for e in state.entries.values() if e.reversed_by is None]
+    return None, {"entries": len(live), "reversed": len(state.entries) - len(live), "responsibilities": held}
 
 
 def evolve(state: LedgerState | None, event: LedgerEvent) -> LedgerState:

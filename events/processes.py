@@ -40,6 +40,8 @@ class Process:
     """The rows kept from its events, keyed by the id part of its stream (events/projector.py)."""
     scoped: bool = True
     """Whether its ids are scoped to an alliance (events/streams.py): every kind's but the alliance's own."""
+    audit_summary: Callable[[Any], tuple[Any, Any]] = field(default=lambda state: (None, None), repr=False)
+    """What an audit report shows of a state beside its events: the rules it was pinned to, and its outcome."""
 
     @property
     def workflow_type(self) -> str:
@@ -116,22 +118,25 @@ def whole_state(name: str, state_type: Any, event_union: Any, evolve: Callable[[
 ALLIANCE = Process(
     "alliance", alliance.AllianceEvent, alliance.evolve, "workflows.alliance:AllianceWorkflow", alliance.AllianceState,
     read_models=(whole_state("alliances", alliance.AllianceState, alliance.AllianceEvent, alliance.evolve),),
-    scoped=False,
+    scoped=False, audit_summary=alliance.audit_summary,
 )
 DECISION = Process(
     "decision", decision.DecisionEvent, decision.evolve, "workflows.decision:DecisionWorkflow", decision.DecisionState,
     read_models=(
         ReadModel("decisions", decision.DecisionRow, decision.decision_row, decision.DECISION_ROW_EVENTS, lambda row: row.alliance_id),
     ),
+    audit_summary=decision.audit_summary,
 )
 DISPUTE = Process(
     "dispute", dispute.DisputeEvent, dispute.evolve, "workflows.dispute:DisputeWorkflow", dispute.DisputeState,
     read_models=(whole_state("disputes", dispute.DisputeState, dispute.DisputeEvent, dispute.evolve),),
+    audit_summary=dispute.audit_summary,
 )
 
 LEDGER = Process(
     "ledger", ledger.LedgerEvent, ledger.evolve, "workflows.ledger:LedgerWorkflow", ledger.LedgerState,
     read_models=(whole_state("ledgers", ledger.LedgerState, ledger.LedgerEvent, ledger.evolve),),
+    audit_summary=ledger.audit_summary,
 )
 LEDGER_ID = "costs"
 """An alliance has one ledger, `ledger-<alliance>.costs`."""

@@ -30,7 +30,7 @@ from events.alliance import AdmitMember, FoundAlliance, Role
 from events.charter import Costs
 from events.errors import CorruptRecord
 from events.ledger import CorrectEntry, EntryKind, InKind, LedgerState, RecordEntry, RecordRate, TakeResponsibility
-from events.processes import LEDGER, LEDGER_ID
+from events.processes import ALLIANCE, LEDGER, LEDGER_ID
 from events.rules import RefusalKind, Refused
 from events.store import EventStore, NewEvent
 from workflows.ledger import LedgerWorkflow
@@ -173,6 +173,17 @@ async def test_the_alliances_audit_export_includes_its_ledger(skipping_app: Acco
         assert stream in exported and "EntryRecorded" in exported
     [report] = json.loads(await export(store, [stream], "json", datetime.now(UTC)))["reports"]
     assert (report["kind"], report["outcome"]) == ("ledger", {"entries": 1, "reversed": 0, "responsibilities": []})
+    # The HTML export embeds the ledger's chart of shares over all its entries: the same as `costs report --chart`.
+    html = await export(store, [stream], "html", datetime.now(UTC))
+    carried = await costs.report(app, alliance_id, None, date.today(), date.today())
+    assert f"<figure>{costs.chart_svg(carried)}</figure>" in html and html.count("<svg") == 1
+    assert "<svg" not in await export(store, [ALLIANCE.stream_name(alliance_id)], "html", datetime.now(UTC))
+    # A currency with no rate for the period: the export says why there is no chart, and is made all the same.
+    await costs.command(app, alliance_id, RecordEntry(
+        actor="anglers", kind=EntryKind.MONEY, member_id="anglers", on=date.today(), amount="5", currency="JPY", description="stamps"
+    ))
+    html = await export(store, [stream], "html", datetime.now(UTC))
+    assert "<svg" not in html and "<figure><p>No chart: " in html and "JPY" in html
 
 
 async def test_a_flagged_imbalance_becomes_a_real_decision_with_the_report_attached(skipping_app: Accord) -> None:

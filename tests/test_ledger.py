@@ -246,7 +246,7 @@ def test_the_chart_is_valid_svg_with_a_pair_of_bars_per_member_and_its_numbers_b
     got = report(quarter(), COSTS, CONTEXT.members, *Q1)
     svg = ET.fromstring(chart_svg(got))
     ns = {"svg": "http://www.w3.org/2000/svg"}
-    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "title desc"
+    assert svg.get("role") == "img" and svg.get("aria-labelledby") == "costs-title-rivers costs-desc-rivers"
     assert svg.findtext("svg:title", namespaces=ns) == "Agreed and actual shares of the costs of rivers, 2026-01-01 to 2026-03-31"
     members = svg.findall("svg:g[@class='member']", ns)
     assert len(members) == 4
