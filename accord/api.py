@@ -30,7 +30,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from accord import __version__
+from accord import __version__, contacts
 from accord.app import (
     Accord,
     DecisionView,
@@ -284,19 +284,23 @@ def _answer(error: AccordError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=code)
 
 
-async def error_response(request: Request, error: Exception) -> JSONResponse:
+async def error_response(request: Request, error: Exception) -> Response:
     """accord's errors, and what the libraries raise read as them; anything else is a defect of accord,
-    answered with a reference to the log line that holds its traceback."""
+    answered with a reference to the log line that holds its traceback. The pages answer with a page."""
     known = as_accord_error(error)
     if known is not None:
         log.info("not done", method=request.method, path=request.url.path, error=type(known).__name__, reason=known.message)
-        return _answer(known)
-    reference = uuid.uuid4().hex[:12]
-    log.error("internal error", method=request.method, path=request.url.path, reference=reference, exc_info=error)
-    return JSONResponse(
-        {"detail": f"internal error (reference {reference}): nothing is known to be recorded; the server's log holds the details"},
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+        response, message = _answer(known), known.message
+    else:
+        reference = uuid.uuid4().hex[:12]
+        log.error("internal error", method=request.method, path=request.url.path, reference=reference, exc_info=error)
+        message = f"internal error (reference {reference}): nothing is known to be recorded; the server's log holds the details"
+        response = JSONResponse({"detail": message}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
+    if request.url.path == "/web" or request.url.path.startswith("/web/"):
+        from accord import web  # here: the pages build on this module
+
+        return web.error_page(request, response.status_code, message)
+    return response
 
 
 def _json_safe(value: Any) -> Any:
@@ -506,6 +510,32 @@ async def set_roles(member_id: str, body: RolesRequest, actor: Actor, accord: Ac
 async def set_webhook(member_id: str, body: WebhookRequest, actor: Actor, accord: AccordDep) -> CommandResult:
     command = SetWebhook(actor=actor.member_id, member_id=member_id, webhook_url=body.webhook_url)
     return await alliance_command(accord, actor, command)
+
+
+class ContactRequest(Body):
+    email: str | None = Field(default=None, max_length=254, description="where sign-in links and email go")
+    language: Literal["en", "es"] | None = Field(default=None, description="the language of the member's pages and emails")
+
+
+@alliances.put(
+    "/members/{member_id}/contact",
+    tags=["members"],
+    summary="Set a member's email address and language, kept beside the record (the member or coordinators)",
+)
+async def set_contact(member_id: str, body: ContactRequest, actor: Actor, accord: AccordDep) -> contacts.Contact:
+    return await contacts.set_contact(accord, actor.alliance_id, actor.member_id, member_id, email=body.email, language=body.language)
+
+
+@alliances.get("/members/{member_id}/contact", tags=["members"], summary="A member's contact (the member or coordinators)")
+async def get_contact(member_id: str, actor: Actor, accord: AccordDep) -> contacts.Contact:
+    return await contacts.contact(accord, actor.alliance_id, member_id, actor)
+
+
+@alliances.delete(
+    "/members/{member_id}/contact", tags=["members"], summary="Erase a member's address and language (the member or coordinators)"
+)
+async def erase_contact(member_id: str, actor: Actor, accord: AccordDep) -> contacts.Contact:
+    return await contacts.set_contact(accord, actor.alliance_id, actor.member_id, member_id, erase=True)
 
 
 # --- routes: tokens -------------------------------------------------------------------------------
@@ -811,6 +841,9 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
 
     for router in (*dispute_routers, *log_routers, *cost_routers):
         app.include_router(router)
+    from accord import web
+
+    web.install(app)
     return app
 
 

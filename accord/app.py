@@ -480,7 +480,7 @@ class Accord:
 
     async def notifications(self, alliance_id: str, actor: str, member_id: str, limit: int = 100) -> list[NotificationRow]:
         """A member's notifications, newest first (the member or a coordinator may read them)."""
-        await self._self_or_coordinator(alliance_id, actor, member_id, "read another member's notifications")
+        await self.self_or_coordinator(alliance_id, actor, member_id, "read another member's notifications")
         rows = await self.pool.fetch(
             "SELECT notification_id, stream_id, member_id, kind, message, created_at, attempts, delivered_at,"
             " last_error FROM accord.notifications WHERE alliance_id = $1 AND member_id = $2"
@@ -693,7 +693,8 @@ class Accord:
         )
         return IssuedToken(token_id=token_id, alliance_id=alliance_id, member_id=member_id, label=label, token=token)
 
-    async def _self_or_coordinator(self, alliance_id: str, actor: str, member_id: str, what: str) -> AllianceState:
+    async def self_or_coordinator(self, alliance_id: str, actor: str, member_id: str, what: str) -> AllianceState:
+        """The alliance, once `actor` is found to be `member_id` itself or one of its coordinators (else refused)."""
         state = await self.alliance(alliance_id)
         acting = state.member(actor)
         coordinator = acting is not None and acting.has(Role.COORDINATOR)
@@ -702,7 +703,7 @@ class Accord:
 
     async def issue_token(self, alliance_id: str, actor: str, member_id: str, label: str = "") -> IssuedToken:
         label = clean_text(label, "label") if label else label
-        state = await self._self_or_coordinator(alliance_id, actor, member_id, "issue another member's tokens")
+        state = await self.self_or_coordinator(alliance_id, actor, member_id, "issue another member's tokens")
         target = state.member(member_id)
         if target is None or not target.active:
             raise not_found(f"no active member {member_id!r} in alliance {alliance_id!r}", "member_id")
@@ -713,7 +714,7 @@ class Accord:
 
         The auditor is named 'auditor:<label>': list or revoke its tokens under that name.
         """
-        await self._self_or_coordinator(alliance_id, actor, f"{AUDITOR_PREFIX}{label}", "issue an auditor token")
+        await self.self_or_coordinator(alliance_id, actor, f"{AUDITOR_PREFIX}{label}", "issue an auditor token")
         try:
             label = TypeAdapter(Slug).validate_python(label)
         except ValidationError:
@@ -725,7 +726,7 @@ class Accord:
         return await self._insert_token(alliance_id, f"{AUDITOR_PREFIX}{label}", label, actor, auditor=True)
 
     async def tokens(self, alliance_id: str, actor: str, member_id: str) -> list[TokenInfo]:
-        await self._self_or_coordinator(alliance_id, actor, member_id, "list another member's tokens")
+        await self.self_or_coordinator(alliance_id, actor, member_id, "list another member's tokens")
         rows = await self.pool.fetch(
             "SELECT token_id, member_id, label, issued_by, issued_at, revoked_at FROM accord.api_tokens"
             " WHERE alliance_id = $1 AND member_id = $2 ORDER BY issued_at",
@@ -739,7 +740,7 @@ class Accord:
         )
         if row is None:
             raise not_found(f"no token {token_id} in alliance {alliance_id!r}", "token_id")
-        await self._self_or_coordinator(alliance_id, actor, row["member_id"], "revoke another member's tokens")
+        await self.self_or_coordinator(alliance_id, actor, row["member_id"], "revoke another member's tokens")
         updated = await self.pool.fetchrow(
             "UPDATE accord.api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE token_id = $1"
             " RETURNING token_id, member_id, label, issued_by, issued_at, revoked_at",

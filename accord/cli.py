@@ -337,6 +337,28 @@ async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None
     return Output.result(await app.alliance_command(alliance_id, cmd), f"webhook of {member_id!r} set")
 
 
+@command(member)
+@click.argument("alliance_id")
+@click.argument("member_id")
+@click.option("--email", default=None, help="The address for sign-in links and email (kept beside the record, not in it).")
+@click.option("--language", default=None, help="The language of the member's pages and emails: en or es.")
+@click.option("--erase", is_flag=True, help="Forget the member's address and language.")
+@actor_option
+async def contact(
+    app: Accord, alliance_id: str, member_id: str, email: str | None, language: str | None, erase: bool, actor: str
+) -> Output:
+    """Set how a member is reached, or show it (the member or a coordinator)."""
+    from accord import contacts
+    from events.access import Caller
+
+    if email is None and language is None and not erase:
+        got = await contacts.contact(app, alliance_id, member_id, Caller.named(actor))
+    else:
+        got = await contacts.set_contact(app, alliance_id, actor, member_id, email=email, language=language, erase=erase)
+    language_text = got.language or "(the browser's)"
+    return Output(got, f"{member_id}: email {got.email or '(none)'}, language {language_text}")
+
+
 @command(member, "witness-key")
 @click.argument("alliance_id")
 @click.argument("member_id")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -89,6 +89,24 @@ class Settings(BaseSettings):
     checkpoint_seconds: float = Field(
         default=60, gt=0, le=86400, description="... or once it has grown at all and this many seconds have passed since the last one"
     )
+    public_url: str | None = Field(
+        default=None, description="the address members reach the pages at, for the links in emails (default: http://API_HOST:API_PORT)"
+    )
+    smtp_host: str | None = Field(default=None, description="the mail server that sends sign-in links and notifications")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="accord <accord@localhost>", description="the sender of accord's emails")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (upgrade after connecting), tls (from the start), or none (a local relay)"
+    )
+    sign_in_minutes: int = Field(default=20, ge=1, le=1440, description="how long an emailed sign-in link works")
+    session_days: int = Field(default=14, ge=1, le=365, description="how long a browser stays signed in")
+
+    @property
+    def base_url(self) -> str:
+        """Where members reach the pages (no trailing slash)."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def dev_file(self) -> Path:

@@ -99,6 +99,7 @@ async def run_dev(settings: Settings) -> None:
                     click.echo(
                         "accord dev is running (Ctrl-C stops it)\n"
                         f"  HTTP API:        {api_url}  (OpenAPI: {api_url}/docs)\n"
+                        f"  members' pages:  {api_url}/web\n"
                         f"  Temporal:        {endpoints.temporal_address}\n"
                         f"  Temporal Web UI: {endpoints.ui_url or '(your Temporal server)'}\n"
                         f"  PostgreSQL:      {without_password(endpoints.database_url)}\n"

@@ -145,6 +145,9 @@ POST    /alliances/{A}/members/zinnia/reinstate       403 403 403 403 403 403 40
 PUT     /alliances/{A}/members/rowan/roles            403 403 403 403 403 403 403 403 200 403 403
 DELETE  /alliances/{A}/members/willow                 403 403 403 403 403 403 403 403 200 403 403
 PUT     /alliances/{A}/members/elm/webhook            403 200 403 403 403 403 403 403 200 403 403
+PUT     /alliances/{A}/members/elm/contact            403 200 403 403 403 403 403 403 200 403 403
+GET     /alliances/{A}/members/elm/contact            403 200 403 403 403 403 403 403 200 403 403
+DELETE  /alliances/{A}/members/elm/contact            403 200 403 403 403 403 403 403 200 403 403
 POST    /alliances/{A}/members/elm/tokens             403 201 403 403 403 403 403 403 201 403 403
 DELETE  /alliances/{A}/tokens/{T}                     403 200 403 403 403 403 403 403 200 403 403
 # --- the log's witnesses: an active member whose witness key is set cosigns (every column's holder has one but the
@@ -213,6 +216,7 @@ BODIES: dict[str, Any] = {
     "PUT /alliances/{A}/members/rowan/roles": {"roles": ["member", "steering"]},
     "DELETE /alliances/{A}/members/willow": {"reason": "left the region"},
     "PUT /alliances/{A}/members/elm/webhook": {"webhook_url": HOOK},
+    "PUT /alliances/{A}/members/elm/contact": {"email": "elm@example.org", "language": "es"},
     "POST /alliances/{A}/members/elm/tokens": {"label": "matrix-{role}"},
     "POST /alliances/{A}/log/cosignatures": {"tree_size": "{S2}", "line": "{cosignature}"},
     "POST /alliances/{A}/log/split-views": {"reason": "two roots", "earlier": "{S2note}", "later": "{S2forged}"},

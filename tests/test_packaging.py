@@ -55,6 +55,8 @@ def test_a_wheel_of_the_image_context_carries_what_the_demo_reads(tmp_path: Path
         archive.extractall(tmp_path / "site")
     assert "accord/examples/charter.toml" in listed
     assert "accord/templates/costs_chart.svg.j2" in listed
+    for page in ("templates/web/decision.html", "templates/web/email/sign_in.txt", "static/accord.css", "locales/es/LC_MESSAGES/messages.po"):
+        assert f"accord/{page}" in listed, page
     assert "events/migrations/0001_event_store.sql" in listed
 
     # Only the unpacked wheel on the path, run from outside the checkout: the demo's charter loads.

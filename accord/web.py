@@ -1,0 +1,320 @@
+"""The members' pages: sign in by an emailed link (or a pasted API token), the inbox, a decision and its
+stances. Server-rendered (Jinja2, accord/templates/web), readable and usable without JavaScript, in the
+member's language (accord/i18n.py). Every page goes through the application layer and its access policy,
+exactly as the API does; every form carries the session's form token (CSRF).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import structlog
+from babel.dates import format_datetime, format_timedelta
+from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
+
+from accord import contacts, mail, sessions
+from accord.app import Accord
+from accord.config import Settings
+from accord.i18n import environment, negotiate, translations
+from events.decision import DecisionState, Point, Stage, StanceKind, TakeStance
+from events.errors import AccordError
+from events.rules import RefusalKind, Refused
+
+log = structlog.get_logger("accord.web")
+
+SESSION_COOKIE = "accord_session"
+FORM_COOKIE = "accord_form"
+"""Before sign-in there is no session: the sign-in forms carry the token of this cookie instead."""
+
+STATUS = {RefusalKind.FORBIDDEN: 403, RefusalKind.INVALID: 422, RefusalKind.NOT_FOUND: 404, RefusalKind.CONFLICT: 409}
+
+pages = APIRouter(prefix="/web", include_in_schema=False)
+
+
+class Page:
+    """One request's view of the pages: its language, its session (if signed in), and rendering."""
+
+    def __init__(self, request: Request, session: sessions.WebSession | None, language: str) -> None:
+        self.request, self.session, self.language = request, session, language
+        self.accord: Accord = request.app.state.accord
+        self.settings: Settings = request.app.state.settings
+
+    def gettext(self, message: str) -> str:
+        return translations(self.language).gettext(message)
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        csrf = self.session.csrf_token if self.session else self.request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
+        html = environment(self.language).get_template(template).render(
+            session=self.session, csrf=csrf, when=self.when, left=self.left, **values
+        )
+        response = HTMLResponse(html, status_code=status)
+        if self.session is None and FORM_COOKIE not in self.request.cookies:
+            response.set_cookie(FORM_COOKIE, csrf, httponly=True, samesite="strict", secure=self.secure, path="/web")
+        return response
+
+    def message(self, title: str, text: str, status: int = 200) -> HTMLResponse:
+        return self.render("message.html", status, title=title, text=text)
+
+    def when(self, moment: datetime) -> str:
+        return format_datetime(moment, "medium", tzinfo=UTC, locale=self.language) + " UTC"
+
+    def left(self, moment: datetime) -> str:
+        remaining = moment - datetime.now(UTC)
+        if remaining.total_seconds() <= 0:
+            return self.gettext("time is up")
+        return format_timedelta(remaining, threshold=1.5, add_direction=True, locale=self.language)
+
+    @property
+    def secure(self) -> bool:
+        return self.request.url.scheme == "https" or self.settings.base_url.startswith("https:")
+
+    def checked(self, token: str) -> bool:
+        """Whether a form's token is this session's (or, before sign-in, this browser's)."""
+        expected = self.session.csrf_token if self.session else self.request.cookies.get(FORM_COOKIE, "")
+        return bool(expected) and secrets.compare_digest(token.encode(), expected.encode())
+
+
+async def page(request: Request) -> Page:
+    secret = request.cookies.get(SESSION_COOKIE)
+    session = await sessions.session_of(request.app.state.accord.pool, secret) if secret else None
+    preferred = None
+    if session is not None:
+        preferred = (await contacts.contact(request.app.state.accord, session.holder.alliance_id, session.holder.member_id)).language
+    return Page(request, session, negotiate(request.headers.get("accept-language"), preferred))
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """What a page answers when accord cannot do what was asked (a service down, a defect): a page, in the
+    browser's language, with the reason; never a traceback. It reads nothing, as the database may be down."""
+    view = Page(request, None, negotiate(request.headers.get("accept-language")))
+    title = view.gettext("Not available just now") if status == 503 else view.gettext("Something went wrong")
+    return view.message(title, message, status)
+
+
+def to_sign_in() -> RedirectResponse:
+    return RedirectResponse("/web/sign-in", status_code=303)
+
+
+def forged(view: Page) -> HTMLResponse:
+    return view.message(
+        view.gettext("This form has expired"),
+        view.gettext("The page you sent the form from is too old or from another browser. Go back, reload it, and try again."),
+        403,
+    )
+
+
+# --- signing in and out -------------------------------------------------------------------------------
+
+
+@pages.get("", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    view = await page(request)
+    return RedirectResponse("/web/inbox" if view.session else "/web/sign-in", status_code=303)
+
+
+@pages.get("/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request) -> Response:
+    view = await page(request)
+    return view.render("sign_in.html", email_works=mail.can_send(view.settings))
+
+
+@pages.post("/sign-in/email", response_class=HTMLResponse)
+async def send_link(request: Request, email: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+    view = await page(request)
+    if not view.checked(csrf):
+        return forged(view)
+    if not mail.can_send(view.settings):
+        return view.message(
+            view.gettext("No email from this server"), view.gettext("This server sends no email. Sign in with an API token instead."), 503
+        )
+    members = [(a, m) for a, m in await contacts.members_at(view.accord.pool, email) if await _active(view.accord, a, m)]
+    if members:
+        links = [
+            (alliance_id, member_id, f"{view.settings.base_url}/web/sign-in/link/"
+             f"{await sessions.new_link(view.accord.pool, alliance_id, member_id, view.settings.sign_in_minutes)}")
+            for alliance_id, member_id in members
+        ]
+        language = (await contacts.contact(view.accord, *members[0])).language or view.language
+        env = environment(language)
+        values = {"links": links, "minutes": view.settings.sign_in_minutes}
+        try:
+            await mail.send(view.settings, mail.Mail(
+                to=email.strip(), subject=translations(language).gettext("Your link to sign in to accord"),
+                text=env.get_template("email/sign_in.txt").render(**values), html=env.get_template("email/sign_in.html").render(**values),
+            ))
+        except AccordError as error:
+            log.warning("sign-in link not sent", error=error.message)
+            return view.message(
+                view.gettext("The email could not be sent"),
+                view.gettext("Our mail server did not take the message. Try again in a few minutes."), 503,
+            )
+    # The same answer whether or not the address is a member's: the page tells nobody who is a member.
+    return view.message(
+        view.gettext("Check your email"),
+        view.gettext("If this address belongs to a member, a link to sign in is on its way. It works once, for %(minutes)s minutes.")
+        % {"minutes": view.settings.sign_in_minutes},
+    )
+
+
+async def _active(accord: Accord, alliance_id: str, member_id: str) -> bool:
+    member = (await accord.alliance(alliance_id)).member(member_id)
+    return member is not None and member.active
+
+
+@pages.get("/sign-in/link/{secret}", response_class=HTMLResponse)
+async def confirm_link(request: Request, secret: str) -> Response:
+    """Opening the link only asks: a mail scanner that follows links signs nobody in."""
+    view = await page(request)
+    holder = await sessions.link_holder(view.accord.pool, secret)
+    if holder is None:
+        return _spent_link(view)
+    return view.render("confirm_link.html", holder=holder, secret=secret)
+
+
+def _spent_link(view: Page) -> HTMLResponse:
+    return view.message(
+        view.gettext("This link no longer works"),
+        view.gettext("A sign-in link works once and only for a short time. Ask for a new one on the sign-in page."),
+        410,
+    )
+
+
+@pages.post("/sign-in/link/{secret}", response_class=HTMLResponse)
+async def use_link(request: Request, secret: str) -> Response:
+    view = await page(request)
+    holder = await sessions.use_link(view.accord.pool, secret)
+    if holder is None or not await _active(view.accord, holder.alliance_id, holder.member_id):
+        return _spent_link(view)
+    return await _signed_in(view, holder)
+
+
+@pages.post("/sign-in/token", response_class=HTMLResponse)
+async def token_sign_in(request: Request, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
+    view = await page(request)
+    if not view.checked(csrf):
+        return forged(view)
+    holder = await view.accord.authenticate(token.strip())
+    if holder is None or holder.member_id.startswith("auditor:"):
+        return view.render("sign_in.html", 401, email_works=mail.can_send(view.settings),
+                           error=view.gettext("That token is unknown, revoked, or not a member's."))
+    return await _signed_in(view, holder)
+
+
+async def _signed_in(view: Page, holder: Any) -> Response:
+    secret = await sessions.open_session(view.accord.pool, holder, view.settings.session_days)
+    response = RedirectResponse("/web/inbox", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, secret, max_age=view.settings.session_days * 86400, httponly=True, samesite="lax", secure=view.secure, path="/web"
+    )
+    log.info("signed in", alliance_id=holder.alliance_id, member_id=holder.member_id)
+    return response
+
+
+@pages.post("/sign-out", response_class=HTMLResponse)
+async def sign_out(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    if not view.checked(csrf):
+        return forged(view)
+    await sessions.end_session(view.accord.pool, request.cookies[SESSION_COOKIE])
+    response = to_sign_in()
+    response.delete_cookie(SESSION_COOKIE, path="/web")
+    return response
+
+
+# --- the inbox and decisions ---------------------------------------------------------------------------
+
+
+@pages.get("/inbox", response_class=HTMLResponse)
+async def inbox(request: Request) -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    me = view.session.holder
+    waiting: list[tuple[DecisionState, list[Point]]] = []
+    for row in await view.accord.decisions(me.alliance_id, me):
+        if row.stage not in (Stage.OPEN, Stage.STALLED):
+            continue
+        shown = await view.accord.decision(row.decision_id, me)
+        if me.member_id in shown.state.context.electorate:
+            unanswered = [p for p in shown.state.active_points if me.member_id not in p.stances]
+            if unanswered:
+                waiting.append((shown.state, unanswered))
+    since = await contacts.visited(view.accord.pool, me.alliance_id, me.member_id, datetime.now(UTC))
+    recent = await view.accord.notifications(me.alliance_id, me.member_id, me.member_id, 50)
+    changed = [n for n in recent if since is None or n.created_at > since]
+    return view.render("inbox.html", waiting=waiting, changed=changed, since=since)
+
+
+def N_(message: str) -> str:
+    """Marks a message for translation where it is defined; it is translated where it is shown."""
+    return message
+
+
+STANCE_LABELS = {
+    StanceKind.AGREE: N_("Agree"), StanceKind.CONCERNS: N_("Agree, with concerns"), StanceKind.STAND_ASIDE: N_("Stand aside"),
+    StanceKind.OBJECT: N_("Object"), StanceKind.BLOCK: N_("Block (on a principle)"),
+}
+
+
+@pages.get("/decisions/{decision_id}", response_class=HTMLResponse)
+async def decision_page(request: Request, decision_id: str, done: str | None = None) -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    return await _decision(view, decision_id, done=done)
+
+
+async def _decision(view: Page, decision_id: str, status: int = 200, **values: Any) -> HTMLResponse:
+    assert view.session is not None
+    me = view.session.holder
+    try:
+        shown = await view.accord.decision(decision_id, me)
+        alliance = await view.accord.alliance(me.alliance_id)
+    except Refused as error:
+        return view.message(view.gettext("Not found"), error.message, STATUS[error.kind])
+    principles = [p for p in alliance.charter.principles if p.id in shown.state.context.principles]
+    member = alliance.member(me.member_id)
+    return view.render(
+        "decision.html", status, view=shown, me=me.member_id, principles=principles, stances=STANCE_LABELS,
+        tallies={t.point_id: t for t in shown.tallies}, coordinator=member is not None and me.member_id in shown.state.context.coordinators,
+        live=shown.state.is_live, voter=me.member_id in shown.state.context.electorate,
+        **{"done": None, "error": None, "sent": {}, **values},
+    )
+
+
+@pages.post("/decisions/{decision_id}/points/{point_id}/stance", response_class=HTMLResponse)
+async def take_stance(
+    request: Request, decision_id: str, point_id: str, stance: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
+    principle: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+) -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    if not view.checked(csrf):
+        return forged(view)
+    me = view.session.holder
+    sent = {"stance": stance, "reason": reason, "principle": principle}  # shown again beside a refusal
+    try:
+        command = TakeStance(
+            actor=me.member_id, point_id=point_id, stance=stance, reason=reason.strip() or None, principle=principle or None  # type: ignore[arg-type]
+        )
+        await view.accord.decision_command(decision_id, command, alliance_id=me.alliance_id)
+    except ValidationError:
+        error = view.gettext("Choose one of the stances.")
+        return await _decision(view, decision_id, 422, error=(point_id, error), sent=sent)
+    except Refused as error:
+        return await _decision(view, decision_id, STATUS[error.kind], error=(point_id, error.message), sent=sent)
+    return RedirectResponse(f"/web/decisions/{decision_id}?done={point_id}#point-{point_id}", status_code=303)
+
+
+def install(app: FastAPI) -> None:
+    """Serve the pages and their stylesheet beside the API."""
+    app.include_router(pages)
+    app.mount("/web/static", StaticFiles(packages=[("accord", "static")]), name="web-static")

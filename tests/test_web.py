@@ -1,0 +1,194 @@
+"""The members' pages over HTTP (httpx on the ASGI app), with a real SMTP server and a real PostgreSQL and
+Temporal: signing in by an emailed link and by a token, the session and its form token, the inbox, taking a
+stance, refusals that record nothing, the pages in Spanish. The same, in a real browser: test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+from web_support import Mailbox, Opened, decision_with_addresses, smtp_server, web_settings
+
+from accord import contacts
+from accord.api import create_app
+from accord.app import Accord
+from events.processes import DECISION
+from events.rules import Refused
+from events.store import EventStore
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[Mailbox, int]]:
+    with smtp_server() as served:
+        yield served
+
+
+@pytest.fixture
+async def browser(app: Accord, mail: tuple[Mailbox, int]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps cookies, as a browser does."""
+    transport = httpx.ASGITransport(app=create_app(app, web_settings(mail[1])))
+    async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as client:
+        yield client
+
+
+def form_token(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+async def signed_in(browser: httpx.AsyncClient, mailbox: Mailbox, address: str) -> None:
+    """Ask for a link for `address`, open it from the email, confirm: signed in."""
+    page = await browser.get("/web/sign-in")
+    sent = await browser.post("/web/sign-in/email", data={"email": address, "csrf": form_token(page)})
+    assert sent.status_code == 200 and "Check your email" in sent.text, sent.text
+    await mailbox.wait(len(mailbox.messages) or 1)
+    [link] = mailbox.links()
+    confirmed = await browser.post(link.removeprefix("http://accord.test"))
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/web/inbox"
+
+
+async def test_a_member_signs_in_by_an_emailed_link_that_works_once(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    assert (await browser.get("/web/inbox")).headers["location"] == "/web/sign-in"
+    page = await browser.get("/web/sign-in")
+    assert page.status_code == 200 and 'label for="email"' in page.text
+
+    # A form without this browser's form token is refused, and nothing is sent.
+    forged = await browser.post("/web/sign-in/email", data={"email": "birch@example.org", "csrf": "x"})
+    assert forged.status_code == 403 and not mailbox.messages
+    # An address of nobody gets the same answer as a member's, and no mail.
+    nobody = await browser.post("/web/sign-in/email", data={"email": "nobody@example.org", "csrf": form_token(page)})
+    assert nobody.status_code == 200 and "Check your email" in nobody.text and not mailbox.messages
+
+    sent = await browser.post("/web/sign-in/email", data={"email": "Birch@Example.org", "csrf": form_token(page)})
+    assert sent.status_code == 200
+    await mailbox.wait(1)
+    message = mailbox.messages[0]
+    assert message["To"] == "Birch@Example.org" and message["Subject"] == "Your link to sign in to accord"
+    assert message.get_body(("html",)) is not None
+    [link] = mailbox.links()
+    assert f"as birch of {opened.alliance_id}" in mailbox.text()
+    path = link.removeprefix("http://accord.test")
+
+    # Opening the link only asks (a mail scanner that follows it signs nobody in); confirming signs in.
+    asked = await browser.get(path)
+    assert asked.status_code == 200 and f"Sign in as birch of {opened.alliance_id}?" in asked.text
+    confirmed = await browser.post(path)
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/web/inbox"
+    cookie = confirmed.headers["set-cookie"]
+    assert "accord_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/web" in cookie
+    inbox = await browser.get("/web/inbox")
+    assert inbox.status_code == 200 and "Joint campaign 2027" in inbox.text and "2 points without your stance" in inbox.text
+
+    # The link is spent: used again (or by anyone else), it signs nobody in.
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://accord.test") as other:  # pyright: ignore[reportPrivateUsage]
+        assert (await other.get(path)).status_code == 410
+        assert (await other.post(path)).status_code == 410
+        assert (await other.get("/web/inbox")).headers["location"] == "/web/sign-in"
+
+    # Signing out ends the session on the server, not only in this browser.
+    session = browser.cookies["accord_session"]
+    out = await browser.post("/web/sign-out", data={"csrf": form_token(inbox)})
+    assert out.status_code == 303
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://accord.test", cookies={"accord_session": session}) as replayed:  # pyright: ignore[reportPrivateUsage]
+        assert (await replayed.get("/web/inbox")).headers["location"] == "/web/sign-in"
+
+
+async def test_a_stance_taken_on_the_page_is_recorded_and_refusals_record_nothing(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int], store: EventStore
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    await signed_in(browser, mailbox, "dune@example.org")
+    stream = DECISION.stream_name(opened.decision_id, opened.alliance_id)
+    page = await browser.get(f"/web/decisions/{opened.decision_id}")
+    assert page.status_code == 200 and "Your stance on p1" in page.text and "0 of 5 responded, 3 needed for quorum" in page.text
+    before = (await store.head(stream)).version
+    stance = f"/web/decisions/{opened.decision_id}/points/p1/stance"
+
+    refusals = [
+        ({"stance": "agree", "csrf": "forged"}, 403, "This form has expired"),
+        ({"stance": "maybe", "csrf": form_token(page)}, 422, "Choose one of the stances."),
+        ({"stance": "object", "csrf": form_token(page)}, 422, "reason"),
+    ]
+    for data, status, says in refusals:
+        refused = await browser.post(stance, data=data)
+        assert refused.status_code == status and says in refused.text, (data, refused.text)
+        assert (await store.head(stream)).version == before
+
+    taken = await browser.post(stance, data={"stance": "concerns", "reason": "the date is tight", "csrf": form_token(page)})
+    assert taken.status_code == 303 and taken.headers["location"].endswith("?done=p1#point-p1")
+    shown = await browser.get(taken.headers["location"])
+    assert "Your stance on p1 is recorded." in shown.text and "Your stance: Agree, with concerns." in shown.text
+    assert "1 of 5 responded" in shown.text
+    [event] = (await store.read_stream(stream))[before:]
+    assert (event.event_type, event.metadata.get("actor"), event.data["stance"]) == ("StanceTaken", "dune", "concerns")
+    inbox = await browser.get("/web/inbox")
+    assert "1 point without your stance" in inbox.text
+
+
+async def test_a_pasted_token_signs_in_a_member_and_nothing_else(app: Accord, browser: httpx.AsyncClient) -> None:
+    opened = await decision_with_addresses(app)
+    page = await browser.get("/web/sign-in")
+    wrong = await browser.post("/web/sign-in/token", data={"token": "acc_wrong", "csrf": form_token(page)})
+    assert wrong.status_code == 401 and "unknown, revoked, or not a member" in wrong.text
+    auditor = await app.issue_auditor_token(opened.alliance_id, "gw", "funder")
+    refused = await browser.post("/web/sign-in/token", data={"token": auditor.token, "csrf": form_token(page)})
+    assert refused.status_code == 401
+    token = await app.issue_token(opened.alliance_id, "gw", "cedar", "pages")
+    signed = await browser.post("/web/sign-in/token", data={"token": token.token, "csrf": form_token(page)})
+    assert signed.status_code == 303
+    # cedar chose Spanish: the pages answer in it, whatever the browser asks for.
+    inbox = await browser.get("/web/inbox", headers={"Accept-Language": "en"})
+    assert '<html lang="es">' in inbox.text and "Mi bandeja" in inbox.text
+
+
+async def test_the_pages_speak_the_browsers_language_before_sign_in(browser: httpx.AsyncClient) -> None:
+    spanish = await browser.get("/web/sign-in", headers={"Accept-Language": "fr;q=0.9, es;q=0.8, en;q=0.5"})
+    assert '<html lang="es">' in spanish.text and "Iniciar sesión" in spanish.text
+    english = await browser.get("/web/sign-in", headers={"Accept-Language": "de, en;q=0.1"})
+    assert '<html lang="en">' in english.text and "Sign in" in english.text
+
+
+async def test_another_alliances_member_cannot_see_the_decision(app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int]) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    other = await decision_with_addresses(app)
+    await contacts.set_contact(app, other.alliance_id, "gw", "dune", email="dune-elsewhere@example.org")
+    await signed_in(browser, mailbox, "dune-elsewhere@example.org")
+    hidden = await browser.get(f"/web/decisions/{opened.decision_id}")
+    assert hidden.status_code == 404 and "Joint campaign" not in hidden.text
+
+
+async def test_contacts_are_set_by_the_member_or_a_coordinator_and_checked(app: Accord, pool: asyncpg.Pool) -> None:
+    opened: Opened = await decision_with_addresses(app)
+    with pytest.raises(Refused, match="not an email address"):
+        await contacts.set_contact(app, opened.alliance_id, "dune", "dune", email="dune at example")
+    with pytest.raises(Refused, match="use one of en, es"):
+        await contacts.set_contact(app, opened.alliance_id, "dune", "dune", language="fr")
+    with pytest.raises(Refused):
+        await contacts.set_contact(app, opened.alliance_id, "dune", "birch", email="x@example.org")
+    assert (await contacts.contact(app, opened.alliance_id, "dune")).email == "dune@example.org"
+    await contacts.set_contact(app, opened.alliance_id, "dune", "dune", erase=True)
+    assert await pool.fetchval("SELECT count(*) FROM accord.member_contacts WHERE member_id = 'dune' AND alliance_id = $1", opened.alliance_id) == 0
+    # Contacts are not in the record: no event holds an address.
+    assert await pool.fetchval("SELECT count(*) FROM accord.events WHERE data::text LIKE '%@example.org%'") == 0
+
+
+async def test_a_page_whose_database_is_down_says_so_in_a_page(app: Accord, db_url: str) -> None:
+    closed = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    await closed.close()
+    down = Accord(client=app.client, pool=closed, task_queue=app.task_queue)
+    transport = httpx.ASGITransport(app=create_app(down, web_settings(None)))
+    async with httpx.AsyncClient(transport=transport, base_url="http://accord.test", cookies={"accord_session": "s"}) as client:
+        answered = await client.get("/web/inbox", headers={"Accept-Language": "es"})
+    assert answered.status_code == 503 and answered.headers["content-type"].startswith("text/html")
+    assert "No disponible por ahora" in answered.text and "Traceback" not in answered.text

@@ -1,0 +1,137 @@
+"""The members' pages in a real browser: Debian's Chromium (/usr/bin/chromium, which `.ci/run` installs),
+driven by Playwright, against accord's own HTTP server on a free port, with a real SMTP server catching the
+sign-in email. Every page is checked with axe-core (no serious or critical violation) and by keyboard.
+
+With ACCORD_SCREENSHOTS=1 the test also writes the pages' screenshots to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright, expect
+from web_support import Mailbox, decision_with_addresses, free_port, smtp_server, web_settings
+
+from accord.api import serve
+from accord.app import Accord
+from accord.config import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser tests need Debian's Chromium: `apt-get install chromium` (.ci/run installs it)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def served(app: Accord) -> AsyncIterator[tuple[Settings, Mailbox]]:
+    """accord's HTTP server (API and pages) on a free port of 127.0.0.1, sending mail to a real SMTP server."""
+    with smtp_server() as (mailbox, smtp_port):
+        port = free_port()
+        settings = web_settings(smtp_port, base_url=f"http://127.0.0.1:{port}").model_copy(update={"api_port": port})
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(app, settings, stop))
+        for _ in range(100):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
+        try:
+            yield settings, mailbox
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+async def accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation on the page; with ACCORD_SCREENSHOTS=1, its screenshot."""
+    results = await Axe().run(page)
+    grave = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not grave, f"{name}: " + results.generate_report()
+    if os.environ.get("ACCORD_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_a_member_signs_in_from_the_email_and_takes_a_stance_per_point(
+    app: Accord, chromium: Browser, served: tuple[Settings, Mailbox]
+) -> None:
+    settings, mailbox = served
+    opened = await decision_with_addresses(app)
+    page = await (await chromium.new_context(locale="en-GB")).new_page()
+
+    await page.goto(f"{settings.base_url}/web")
+    await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+    await accessible(page, "sign-in")
+    # By keyboard: the first Tab reaches the skip link, which leads to the content.
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+    await page.get_by_label("Your email address").fill("dune@example.org")
+    await page.get_by_label("Your email address").press("Enter")
+    await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+    await mailbox.wait(1)
+    [link] = mailbox.links()
+    await page.goto(link)
+    await expect(page.get_by_text(f"Sign in as dune of {opened.alliance_id}?")).to_be_visible()
+    await page.get_by_role("button", name="Sign in").click()
+
+    await expect(page.get_by_role("heading", name="My inbox")).to_be_visible()
+    await expect(page.get_by_text("2 points without your stance")).to_be_visible()
+    await accessible(page, "inbox")
+    await page.get_by_role("link", name="Joint campaign 2027").click()
+
+    await expect(page.get_by_role("heading", name="Joint campaign 2027")).to_be_visible()
+    p1 = page.locator("#point-p1")
+    await expect(p1.get_by_role("table")).to_contain_text("0 of 5 responded")
+    await accessible(page, "decision")
+    await p1.get_by_label("Agree", exact=True).check()
+    await p1.get_by_role("button", name="Record my stance on p1").click()
+    await expect(page.get_by_role("status")).to_have_text("Your stance on p1 is recorded.")
+    p1 = page.locator("#point-p1")
+    await expect(p1.get_by_role("table")).to_contain_text("1 of 5 responded")
+    await expect(p1.get_by_role("row", name="Agree 1", exact=True)).to_be_visible()
+
+    # Objecting needs a reason: the page says so beside the point, and nothing is recorded.
+    p2 = page.locator("#point-p2")
+    await p2.get_by_label("Object", exact=True).check()
+    await p2.get_by_role("button", name="Record my stance on p2").click()
+    await expect(page.locator("#point-p2").get_by_role("alert")).to_contain_text("reason")
+    await expect(page.locator("#point-p2").get_by_label("Object", exact=True)).to_be_checked()  # the choice is kept
+    await expect(page.locator("#point-p2").get_by_role("table")).to_contain_text("0 of 5 responded")
+    await accessible(page, "decision-refused")
+
+    # By keyboard alone: choose a stance with the arrow keys and send it with Enter.
+    p2 = page.locator("#point-p2")
+    await p2.get_by_label("Agree", exact=True).focus()
+    await page.keyboard.press("ArrowDown")  # the next radio: agree, with concerns
+    await expect(p2.get_by_label("Agree, with concerns")).to_be_checked()
+    await p2.get_by_label("Reason (needed to object or block)").fill("only with the grant's conditions read out")
+    await p2.get_by_role("button", name="Record my stance on p2").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Your stance on p2 is recorded.")
+    await page.get_by_role("link", name="My inbox").click()
+    await expect(page.get_by_text("Nothing waits for you now.")).to_be_visible()
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+    await page.goto(f"{settings.base_url}/web/inbox")
+    await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
