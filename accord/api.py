@@ -18,14 +18,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
 import structlog
+import swagger_ui_bundle  # type: ignore[import-untyped]  # ships no types: only the assets' path is used
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi import Path as FastAPIPath
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -823,6 +826,8 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
         title="accord",
         version=__version__,
         summary="Governance of alliances as durable, auditable workflows",
+        docs_url=None,  # served below from local assets: the docs page works offline
+        redoc_url=None,
     )
     app.state.accord = accord
     app.state.settings = settings
@@ -844,7 +849,22 @@ def create_app(accord: Accord, settings: Settings) -> FastAPI:
     from accord import web
 
     web.install(app)
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """The API's docs page (`/docs`), with Swagger UI's script and style served by accord itself (from the
+    swagger-ui-bundle wheel) rather than from a CDN: it works on a machine without internet access."""
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:  # pyright: ignore[reportUnusedFunction]  # registered by the decorator
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js", swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
 
 class _Server(uvicorn.Server):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import tomllib
 import uuid
@@ -148,7 +149,14 @@ async def test_openapi_document_lists_every_endpoint(client: httpx.AsyncClient) 
         "$ref": "#/components/schemas/CommandResult"
     }
     assert "actor" not in document["components"]["schemas"]["AdmitRequest"]["properties"]
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    # The docs page works offline: every script and style it loads is served by accord itself.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        served = await client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 500, asset
 
 
 def free_port() -> int:
