@@ -7,7 +7,9 @@ exactly as the API does; every form carries the session's form token (CSRF).
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Annotated, Any
 
 import structlog
@@ -15,14 +17,29 @@ from babel.dates import format_datetime, format_timedelta
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from accord import contacts, mail, sessions
-from accord.app import Accord
+from accord import contacts, costs, mail, sessions
+from accord.app import Accord, DisputeView
 from accord.config import Settings
 from accord.i18n import environment, negotiate, translations
-from events.decision import DecisionState, Point, Stage, StanceKind, TakeStance
+from events.access import TokenHolder
+from events.decision import (
+    AmendPoint,
+    ApplyFallback,
+    CloseDecision,
+    DecisionCommand,
+    DecisionState,
+    ExtendDeadline,
+    Point,
+    Stage,
+    StanceKind,
+    TakeStance,
+    Tally,
+)
+from events.dispute import DisputeCommand, DisputeStage, RulingKind
 from events.errors import AccordError
+from events.processes import DECISION
 from events.rules import RefusalKind, Refused
 
 log = structlog.get_logger("accord.web")
@@ -50,7 +67,7 @@ class Page:
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         csrf = self.session.csrf_token if self.session else self.request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(24)
         html = environment(self.language).get_template(template).render(
-            session=self.session, csrf=csrf, when=self.when, left=self.left, **values
+            session=self.session, csrf=csrf, when=self.when, left=self.left, span=self.span, **values
         )
         response = HTMLResponse(html, status_code=status)
         if self.session is None and FORM_COOKIE not in self.request.cookies:
@@ -62,6 +79,9 @@ class Page:
 
     def when(self, moment: datetime) -> str:
         return format_datetime(moment, "medium", tzinfo=UTC, locale=self.language) + " UTC"
+
+    def span(self, length: timedelta) -> str:
+        return format_timedelta(length, threshold=1.5, locale=self.language)
 
     def left(self, moment: datetime) -> str:
         remaining = moment - datetime.now(UTC)
@@ -94,6 +114,14 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     view = Page(request, None, negotiate(request.headers.get("accept-language")))
     title = view.gettext("Not available just now") if status == 503 else view.gettext("Something went wrong")
     return view.message(title, message, status)
+
+
+async def posted(request: Request, csrf: str) -> tuple[Page, Response | None]:
+    """A signed-in member's form: its page, or the answer instead (to sign in; a forged form refused)."""
+    view = await page(request)
+    if view.session is None:
+        return view, to_sign_in()
+    return view, None if view.checked(csrf) else forged(view)
 
 
 def to_sign_in() -> RedirectResponse:
@@ -246,15 +274,52 @@ async def inbox(request: Request) -> Response:
             unanswered = [p for p in shown.state.active_points if me.member_id not in p.stances]
             if unanswered:
                 waiting.append((shown.state, unanswered))
+    acting = [d.state for d in await view.accord.disputes(me.alliance_id, me) if isinstance(d, DisputeView) and me.member_id in d.must_act]
     since = await contacts.visited(view.accord.pool, me.alliance_id, me.member_id, datetime.now(UTC))
     recent = await view.accord.notifications(me.alliance_id, me.member_id, me.member_id, 50)
     changed = [n for n in recent if since is None or n.created_at > since]
-    return view.render("inbox.html", waiting=waiting, changed=changed, since=since)
+    return view.render("inbox.html", waiting=waiting, acting=acting, changed=changed, since=since, stages=STAGE_NAMES)
 
 
 def N_(message: str) -> str:
     """Marks a message for translation where it is defined; it is translated where it is shown."""
     return message
+
+
+@pages.get("/alliance", response_class=HTMLResponse)
+async def overview(request: Request) -> Response:
+    """The alliance at a glance: members and roles, open and stalled decisions with their deadlines and how
+    near each is to quorum, disputes by stage (only what the reader may see), parked points, the costs."""
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    me = view.session.holder
+    alliance = await view.accord.alliance(me.alliance_id, me)
+    live = [row for row in await view.accord.decisions(me.alliance_id, me) if row.stage in (Stage.OPEN, Stage.STALLED)]
+    decisions = [(row, await _nearest_quorum(view.accord, row.decision_id, me)) for row in live]
+    disputes = [(d.state.dispute_id, d.state.stage, d.state.subject) if isinstance(d, DisputeView) else (d.dispute_id, d.stage, None)
+                for d in await view.accord.disputes(me.alliance_id, me)]
+    return view.render(
+        "overview.html", alliance=alliance, decisions=decisions, disputes=disputes, chart=await _costs_chart(view), stages=STAGE_NAMES,
+    )
+
+
+async def _nearest_quorum(accord: Accord, decision_id: str, me: TokenHolder) -> Tally | None:
+    """The point of a decision farthest from quorum (what holds the decision up), or None when it has none."""
+    tallies = (await accord.decision(decision_id, me)).tallies
+    return min(tallies, key=lambda t: t.responded - t.quorum_needed, default=None)
+
+
+async def _costs_chart(view: Page) -> str | None:
+    """The chart of agreed against carried shares this year, or why there is none; None without entries."""
+    assert view.session is not None
+    me = view.session.holder
+    today = datetime.now(UTC).date()
+    try:
+        got = await costs.report(view.accord, me.alliance_id, me, today.replace(month=1, day=1), today)
+    except Refused as error:
+        return f"<p>{escape(error.message)}</p>"
+    return costs.chart_svg(got) if got.total else None
 
 
 STANCE_LABELS = {
@@ -264,11 +329,11 @@ STANCE_LABELS = {
 
 
 @pages.get("/decisions/{decision_id}", response_class=HTMLResponse)
-async def decision_page(request: Request, decision_id: str, done: str | None = None) -> Response:
+async def decision_page(request: Request, decision_id: str, done: str | None = None, did: str | None = None) -> Response:
     view = await page(request)
     if view.session is None:
         return to_sign_in()
-    return await _decision(view, decision_id, done=done)
+    return await _decision(view, decision_id, done=done, did=view.gettext(DONE[did]) if did in DONE else None)
 
 
 async def _decision(view: Page, decision_id: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -280,13 +345,25 @@ async def _decision(view: Page, decision_id: str, status: int = 200, **values: A
     except Refused as error:
         return view.message(view.gettext("Not found"), error.message, STATUS[error.kind])
     principles = [p for p in alliance.charter.principles if p.id in shown.state.context.principles]
-    member = alliance.member(me.member_id)
+    state = shown.state
     return view.render(
         "decision.html", status, view=shown, me=me.member_id, principles=principles, stances=STANCE_LABELS,
-        tallies={t.point_id: t for t in shown.tallies}, coordinator=member is not None and me.member_id in shown.state.context.coordinators,
-        live=shown.state.is_live, voter=me.member_id in shown.state.context.electorate,
-        **{"done": None, "error": None, "sent": {}, **values},
+        tallies={t.point_id: t for t in shown.tallies}, coordinator=me.member_id in state.context.coordinators,
+        proposer=me.member_id == state.proposer, live=state.is_live, voter=me.member_id in state.context.electorate,
+        history=await _texts(view.accord, DECISION.stream_name(state.decision_id, state.alliance_id), me),
+        **{"done": None, "did": None, "error": None, "sent": {}, **values},
     )
+
+
+async def _texts(accord: Accord, stream: str, reader: TokenHolder) -> dict[str, list[tuple[datetime, str]]]:
+    """Each point's texts in the record, oldest first: as proposed, then as each amendment left it."""
+    texts: dict[str, list[tuple[datetime, str]]] = {}
+    for event in await accord.store.read_stream(await accord.readable_record(stream, reader)):
+        proposed = event.data.get("points", []) if event.event_type == "DecisionOpened" else [event.data]
+        if event.event_type in ("DecisionOpened", "PointAdded", "PointAmended"):
+            for point in proposed:
+                texts.setdefault(point["point_id"], []).append((event.recorded_at, point["text"]))
+    return texts
 
 
 @pages.post("/decisions/{decision_id}/points/{point_id}/stance", response_class=HTMLResponse)
@@ -294,11 +371,10 @@ async def take_stance(
     request: Request, decision_id: str, point_id: str, stance: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "",
     principle: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    view = await page(request)
-    if view.session is None:
-        return to_sign_in()
-    if not view.checked(csrf):
-        return forged(view)
+    view, refused = await posted(request, csrf)
+    if refused is not None:
+        return refused
+    assert view.session is not None
     me = view.session.holder
     sent = {"stance": stance, "reason": reason, "principle": principle}  # shown again beside a refusal
     try:
@@ -312,6 +388,125 @@ async def take_stance(
     except Refused as error:
         return await _decision(view, decision_id, STATUS[error.kind], error=(point_id, error.message), sent=sent)
     return RedirectResponse(f"/web/decisions/{decision_id}?done={point_id}#point-{point_id}", status_code=303)
+
+
+ACTIONS = {"extend": ExtendDeadline, "fallback": ApplyFallback, "close": CloseDecision}
+"""What a coordinator may do to a stalled decision from its page (the decider says when each is allowed)."""
+DONE = {"extend": N_("The deadline is extended."), "fallback": N_("The charter's fallback is applied."),
+        "close": N_("The decision is closed."), "amend": N_("The point is amended; the stances on it are cleared.")}
+
+
+@pages.post("/decisions/{decision_id}/points/{point_id}/text", response_class=HTMLResponse)
+async def amend(
+    request: Request, decision_id: str, point_id: str, text: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+) -> Response:
+    """The proposer amends a point; the stances on it are cleared (the decider refuses anyone else)."""
+    return await _act(request, decision_id, csrf, lambda actor: AmendPoint(actor=actor, point_id=point_id, text=text), "amend", point_id)
+
+
+@pages.post("/decisions/{decision_id}/{action}", response_class=HTMLResponse)
+async def coordinate(request: Request, decision_id: str, action: str, csrf: Annotated[str, Form()] = "") -> Response:
+    if action not in ACTIONS:
+        view = await page(request)
+        return view.message(view.gettext("Not found"), view.gettext("There is no such action."), 404)
+    return await _act(request, decision_id, csrf, lambda actor: ACTIONS[action](actor=actor), action, None)
+
+
+async def _act(
+    request: Request, decision_id: str, csrf: str, command: Callable[[str], DecisionCommand], action: str, point_id: str | None
+) -> Response:
+    view, refused = await posted(request, csrf)
+    if refused is not None:
+        return refused
+    assert view.session is not None
+    me = view.session.holder
+    try:
+        await view.accord.decision_command(decision_id, command(me.member_id), alliance_id=me.alliance_id)
+    except ValidationError as error:
+        return await _decision(view, decision_id, 422, error=(point_id or action, _first_problem(error)))
+    except Refused as error:
+        return await _decision(view, decision_id, STATUS[error.kind], error=(point_id or action, error.message))
+    anchor = f"#point-{point_id}" if point_id else ""
+    return RedirectResponse(f"/web/decisions/{decision_id}?did={action}{anchor}", status_code=303)
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    return f"{problem['loc'][-1]}: {problem['msg']}" if problem["loc"] else str(problem["msg"])
+
+
+# --- disputes ------------------------------------------------------------------------------------------
+
+LADDER = (DisputeStage.NEGOTIATION, DisputeStage.MEDIATION, DisputeStage.PANEL, DisputeStage.APPEAL_WINDOW, DisputeStage.APPEAL)
+"""The dispute ladder's steps as its page shows them, in order (a draw and a stalled panel belong to a step)."""
+STEP_OF = {DisputeStage.DRAWING: None, DisputeStage.PANEL_STALLED: DisputeStage.PANEL}
+DISPUTE_ACTIONS = {"propose", "accept", "object_mediator", "impasse", "rule", "appeal", "withdraw", "contribute", "extend_panel", "refer"}
+"""The commands a dispute's page sends (the decider says who may send each, and when); raising, assigning a
+mediator and interim measures stay with the CLI and the API."""
+STAGE_NAMES = {
+    DisputeStage.NEGOTIATION: N_("negotiation"), DisputeStage.MEDIATION: N_("mediation"), DisputeStage.PANEL: N_("panel"),
+    DisputeStage.PANEL_STALLED: N_("panel, stalled"), DisputeStage.APPEAL_WINDOW: N_("time to appeal"), DisputeStage.APPEAL: N_("appeal"),
+    DisputeStage.DRAWING: N_("a draw is open"), DisputeStage.SETTLED: N_("settled"), DisputeStage.FINAL: N_("final"),
+    DisputeStage.REFERRED: N_("referred to the assembly"), DisputeStage.WITHDRAWN: N_("withdrawn"),
+}
+RULING_NAMES = {
+    RulingKind.UPHOLD: N_("uphold the complaint"), RulingKind.DISMISS: N_("dismiss it"), RulingKind.TERMS: N_("settle on terms"),
+}
+FIELDS = ("text", "terms_id", "reason", "ruling", "terms", "reasons", "contribution")
+
+
+@pages.get("/disputes/{dispute_id}", response_class=HTMLResponse)
+async def dispute_page(request: Request, dispute_id: str, did: str | None = None) -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    return await _dispute(view, dispute_id, did=view.gettext("Done: it is recorded.") if did in DISPUTE_ACTIONS else None)
+
+
+async def _dispute(view: Page, dispute_id: str, status: int = 200, **values: Any) -> HTMLResponse:
+    assert view.session is not None
+    me = view.session.holder
+    try:
+        seen = await view.accord.dispute(dispute_id, me)
+    except Refused as error:
+        return view.message(view.gettext("Not found"), error.message, STATUS[error.kind])
+    if not isinstance(seen, DisputeView):  # an outline: that it exists, and its stage
+        return view.render("dispute_outline.html", status, outline=seen, stages=STAGE_NAMES)
+    state = seen.state
+    step = STEP_OF.get(state.stage, state.stage)
+    if state.stage == DisputeStage.DRAWING and state.draw is not None:
+        step = {"mediation": DisputeStage.MEDIATION, "mediator": DisputeStage.MEDIATION, "panel": DisputeStage.PANEL}.get(
+            state.draw.purpose, DisputeStage.APPEAL
+        )
+    return view.render(
+        "dispute.html", status, dispute=state, ladder=LADDER, step=step, me=me.member_id, party=me.member_id in state.parties,
+        panelist=me.member_id in state.panel, coordinator=me.member_id in state.context.coordinators,
+        mediator=me.member_id == state.mediator, rulings=RULING_NAMES, stages=STAGE_NAMES, must_act=me.member_id in seen.must_act,
+        **{"error": None, "did": None, **values},
+    )
+
+
+@pages.post("/disputes/{dispute_id}/{action}", response_class=HTMLResponse)
+async def dispute_action(request: Request, dispute_id: str, action: str) -> Response:
+    form = await request.form()
+    view, refused = await posted(request, str(form.get("csrf", "")))
+    if refused is not None:
+        return refused
+    assert view.session is not None
+    if action not in DISPUTE_ACTIONS:
+        return view.message(view.gettext("Not found"), view.gettext("There is no such action."), 404)
+    me = view.session.holder
+    fields = {name: str(form[name]).strip() for name in FIELDS if str(form.get(name, "")).strip()}
+    if action == "contribute" and "contribution" not in fields:  # no script ran to make the bytes in the browser
+        fields["contribution"] = secrets.token_hex(32)
+    try:
+        command = TypeAdapter(DisputeCommand).validate_python({"type": action, "actor": me.member_id, **fields})
+        await view.accord.dispute_command(dispute_id, command, alliance_id=me.alliance_id)
+    except ValidationError as error:
+        return await _dispute(view, dispute_id, 422, error=(action, _first_problem(error)))
+    except Refused as error:
+        return await _dispute(view, dispute_id, STATUS[error.kind], error=(action, error.message))
+    return RedirectResponse(f"/web/disputes/{dispute_id}?did={action}", status_code=303)
 
 
 def install(app: FastAPI) -> None:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import asyncpg
 import httpx
 import pytest
+from decision_support import eventually, skip_to
+from temporalio.testing import WorkflowEnvironment
 from web_support import Mailbox, Opened, decision_with_addresses, smtp_server, web_settings
 
 from accord import contacts
 from accord.api import create_app
 from accord.app import Accord
-from events.processes import DECISION
+from events.decision import Stage, StanceKind, TakeStance
+from events.processes import DECISION, DISPUTE
 from events.rules import Refused
 from events.store import EventStore
 
@@ -192,3 +196,123 @@ async def test_a_page_whose_database_is_down_says_so_in_a_page(app: Accord, db_u
         answered = await client.get("/web/inbox", headers={"Accept-Language": "es"})
     assert answered.status_code == 503 and answered.headers["content-type"].startswith("text/html")
     assert "No disponible por ahora" in answered.text and "Traceback" not in answered.text
+
+
+async def test_the_overview_shows_the_alliance_and_keeps_a_dispute_from_those_outside_it(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["birch"], "Who keeps the banner", "A quarrel about the banner.")
+    await signed_in(browser, mailbox, "dune@example.org")
+    overview = await browser.get("/web/alliance")
+    assert overview.status_code == 200 and "Joint campaign 2027" in overview.text
+    assert "p1: 0 of 3 responses needed" in overview.text and "Birch (birch)" in overview.text and "steering" in overview.text
+    # dune is no party to the dispute: the page shows no more of it than the API would (at most its stage).
+    assert "Who keeps the banner" not in overview.text and "quarrel" not in overview.text
+    assert "No dispute waits for you." in (await browser.get("/web/inbox")).text
+
+    await browser.post("/web/sign-out", data={"csrf": form_token(overview)})
+    await signed_in(browser, mailbox, "birch@example.org")
+    party = await browser.get("/web/alliance")
+    assert ">banner</a>: Who keeps the banner (stage: negotiation)" in party.text
+    inbox = await browser.get("/web/inbox")
+    assert "Disputes where you must act" in inbox.text and "banner: Who keeps the banner" in inbox.text
+
+
+async def test_the_proposer_amends_a_point_on_its_page_and_the_stances_on_it_are_cleared(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int], store: EventStore
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    stream = DECISION.stream_name(opened.decision_id, opened.alliance_id)
+    await app.decision_command(opened.decision_id, TakeStance(actor="dune", point_id="p1", stance=StanceKind.AGREE), alliance_id=opened.alliance_id)
+    await signed_in(browser, mailbox, "dune@example.org")
+    page = await browser.get(f"/web/decisions/{opened.decision_id}")
+    assert "Amend the text of p1" not in page.text  # only the proposer amends
+    before = (await store.head(stream)).version
+    refused = await browser.post(f"/web/decisions/{opened.decision_id}/points/p1/text", data={"text": "March on", "csrf": form_token(page)})
+    assert refused.status_code == 403 and "proposer" in refused.text and (await store.head(stream)).version == before
+
+    await browser.post("/web/sign-out", data={"csrf": form_token(page)})
+    await signed_in(browser, mailbox, "amber@example.org")
+    page = await browser.get(f"/web/decisions/{opened.decision_id}")
+    assert "Amend the text of p1 (the stances on it are cleared)" in page.text and "1 of 5 responded" in page.text
+    empty = await browser.post(f"/web/decisions/{opened.decision_id}/points/p1/text", data={"text": " ", "csrf": form_token(page)})
+    assert empty.status_code == 422 and (await store.head(stream)).version == before
+    amended = await browser.post(
+        f"/web/decisions/{opened.decision_id}/points/p1/text", data={"text": "March on the river day, in the afternoon", "csrf": form_token(page)}
+    )
+    assert amended.status_code == 303 and "?did=amend#point-p1" in amended.headers["location"]
+    shown = await browser.get(amended.headers["location"])
+    assert "The point is amended; the stances on it are cleared." in shown.text and "0 of 5 responded" in shown.text
+    assert "Amended 1 time: earlier texts" in shown.text and "March on the river day</li>" in shown.text.replace("\n", "")
+    assert [e.event_type for e in await store.read_stream(stream)][-1] == "PointAmended"
+
+
+async def test_a_coordinator_extends_a_stalled_decision_from_its_page(
+    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, store: EventStore
+) -> None:
+    app = skipping_app
+    opened = await decision_with_addresses(app)
+    stream = DECISION.stream_name(opened.decision_id, opened.alliance_id)
+    shown = await app.decision(opened.decision_id, alliance_id=opened.alliance_id)
+    await skip_to(time_skipping_env, shown.state.deadline + timedelta(minutes=1))
+    await eventually(lambda: app.decision(opened.decision_id, alliance_id=opened.alliance_id), lambda v: v.state.stage == Stage.STALLED)
+    tokens = {m: (await app.issue_token(opened.alliance_id, "gw", m, "pages")).token for m in ("gw", "dune")}
+    transport = httpx.ASGITransport(app=create_app(app, web_settings(None)))
+    for member in ("dune", "gw"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as client:
+            page = await client.get("/web/sign-in")
+            await client.post("/web/sign-in/token", data={"token": tokens[member], "csrf": form_token(page)})
+            page = await client.get(f"/web/decisions/{opened.decision_id}")
+            assert "Stalled" in page.text and "Points without quorum: p1, p2." in page.text
+            before = (await store.head(stream)).version
+            extended = await client.post(f"/web/decisions/{opened.decision_id}/extend", data={"csrf": form_token(page)})
+            if member == "dune":  # not a coordinator: no buttons, and the decider refuses; nothing is recorded
+                assert "Extend the deadline" not in page.text
+                assert extended.status_code == 403 and (await store.head(stream)).version == before
+                continue
+            assert "Extend the deadline by" in page.text and "Apply the fallback" in page.text
+            assert extended.status_code == 303, extended.text
+            after = await client.get(extended.headers["location"])
+            assert "The deadline is extended." in after.text and "What happens next" in after.text
+            assert [e.event_type for e in await store.read_stream(stream)][-1] == "DeadlineExtended"
+            unknown = await client.post(f"/web/decisions/{opened.decision_id}/adopt", data={"csrf": form_token(page)})
+            assert unknown.status_code == 404 and "There is no such action." in unknown.text
+
+
+async def test_the_parties_settle_a_dispute_on_its_page_and_nobody_else_sees_it(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int], store: EventStore
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["birch"], "Who keeps the banner", "A quarrel about the banner.")
+    stream = DISPUTE.stream_name("banner", opened.alliance_id)
+
+    await signed_in(browser, mailbox, "dune@example.org")  # no party: the page shows at most that it exists
+    outside = await browser.get("/web/disputes/banner")
+    assert outside.status_code in (200, 404) and "Who keeps the banner" not in outside.text and "quarrel" not in outside.text
+    before = (await store.head(stream)).version
+    meddling = await browser.post("/web/disputes/banner/propose", data={"text": "I keep it", "csrf": form_token(outside)})
+    assert meddling.status_code in (403, 404) and "Who keeps the banner" not in meddling.text
+    assert (await store.head(stream)).version == before
+    await browser.post("/web/sign-out", data={"csrf": form_token(outside)})
+
+    await signed_in(browser, mailbox, "amber@example.org")
+    page = await browser.get("/web/disputes/banner")
+    assert page.status_code == 200 and 'aria-current="step" class="current">negotiation' in page.text
+    proposed = await browser.post("/web/disputes/banner/propose", data={"text": "We keep it a month each", "csrf": form_token(page)})
+    assert proposed.status_code == 303
+    page = await browser.get(proposed.headers["location"])
+    assert "Done: it is recorded." in page.text and "We keep it a month each" in page.text
+    await browser.post("/web/sign-out", data={"csrf": form_token(page)})
+
+    await signed_in(browser, mailbox, "birch@example.org")
+    page = await browser.get("/web/disputes/banner")
+    [terms_id] = re.findall(r'name="terms_id" value="([^"]+)"', page.text)
+    accepted = await browser.post("/web/disputes/banner/accept", data={"terms_id": terms_id, "csrf": form_token(page)})
+    assert accepted.status_code == 303
+    settled = await browser.get("/web/disputes/banner")
+    assert "Ended: " in settled.text and "What you can do" not in settled.text
+    assert [e.event_type for e in await store.read_stream(stream)][-2:] == ["TermsAccepted", "DisputeSettled"]

@@ -11,16 +11,21 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
+from decision_support import eventually, skip_to
 from playwright.async_api import Browser, Page, async_playwright, expect
+from temporalio.testing import WorkflowEnvironment
 from web_support import Mailbox, decision_with_addresses, free_port, smtp_server, web_settings
 
 from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
+from events.decision import Stage, StanceKind, TakeStance
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
@@ -40,6 +45,18 @@ async def chromium() -> AsyncIterator[Browser]:
 
 @pytest.fixture
 async def served(app: Accord) -> AsyncIterator[tuple[Settings, Mailbox]]:
+    async with serving(app) as server:
+        yield server
+
+
+@pytest.fixture
+async def served_skipping(skipping_app: Accord) -> AsyncIterator[tuple[Settings, Mailbox]]:
+    async with serving(skipping_app) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serving(app: Accord) -> AsyncIterator[tuple[Settings, Mailbox]]:
     """accord's HTTP server (API and pages) on a free port of 127.0.0.1, sending mail to a real SMTP server."""
     with smtp_server() as (mailbox, smtp_port):
         port = free_port()
@@ -76,6 +93,7 @@ async def test_a_member_signs_in_from_the_email_and_takes_a_stance_per_point(
 ) -> None:
     settings, mailbox = served
     opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["dune"], "Who keeps the banner", "A quarrel about the banner.")
     page = await (await chromium.new_context(locale="en-GB")).new_page()
 
     await page.goto(f"{settings.base_url}/web")
@@ -131,7 +149,70 @@ async def test_a_member_signs_in_from_the_email_and_takes_a_stance_per_point(
     await page.get_by_role("link", name="My inbox").click()
     await expect(page.get_by_text("Nothing waits for you now.")).to_be_visible()
 
+    # The alliance at a glance, then the dispute dune is a party to: its ladder, and terms proposed.
+    await page.get_by_role("link", name="The alliance").click()
+    await expect(page.get_by_role("heading", name=f"Alliance {opened.alliance_id}")).to_be_visible()
+    await accessible(page, "alliance")
+    await page.get_by_role("link", name="banner").click()
+    await expect(page.get_by_role("heading", name="Who keeps the banner")).to_be_visible()
+    await expect(page.locator('[aria-current="step"]')).to_contain_text("negotiation")
+    await accessible(page, "dispute")
+    await page.get_by_label("Terms to propose").fill("A month each, starting with amber")
+    await page.get_by_role("button", name="Propose these terms").click()
+    await expect(page.get_by_role("status")).to_have_text("Done: it is recorded.")
+    await expect(page.get_by_text("A month each, starting with amber")).to_be_visible()
+
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
     await page.goto(f"{settings.base_url}/web/inbox")
     await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
+
+
+async def test_the_proposer_amends_a_coordinator_extends_and_an_outsider_sees_no_dispute(
+    skipping_app: Accord, time_skipping_env: WorkflowEnvironment, chromium: Browser, served_skipping: tuple[Settings, Mailbox]
+) -> None:
+    app, (settings, _) = skipping_app, served_skipping
+    opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["birch"], "Who keeps the banner", "A quarrel about the banner.")
+    await app.decision_command(opened.decision_id, TakeStance(actor="dune", point_id="p1", stance=StanceKind.AGREE), alliance_id=opened.alliance_id)
+
+    async def signed_in_as(member: str) -> Page:
+        token = await app.issue_token(opened.alliance_id, "gw", member, "pages")
+        page = await (await chromium.new_context(locale="en-GB")).new_page()
+        await page.goto(f"{settings.base_url}/web/sign-in")
+        await page.get_by_label("API token").fill(token.token)
+        await page.get_by_role("button", name="Sign in with the token").click()
+        await expect(page.get_by_role("heading", name="My inbox")).to_be_visible()
+        return page
+
+    # The proposer amends p1 and sees the stance on it cleared, with the earlier text kept in view.
+    amber = await signed_in_as("amber")
+    await amber.goto(f"{settings.base_url}/web/decisions/{opened.decision_id}")
+    p1 = amber.locator("#point-p1")
+    await expect(p1.get_by_role("table")).to_contain_text("1 of 5 responded")
+    await p1.get_by_label("Amend the text of p1 (the stances on it are cleared)").fill("March on the river day, in the afternoon")
+    await p1.get_by_role("button", name="Amend p1").click()
+    await expect(amber.get_by_role("status")).to_have_text("The point is amended; the stances on it are cleared.")
+    p1 = amber.locator("#point-p1")
+    await expect(p1.get_by_role("table")).to_contain_text("0 of 5 responded")
+    await p1.get_by_text("Amended 1 time: earlier texts").click()
+    await expect(p1.get_by_role("listitem")).to_contain_text("March on the river day")
+
+    # Nobody answers: at the deadline the decision stalls, and a coordinator extends it from its page.
+    shown = await app.decision(opened.decision_id, alliance_id=opened.alliance_id)
+    await skip_to(time_skipping_env, shown.state.deadline + timedelta(minutes=1))
+    await eventually(lambda: app.decision(opened.decision_id, alliance_id=opened.alliance_id), lambda v: v.state.stage == Stage.STALLED)
+    gw = await signed_in_as("gw")
+    await gw.goto(f"{settings.base_url}/web/decisions/{opened.decision_id}")
+    await expect(gw.get_by_role("heading", name="Stalled")).to_be_visible()
+    await accessible(gw, "decision-stalled")
+    await gw.get_by_role("button", name="Extend the deadline by").click()
+    await expect(gw.get_by_role("status")).to_have_text("The deadline is extended.")
+    await expect(gw.get_by_role("heading", name="What happens next")).to_be_visible()
+
+    # dune is no party to the dispute: neither its page, nor the overview, nor the inbox show its subject.
+    dune = await signed_in_as("dune")
+    for path in ("/web/disputes/banner", "/web/alliance", "/web/inbox"):
+        await dune.goto(f"{settings.base_url}{path}")
+        await expect(dune.locator("main")).not_to_contain_text("Who keeps the banner")
+        await expect(dune.locator("main")).not_to_contain_text("quarrel")
