@@ -518,6 +518,10 @@ async def set_webhook(member_id: str, body: WebhookRequest, actor: Actor, accord
 class ContactRequest(Body):
     email: str | None = Field(default=None, max_length=254, description="where sign-in links and email go")
     language: Literal["en", "es"] | None = Field(default=None, description="the language of the member's pages and emails")
+    delivery: dict[str, str] | None = Field(
+        default=None, max_length=50,
+        description='how each kind of notification goes, email, webhook or none: {"reminder": "email", "*": "none"}',
+    )
 
 
 @alliances.put(
@@ -526,7 +530,9 @@ class ContactRequest(Body):
     summary="Set a member's email address and language, kept beside the record (the member or coordinators)",
 )
 async def set_contact(member_id: str, body: ContactRequest, actor: Actor, accord: AccordDep) -> contacts.Contact:
-    return await contacts.set_contact(accord, actor.alliance_id, actor.member_id, member_id, email=body.email, language=body.language)
+    return await contacts.set_contact(
+        accord, actor.alliance_id, actor.member_id, member_id, email=body.email, language=body.language, delivery=body.delivery
+    )
 
 
 @alliances.get("/members/{member_id}/contact", tags=["members"], summary="A member's contact (the member or coordinators)")

@@ -342,21 +342,31 @@ async def webhook(app: Accord, alliance_id: str, member_id: str, url: str | None
 @click.argument("member_id")
 @click.option("--email", default=None, help="The address for sign-in links and email (kept beside the record, not in it).")
 @click.option("--language", default=None, help="The language of the member's pages and emails: en or es.")
-@click.option("--erase", is_flag=True, help="Forget the member's address and language.")
+@click.option("--deliver", "deliver", multiple=True, metavar="KIND=WAY",
+              help="How a kind of notification goes (or '*' for every other kind): email, webhook or none. Repeat for several.")
+@click.option("--erase", is_flag=True, help="Forget the member's address, language and ways of delivery.")
 @actor_option
 async def contact(
-    app: Accord, alliance_id: str, member_id: str, email: str | None, language: str | None, erase: bool, actor: str
+    app: Accord, alliance_id: str, member_id: str, email: str | None, language: str | None, deliver: tuple[str, ...], erase: bool,
+    actor: str,
 ) -> Output:
     """Set how a member is reached, or show it (the member or a coordinator)."""
     from accord import contacts
     from events.access import Caller
+    from events.rules import invalid
 
-    if email is None and language is None and not erase:
+    if any("=" not in pair for pair in deliver):
+        raise invalid("--deliver takes KIND=WAY, e.g. --deliver reminder=email --deliver '*=none'", "deliver")
+    delivery = dict(pair.split("=", 1) for pair in deliver)
+    if email is None and language is None and not delivery and not erase:
         got = await contacts.contact(app, alliance_id, member_id, Caller.named(actor))
     else:
-        got = await contacts.set_contact(app, alliance_id, actor, member_id, email=email, language=language, erase=erase)
+        got = await contacts.set_contact(
+            app, alliance_id, actor, member_id, email=email, language=language, delivery=delivery, erase=erase
+        )
     language_text = got.language or "(the browser's)"
-    return Output(got, f"{member_id}: email {got.email or '(none)'}, language {language_text}")
+    ways = ", ".join(f"{kind} by {way}" for kind, way in sorted(got.delivery.items())) or "as set up (webhook, else email)"
+    return Output(got, f"{member_id}: email {got.email or '(none)'}, language {language_text}; notifications: {ways}")
 
 
 @command(member, "witness-key")

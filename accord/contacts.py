@@ -7,14 +7,16 @@ by a coordinator (as a webhook is), readable by them alone, and never exported o
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from accord.app import Accord
 from accord.i18n import LANGUAGES
+from accord.mail import CHANNELS
 from events.access import Caller
 from events.rules import invalid, not_found
 
@@ -24,12 +26,31 @@ __all__ = ["Contact", "contact", "members_at", "set_contact", "visited"]
 _ADDRESS = re.compile(r"[^@\s<>\"(),;:\\\[\]]+@[^@\s<>\"(),;:\\\[\]]+\.[^@\s<>\"(),;:\\\[\].]+")
 
 
+_KIND = re.compile(r"\*|[a-z][a-z_]{0,62}")
+
+
 class Contact(BaseModel):
     alliance_id: str
     member_id: str
     email: str | None = None
     language: str | None = None
+    delivery: dict[str, str] = {}
+    """By kind of notification (or "*", every other kind): email, webhook or none."""
     last_visit: datetime | None = None
+
+    @field_validator("delivery", mode="before")
+    @classmethod
+    def _from_jsonb(cls, value: object) -> object:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+def _delivery(delivery: dict[str, str]) -> dict[str, str]:
+    for kind, way in delivery.items():
+        if not _KIND.fullmatch(kind):
+            raise invalid(f"{kind[:80]!r} is not a kind of notification: use its name (decision_opened, reminder, ...) or '*'", "delivery")
+        if way not in CHANNELS:
+            raise invalid(f"{way[:80]!r} is not a way to deliver {kind!r}: use one of {', '.join(CHANNELS)}", "delivery")
+    return delivery
 
 
 def _address(email: str) -> str:
@@ -47,22 +68,25 @@ def _language(language: str) -> str:
 
 async def set_contact(
     app: Accord, alliance_id: str, actor: str, member_id: str, *, email: str | None = None, language: str | None = None,
-    erase: bool = False,
+    delivery: dict[str, str] | None = None, erase: bool = False,
 ) -> Contact:
-    """Set a member's address and/or language (the member, or a coordinator); `erase` forgets both."""
+    """Set a member's address, language and ways of delivery by kind (the member, or a coordinator); what is
+    not given stays as it was; `erase` forgets it all."""
     state = await app.self_or_coordinator(alliance_id, actor, member_id, "set another member's contact")
     if state.member(member_id) is None:
         raise not_found(f"no member {member_id!r} in alliance {alliance_id!r}", "member_id")
     if erase:
         await app.pool.execute("DELETE FROM accord.member_contacts WHERE alliance_id = $1 AND member_id = $2", alliance_id, member_id)
         return Contact(alliance_id=alliance_id, member_id=member_id)
-    if email is None and language is None:
-        raise invalid("give an email address, a language, or both (or erase the contact)", "email")
+    if email is None and language is None and not delivery:
+        raise invalid("give an email address, a language or a way of delivery (or erase the contact)", "email")
     row = await app.pool.fetchrow(
-        "INSERT INTO accord.member_contacts AS c (alliance_id, member_id, email, language, updated_by) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT (alliance_id, member_id) DO UPDATE SET email = coalesce($3, c.email), language = coalesce($4, c.language),"
-        " updated_by = $5, updated_at = now() RETURNING alliance_id, member_id, email, language, last_visit",
-        alliance_id, member_id, _address(email) if email is not None else None, _language(language) if language else None, actor,
+        "INSERT INTO accord.member_contacts AS c (alliance_id, member_id, email, language, delivery, updated_by)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT (alliance_id, member_id) DO UPDATE SET"
+        " email = coalesce($3, c.email), language = coalesce($4, c.language), delivery = c.delivery || $5::jsonb,"
+        " updated_by = $6, updated_at = now() RETURNING alliance_id, member_id, email, language, delivery, last_visit",
+        alliance_id, member_id, _address(email) if email is not None else None, _language(language) if language else None,
+        json.dumps(_delivery(delivery or {})), actor,
     )
     assert row is not None  # an upsert returns its row
     return Contact(**dict(row))
@@ -73,7 +97,8 @@ async def contact(app: Accord, alliance_id: str, member_id: str, reader: Caller 
     if reader is not None:
         await app.self_or_coordinator(alliance_id, reader.member_id, member_id, "read another member's contact")
     row = await app.pool.fetchrow(
-        "SELECT alliance_id, member_id, email, language, last_visit FROM accord.member_contacts WHERE alliance_id = $1 AND member_id = $2",
+        "SELECT alliance_id, member_id, email, language, delivery, last_visit FROM accord.member_contacts"
+        " WHERE alliance_id = $1 AND member_id = $2",
         alliance_id, member_id,
     )
     return Contact(**dict(row)) if row else Contact(alliance_id=alliance_id, member_id=member_id)

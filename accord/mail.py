@@ -17,7 +17,19 @@ from events.errors import ConfigurationError, Unavailable
 
 log = structlog.get_logger("accord.mail")
 
-__all__ = ["Mail", "can_send", "send"]
+__all__ = ["CHANNELS", "Mail", "can_send", "channel", "send"]
+
+CHANNELS = ("email", "webhook", "none")
+"""How a member may have a kind of notification delivered."""
+
+
+def channel(delivery: dict[str, str], kind: str, *, webhook: bool, email: bool) -> str:
+    """How a notification of `kind` goes: as the member chose for it (or for every kind), else by webhook
+    where one is set, else by email where an address is; "none" when the chosen way is not set up."""
+    chosen = delivery.get(kind) or delivery.get("*") or ("webhook" if webhook else "email" if email else "none")
+    if (chosen == "webhook" and not webhook) or (chosen == "email" and not email):
+        return "none"
+    return chosen
 
 
 class Mail(BaseModel):

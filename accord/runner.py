@@ -56,7 +56,7 @@ def worker_for(app: Accord, settings: Settings) -> Worker:
     return build_worker(
         app.client, app.pool, app.task_queue,
         max_cached_workflows=settings.worker_cache,
-        runner=workflow_runner(settings.workflow_sandbox),
+        runner=workflow_runner(settings.workflow_sandbox), settings=settings,
     )
 
 

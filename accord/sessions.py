@@ -16,7 +16,10 @@ from pydantic import BaseModel
 
 from events.access import TokenHolder
 
-__all__ = ["WebSession", "end_session", "link_holder", "new_link", "open_session", "session_of", "use_link"]
+__all__ = [
+    "Answer", "WebSession", "answer_of", "end_session", "link_holder", "new_answer_link", "new_link", "open_session", "session_of",
+    "use_link",
+]
 
 
 class WebSession(BaseModel):
@@ -80,3 +83,36 @@ async def session_of(pool: asyncpg.Pool, secret: str) -> WebSession | None:
 
 async def end_session(pool: asyncpg.Pool, secret: str) -> None:
     await pool.execute("UPDATE accord.web_sessions SET ended_at = now() WHERE session_hash = $1 AND ended_at IS NULL", _hash(secret))
+
+
+class Answer(BaseModel):
+    """What a one-click link of a notification email stands for."""
+
+    alliance_id: str
+    member_id: str
+    decision_id: str
+    point_id: str
+    stance: str
+
+
+async def new_answer_link(pool: asyncpg.Pool, answer: Answer, expires_at: datetime) -> str:
+    secret = secrets.token_urlsafe(32)
+    await pool.execute(
+        "INSERT INTO accord.answer_links (link_hash, alliance_id, member_id, decision_id, point_id, stance, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        _hash(secret), answer.alliance_id, answer.member_id, answer.decision_id, answer.point_id, answer.stance, expires_at,
+    )
+    return secret
+
+
+async def answer_of(pool: asyncpg.Pool, secret: str, *, spend: bool = False) -> Answer | None:
+    """What an unspent, unexpired one-click link stands for (spending it, when told to); else None."""
+    query = (
+        "UPDATE accord.answer_links SET used_at = now() WHERE link_hash = $1 AND used_at IS NULL AND expires_at > now()"
+        " RETURNING alliance_id, member_id, decision_id, point_id, stance"
+        if spend else
+        "SELECT alliance_id, member_id, decision_id, point_id, stance FROM accord.answer_links"
+        " WHERE link_hash = $1 AND used_at IS NULL AND expires_at > now()"
+    )
+    row = await pool.fetchrow(query, _hash(secret))
+    return Answer(**dict(row)) if row else None

@@ -435,6 +435,115 @@ def _first_problem(error: ValidationError) -> str:
     return f"{problem['loc'][-1]}: {problem['msg']}" if problem["loc"] else str(problem["msg"])
 
 
+# --- one-click answers from an email ------------------------------------------------------------------
+
+
+@pages.get("/answer/{secret}", response_class=HTMLResponse)
+async def confirm_answer(request: Request, secret: str) -> Response:
+    """Following a one-click link only asks: a mail scanner that follows it records nothing."""
+    view = await page(request)
+    answer = await sessions.answer_of(view.accord.pool, secret)
+    if answer is None:
+        return _spent_answer(view)
+    return await _answer_page(view, answer, secret)
+
+
+async def _answer_page(view: Page, answer: sessions.Answer, secret: str, status: int = 200, error: str | None = None) -> HTMLResponse:
+    holder = TokenHolder(alliance_id=answer.alliance_id, member_id=answer.member_id)
+    shown = await view.accord.decision(answer.decision_id, holder)
+    alliance = await view.accord.alliance(answer.alliance_id, holder)
+    principles = [p for p in alliance.charter.principles if p.id in shown.state.context.principles]
+    return view.render(
+        "confirm_answer.html", status, answer=answer, state=shown.state, point=shown.state.points[answer.point_id],
+        label=STANCE_LABELS[StanceKind(answer.stance)], secret=secret, principles=principles, error=error,
+    )
+
+
+def _spent_answer(view: Page) -> HTMLResponse:
+    return view.message(
+        view.gettext("This link no longer works"),
+        view.gettext("A link to answer works once, until the decision's deadline. Open the decision's page to take a stance."),
+        410,
+    )
+
+
+@pages.post("/answer/{secret}", response_class=HTMLResponse)
+async def record_answer(
+    request: Request, secret: str, reason: Annotated[str, Form()] = "", principle: Annotated[str, Form()] = ""
+) -> Response:
+    """The stance is taken as the member the link was sent to (the link is its credential, as a sign-in
+    link is); the link is spent once the stance is recorded, so a refusal leaves it usable."""
+    view = await page(request)
+    answer = await sessions.answer_of(view.accord.pool, secret)
+    if answer is None:
+        return _spent_answer(view)
+    command = TakeStance(
+        actor=answer.member_id, point_id=answer.point_id, stance=StanceKind(answer.stance), reason=reason.strip() or None,
+        principle=principle or None,
+    )
+    try:
+        await view.accord.decision_command(answer.decision_id, command, alliance_id=answer.alliance_id)
+    except Refused as error:
+        return await _answer_page(view, answer, secret, STATUS[error.kind], error.message)
+    await sessions.answer_of(view.accord.pool, secret, spend=True)
+    return view.message(
+        view.gettext("Your stance is recorded"),
+        view.gettext("Your stance on %(point)s is recorded.") % {"point": answer.point_id},
+    )
+
+
+# --- the member's settings -----------------------------------------------------------------------------
+
+KINDS = {
+    "decision_opened": N_("A decision is opened"), "reminder": N_("A reminder before a deadline"),
+    "stance_cleared": N_("A point I answered was amended"), "point_added": N_("A point is added"),
+    "decision_stalled": N_("A decision stalls"), "deadline_extended": N_("A deadline is extended"),
+    "decision_closed": N_("A decision is closed"), "*": N_("Everything else"),
+}
+WAYS = {"email": N_("by email"), "webhook": N_("to my webhook"), "none": N_("not at all (I look on the pages)")}
+
+
+@pages.get("/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, saved: bool = False) -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    return await _settings(view, saved=saved)
+
+
+async def _settings(view: Page, status: int = 200, **values: Any) -> HTMLResponse:
+    assert view.session is not None
+    me = view.session.holder
+    mine = await contacts.contact(view.accord, me.alliance_id, me.member_id, me)
+    member = (await view.accord.alliance(me.alliance_id, me)).member(me.member_id)
+    webhook = member is not None and member.webhook_url is not None
+    chosen = {kind: mail.channel(mine.delivery, kind, webhook=webhook, email=mine.email is not None) for kind in KINDS}
+    return view.render(
+        "settings.html", status, mine=mine, kinds=KINDS, ways=WAYS, chosen=chosen, languages={"en": "English", "es": "Español"},
+        **{"saved": False, "error": None, **values},
+    )
+
+
+@pages.post("/settings", response_class=HTMLResponse)
+async def save_settings(request: Request) -> Response:
+    form = await request.form()
+    view, refused = await posted(request, str(form.get("csrf", "")))
+    if refused is not None:
+        return refused
+    assert view.session is not None
+    me = view.session.holder
+    email = str(form.get("email", "")).strip()
+    language = str(form.get("language", ""))
+    delivery = {kind: str(form[f"deliver-{kind}"]) for kind in KINDS if f"deliver-{kind}" in form}
+    try:
+        await contacts.set_contact(
+            view.accord, me.alliance_id, me.member_id, me.member_id, email=email or None, language=language or None, delivery=delivery
+        )
+    except Refused as error:
+        return await _settings(view, STATUS[error.kind], error=error.message)
+    return RedirectResponse("/web/settings?saved=true", status_code=303)
+
+
 # --- disputes ------------------------------------------------------------------------------------------
 
 LADDER = (DisputeStage.NEGOTIATION, DisputeStage.MEDIATION, DisputeStage.PANEL, DisputeStage.APPEAL_WINDOW, DisputeStage.APPEAL)

@@ -8,7 +8,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from accord.config import DEFAULT_WORKER_CACHE
+from accord.config import DEFAULT_WORKER_CACHE, Settings
 from activities.notify import NotifyActivities
 from activities.store import StoreActivities
 from events.processes import PROCESSES
@@ -45,10 +45,11 @@ def build_worker(
     max_cached_workflows: int = DEFAULT_WORKER_CACHE,
     runner: WorkflowRunner | None = None,
     store: StoreActivities | None = None,
+    settings: Settings | None = None,
 ) -> Worker:
     """The worker; `store` replaces the append activity's implementation (the fault tests' does harm)."""
     store = store or StoreActivities(EventStore(pool))
-    notify = NotifyActivities(pool)
+    notify = NotifyActivities(pool, settings=settings)
     return Worker(
         client,
         task_queue=task_queue,

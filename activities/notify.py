@@ -1,18 +1,24 @@
-"""Delivering notifications from the outbox to members' webhooks, recording every attempt.
+"""Delivering notifications from the outbox to members' webhooks or email, recording every attempt.
 
-A member's webhook is read from the alliance's read model (kept by the appends of its events), so a
-changed URL takes effect at once. Members without a webhook read their notifications through the
-CLI or the API; their rows stay undelivered.
+A member's webhook is read from the alliance's read model (kept by the appends of its events), its
+address, language and choice of delivery by kind from its contact (`accord.member_contacts`), so a
+change takes effect at once. A notification that goes neither way (the member chose none, or set up
+neither) stays undelivered; the member reads it on the pages, through the CLI or the API.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from accord import mail
+from accord.config import Settings
+from events.errors import AccordError
 
 DELIVER_NOTIFICATIONS = "deliver_notifications"
 
@@ -27,14 +33,23 @@ JOIN accord.read_models a ON a.model = 'alliances' AND a.key = $1
 WEBHOOK_SQL = f"SELECT webhook_url FROM ({_WEBHOOKS}) w"
 """A member's webhook now: `$2` is a one-member array."""
 
-WITH_WEBHOOK_SQL = f"SELECT member_id FROM ({_WEBHOOKS}) w WHERE webhook_url IS NOT NULL"
-"""Which of some members have a webhook now (one query for a whole batch)."""
+REACHABLE_SQL = f"""
+SELECT w.member_id FROM ({_WEBHOOKS}) w
+LEFT JOIN accord.member_contacts c ON c.alliance_id = $1 AND c.member_id = w.member_id
+WHERE w.webhook_url IS NOT NULL OR c.email IS NOT NULL
+"""
+"""Which of some members have a webhook or an address now (one query for a whole batch): a delivery
+activity is worth starting for their notifications (it then follows each member's choice by kind)."""
+
+
+CONTACT_SQL = "SELECT email, language, delivery FROM accord.member_contacts WHERE alliance_id = $1 AND member_id = $2"
 
 
 class NotifyActivities:
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient | None = None):
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient | None = None, settings: Settings | None = None):
         self.pool = pool
         self.http = http or httpx.AsyncClient(timeout=10)
+        self.settings = settings or Settings()
 
     @activity.defn(name=DELIVER_NOTIFICATIONS)
     async def deliver_notifications(self, notification_ids: list[uuid.UUID]) -> int:
@@ -47,9 +62,16 @@ class NotifyActivities:
         failed: list[str] = []
         for row in rows:
             url = await self.pool.fetchval(WEBHOOK_SQL, row["alliance_id"], [row["member_id"]])
-            if not url:
+            contact = await self.pool.fetchrow(CONTACT_SQL, row["alliance_id"], row["member_id"])
+            address = contact["email"] if contact and mail.can_send(self.settings) else None
+            delivery: dict[str, str] = json.loads(contact["delivery"]) if contact else {}
+            how = mail.channel(delivery, row["kind"], webhook=bool(url), email=bool(address))
+            if how == "webhook":
+                error = await self._post(url, row)
+            elif how == "email" and address:
+                error = await self._email(address, contact["language"] if contact else None, row)
+            else:
                 continue
-            error = await self._post(url, row)
             await self.pool.execute(
                 "UPDATE accord.notifications SET attempts = attempts + 1, last_attempt_at = now(),"
                 " last_error = $2, delivered_at = CASE WHEN $2::text IS NULL THEN now() END"
@@ -62,8 +84,17 @@ class NotifyActivities:
             else:
                 delivered += 1
         if failed:
-            raise ApplicationError(f"{len(failed)} webhook delivery(ies) failed: {'; '.join(failed)}")
+            raise ApplicationError(f"{len(failed)} delivery(ies) failed: {'; '.join(failed)}")
         return delivered
+
+    async def _email(self, address: str, language: str | None, row: asyncpg.Record) -> str | None:
+        from accord.notify_mail import compose  # here: the workflows import this module for its activity's name
+
+        try:
+            await mail.send(self.settings, await compose(self.pool, self.settings, row, address, language))
+        except AccordError as error:
+            return error.message
+        return None
 
     async def _post(self, url: str, row: asyncpg.Record) -> str | None:
         body = {

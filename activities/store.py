@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import WITH_WEBHOOK_SQL
+from activities.notify import REACHABLE_SQL
 from events.store import Break, Connection, EventStore, NewEvent, Receipt, StoredEvent, StreamHead
 
 APPEND_EVENTS = "append_events"
@@ -113,20 +113,20 @@ class StoreActivities:
             " VALUES ($1, $2, $3, $4, 'quarantined', $5) ON CONFLICT (notification_id) DO NOTHING",
             [(nid, notice.stream_id, notice.alliance_id, member, notice.message) for nid, member in rows],
         )
-        with_webhook = await self._with_webhook(notice.alliance_id, notice.members)
-        return [nid for nid, member in rows if member in with_webhook]
+        reachable = await self._reachable(notice.alliance_id, notice.members)
+        return [nid for nid, member in rows if member in reachable]
 
-    async def _with_webhook(self, alliance_id: str, members: list[str]) -> set[str]:
-        rows = await self.store.pool.fetch(WITH_WEBHOOK_SQL, alliance_id, sorted(set(members)))
+    async def _reachable(self, alliance_id: str, members: list[str]) -> set[str]:
+        rows = await self.store.pool.fetch(REACHABLE_SQL, alliance_id, sorted(set(members)))
         return {r["member_id"] for r in rows}
 
     async def _deliverable(self, notices: list[OutboxNotice]) -> list[uuid.UUID]:
-        """The notifications worth a delivery activity: those whose member has a webhook. The others
-        wait in the outbox for the member to read them; no activity is scheduled for nothing."""
+        """The notifications worth a delivery activity: those whose member has a webhook or an address.
+        The others wait in the outbox for the member to read them; no activity is scheduled for nothing."""
         if not notices:
             return []
-        with_webhook = await self._with_webhook(notices[0].alliance_id, [n.member_id for n in notices])
-        return [n.notification_id for n in notices if n.member_id in with_webhook]
+        reachable = await self._reachable(notices[0].alliance_id, [n.member_id for n in notices])
+        return [n.notification_id for n in notices if n.member_id in reachable]
 
     async def _deliverable_for(self, event_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """:meth:`_deliverable` for notifications already in the outbox (those of adopted events)."""
@@ -139,5 +139,5 @@ class StoreActivities:
         )
         if not rows:
             return []
-        with_webhook = await self._with_webhook(rows[0]["alliance_id"], [r["member_id"] for r in rows])
-        return [r["notification_id"] for r in rows if r["member_id"] in with_webhook]
+        reachable = await self._reachable(rows[0]["alliance_id"], [r["member_id"] for r in rows])
+        return [r["notification_id"] for r in rows if r["member_id"] in reachable]

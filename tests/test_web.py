@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from api_support import bearer, client_for
+from cli_support import Cli, cli_against
 from decision_support import eventually, skip_to
 from temporalio.testing import WorkflowEnvironment
 from web_support import Mailbox, Opened, decision_with_addresses, smtp_server, web_settings
@@ -23,6 +26,11 @@ from events.decision import Stage, StanceKind, TakeStance
 from events.processes import DECISION, DISPUTE
 from events.rules import Refused
 from events.store import EventStore
+
+
+@pytest.fixture
+def cli(tmp_path: Path, temporal_env: WorkflowEnvironment, db_url: str, task_queue: str) -> Cli:
+    return cli_against(tmp_path, temporal_env, db_url, task_queue)
 
 
 @pytest.fixture
@@ -316,3 +324,41 @@ async def test_the_parties_settle_a_dispute_on_its_page_and_nobody_else_sees_it(
     settled = await browser.get("/web/disputes/banner")
     assert "Ended: " in settled.text and "What you can do" not in settled.text
     assert [e.event_type for e in await store.read_stream(stream)][-2:] == ["TermsAccepted", "DisputeSettled"]
+
+
+async def test_a_member_chooses_its_language_and_ways_of_delivery_on_its_settings_page(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    await signed_in(browser, mailbox, "dune@example.org")
+    page = await browser.get("/web/settings")
+    assert page.status_code == 200 and 'value="dune@example.org"' in page.text
+    refused = await browser.post("/web/settings", data={"csrf": form_token(page), "email": "dune at home", "deliver-reminder": "email"})
+    assert refused.status_code == 422 and "not an email address" in refused.text
+    saved = await browser.post("/web/settings", data={
+        "csrf": form_token(page), "email": "dune@example.org", "language": "es", "deliver-reminder": "none", "deliver-*": "email",
+    })
+    assert saved.status_code == 303
+    mine = await contacts.contact(app, opened.alliance_id, "dune")
+    assert mine.language == "es" and mine.delivery == {"reminder": "none", "*": "email"}
+    assert "Sus ajustes quedaron guardados." in (await browser.get(saved.headers["location"])).text
+
+
+async def test_contacts_over_the_cli_and_the_api(app: Accord, cli: Cli) -> None:
+    opened = await decision_with_addresses(app)
+    ran = await cli(f"member contact {opened.alliance_id} dune --deliver reminder=none --deliver '*=email' --as dune --json")
+    assert ran.code == 0, ran.stderr
+    assert ran.json()["delivery"] == {"reminder": "none", "*": "email"} and ran.json()["email"] == "dune@example.org"
+    wrong = await cli(f"member contact {opened.alliance_id} dune --deliver reminder --as dune")
+    assert wrong.code == 1 and "--deliver takes KIND=WAY" in wrong.stderr and "Traceback" not in wrong.stderr
+    pigeon = await cli(f"member contact {opened.alliance_id} dune --deliver reminder=pigeon --as dune")
+    assert pigeon.code == 1 and "'pigeon' is not a way to deliver 'reminder': use one of email, webhook, none" in pigeon.stderr
+    token = await app.issue_token(opened.alliance_id, "gw", "cedar", "api")
+    async with client_for(app, web_settings(None)) as api:
+        put = await api.put(
+            f"/alliances/{opened.alliance_id}/members/cedar/contact", json={"delivery": {"*": "webhook"}}, headers=bearer(token.token)
+        )
+        assert put.status_code == 200 and put.json()["delivery"] == {"*": "webhook"} and put.json()["language"] == "es"
+        theirs = await api.get(f"/alliances/{opened.alliance_id}/members/dune/contact", headers=bearer(token.token))
+        assert theirs.status_code == 403

@@ -162,6 +162,14 @@ async def test_a_member_signs_in_from_the_email_and_takes_a_stance_per_point(
     await expect(page.get_by_role("status")).to_have_text("Done: it is recorded.")
     await expect(page.get_by_text("A month each, starting with amber")).to_be_visible()
 
+    # The member's own settings: how each kind of news reaches it.
+    await page.get_by_role("link", name="My settings").click()
+    await page.get_by_label("A reminder before a deadline").select_option("none")
+    await accessible(page, "settings")
+    await page.get_by_role("button", name="Save my settings").click()
+    await expect(page.get_by_role("status")).to_have_text("Your settings are saved.")
+    await expect(page.get_by_label("A reminder before a deadline")).to_have_value("none")
+
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
     await page.goto(f"{settings.base_url}/web/inbox")
