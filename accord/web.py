@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter, ValidationError
 
-from accord import contacts, costs, mail, sessions
+from accord import calendars, contacts, costs, mail, sessions
 from accord.app import Accord, DisputeView
 from accord.config import Settings
 from accord.i18n import environment, negotiate, translations
@@ -520,7 +520,7 @@ async def _settings(view: Page, status: int = 200, **values: Any) -> HTMLRespons
     chosen = {kind: mail.channel(mine.delivery, kind, webhook=webhook, email=mine.email is not None) for kind in KINDS}
     return view.render(
         "settings.html", status, mine=mine, kinds=KINDS, ways=WAYS, chosen=chosen, languages={"en": "English", "es": "Español"},
-        **{"saved": False, "error": None, **values},
+        **{"saved": False, "error": None, "calendar_url": None, **values},
     )
 
 
@@ -542,6 +542,28 @@ async def save_settings(request: Request) -> Response:
     except Refused as error:
         return await _settings(view, STATUS[error.kind], error=error.message)
     return RedirectResponse("/web/settings?saved=true", status_code=303)
+
+
+@pages.post("/settings/calendar", response_class=HTMLResponse)
+async def new_calendar(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    """A new address for the member's calendar feed, shown once (the one before stops working)."""
+    view, refused = await posted(request, csrf)
+    if refused is not None:
+        return refused
+    assert view.session is not None
+    secret = await calendars.new_feed(view.accord.pool, view.session.holder)
+    return await _settings(view, calendar_url=f"{view.settings.base_url}/web/calendar/{secret}.ics")
+
+
+@pages.get("/calendar/{secret}.ics")
+async def calendar_feed(request: Request, secret: str) -> Response:
+    """The feed a calendar polls: the address is its credential (no cookie goes with a calendar's request)."""
+    accord: Accord = request.app.state.accord
+    holder = await calendars.feed_holder(accord.pool, secret)
+    if holder is None:
+        return Response("no calendar at this address: make a new one on your settings page\n", 404, media_type="text/plain")
+    settings: Settings = request.app.state.settings
+    return Response(await calendars.feed(accord, holder, settings.base_url), media_type="text/calendar")
 
 
 # --- disputes ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -16,12 +16,14 @@ import pytest
 from api_support import bearer, client_for
 from cli_support import Cli, cli_against
 from decision_support import eventually, skip_to
+from icalendar import Calendar
 from temporalio.testing import WorkflowEnvironment
 from web_support import Mailbox, Opened, decision_with_addresses, smtp_server, web_settings
 
-from accord import contacts
+from accord import calendars, contacts
 from accord.api import create_app
 from accord.app import Accord
+from events.access import TokenHolder
 from events.decision import Stage, StanceKind, TakeStance
 from events.processes import DECISION, DISPUTE
 from events.rules import Refused
@@ -275,6 +277,9 @@ async def test_a_coordinator_extends_a_stalled_decision_from_its_page(
             await client.post("/web/sign-in/token", data={"token": tokens[member], "csrf": form_token(page)})
             page = await client.get(f"/web/decisions/{opened.decision_id}")
             assert "Stalled" in page.text and "Points without quorum: p1, p2." in page.text
+            if member == "gw":
+                stalled = await gw_calendar(app, opened.alliance_id)
+                assert any(summary.startswith("Stalled, act by") for summary, _ in stalled.values())
             before = (await store.head(stream)).version
             extended = await client.post(f"/web/decisions/{opened.decision_id}/extend", data={"csrf": form_token(page)})
             if member == "dune":  # not a coordinator: no buttons, and the decider refuses; nothing is recorded
@@ -285,6 +290,11 @@ async def test_a_coordinator_extends_a_stalled_decision_from_its_page(
             assert extended.status_code == 303, extended.text
             after = await client.get(extended.headers["location"])
             assert "The deadline is extended." in after.text and "What happens next" in after.text
+            # The calendar moves with it: the escalation's end gives way to the new deadline, under the decision's uid.
+            events = await gw_calendar(app, opened.alliance_id)
+            extended_to = (await app.decision(opened.decision_id, alliance_id=opened.alliance_id)).state.deadline
+            assert events[f"decision-{opened.alliance_id}.{opened.decision_id}-deadline@accord"][1] == extended_to.replace(microsecond=0)
+            assert not any(uid.endswith("-escalation@accord") for uid in events)
             assert [e.event_type for e in await store.read_stream(stream)][-1] == "DeadlineExtended"
             unknown = await client.post(f"/web/decisions/{opened.decision_id}/adopt", data={"csrf": form_token(page)})
             assert unknown.status_code == 404 and "There is no such action." in unknown.text
@@ -362,3 +372,44 @@ async def test_contacts_over_the_cli_and_the_api(app: Accord, cli: Cli) -> None:
         assert put.status_code == 200 and put.json()["delivery"] == {"*": "webhook"} and put.json()["language"] == "es"
         theirs = await api.get(f"/alliances/{opened.alliance_id}/members/dune/contact", headers=bearer(token.token))
         assert theirs.status_code == 403
+
+
+def calendar_events(feed: httpx.Response) -> dict[str, tuple[str, datetime]]:
+    """UID -> (summary, start) of a feed's events, read by the icalendar library as a calendar app would."""
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar"), feed.text
+    parsed = Calendar.from_ical(feed.content)
+    return {str(e["UID"]): (str(e["SUMMARY"]), e.decoded("DTSTART")) for e in parsed.walk("VEVENT")}
+
+
+async def test_a_members_calendar_holds_the_deadlines_that_concern_it_at_a_secret_address(
+    app: Accord, browser: httpx.AsyncClient, mail: tuple[Mailbox, int]
+) -> None:
+    mailbox, _ = mail
+    opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["birch"], "Who keeps the banner", "A quarrel about the banner.")
+    await signed_in(browser, mailbox, "birch@example.org")
+    page = await browser.get("/web/settings")
+    made = await browser.post("/web/settings/calendar", data={"csrf": form_token(page)})
+    [address] = re.findall(r"<code>http://accord\.test(/web/calendar/[\w-]+\.ics)</code>", made.text)
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://accord.test") as calendar_app:  # pyright: ignore[reportPrivateUsage]
+        events = calendar_events(await calendar_app.get(address))  # no cookie: the address is the credential
+        decision = (await app.decision(opened.decision_id, alliance_id=opened.alliance_id)).state
+        uid = f"decision-{opened.alliance_id}.{opened.decision_id}"
+        to_second = decision.deadline.replace(microsecond=0)  # iCalendar's times have whole seconds
+        assert events[f"{uid}-deadline@accord"] == ("Deadline: Joint campaign 2027", to_second)
+        assert events[f"{uid}-reminder@accord"][1] == to_second - decision.rules.reminder_lead
+        assert any(summary.startswith("Dispute banner: end of negotiation") for summary, _ in events.values())
+        # A new address ends the old one.
+        page = await browser.get("/web/settings")
+        await browser.post("/web/settings/calendar", data={"csrf": form_token(page)})
+        gone = await calendar_app.get(address)
+        assert gone.status_code == 404 and "make a new one" in gone.text
+    # dune is no party to the dispute: its calendar does not show it.
+    dune = TokenHolder(alliance_id=opened.alliance_id, member_id="dune")
+    assert b"banner" not in await calendars.feed(app, dune, "http://accord.test")
+    assert b"Joint campaign 2027" in await calendars.feed(app, dune, "http://accord.test")
+
+
+async def gw_calendar(app: Accord, alliance_id: str) -> dict[str, tuple[str, datetime]]:
+    feed = await calendars.feed(app, TokenHolder(alliance_id=alliance_id, member_id="gw"), "http://accord.test")
+    return calendar_events(httpx.Response(200, content=feed, headers={"content-type": "text/calendar"}))

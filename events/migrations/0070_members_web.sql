@@ -12,6 +12,7 @@ CREATE TABLE accord.member_contacts (
     language    text,
     delivery    jsonb NOT NULL DEFAULT '{}',
     last_visit  timestamptz,
+    calendar_hash bytea UNIQUE,  -- the secret of the member's calendar feed, hashed
     updated_by  text NOT NULL,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (alliance_id, member_id)
