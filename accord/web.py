@@ -6,11 +6,12 @@ exactly as the API does; every form carries the session's form token (CSRF).
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import structlog
 from babel.dates import format_datetime, format_timedelta
@@ -19,10 +20,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter, ValidationError
 
-from accord import calendars, contacts, costs, mail, sessions
+from accord import audit, calendars, contacts, costs, mail, sessions, transparency
 from accord.app import Accord, DisputeView
 from accord.config import Settings
 from accord.i18n import environment, negotiate, translations
+from accord.keeper import log_keys
 from events.access import TokenHolder
 from events.decision import (
     AmendPoint,
@@ -39,6 +41,8 @@ from events.decision import (
 )
 from events.dispute import DisputeCommand, DisputeStage, RulingKind
 from events.errors import AccordError
+from events.merkle import leaf_hash, verify_inclusion
+from events.notes import Checkpoint, NoteError, signed_by, split_note
 from events.processes import DECISION
 from events.rules import RefusalKind, Refused
 
@@ -564,6 +568,70 @@ async def calendar_feed(request: Request, secret: str) -> Response:
         return Response("no calendar at this address: make a new one on your settings page\n", 404, media_type="text/plain")
     settings: Settings = request.app.state.settings
     return Response(await calendars.feed(accord, holder, settings.base_url), media_type="text/calendar")
+
+
+# --- the record ----------------------------------------------------------------------------------------
+
+
+@pages.get("/audit/{stream_id}", response_class=HTMLResponse)
+async def timeline(request: Request, stream_id: str) -> Response:
+    """A stream's events as the record holds them, with its chain checked and its newest event proven in
+    the alliance's log (for whoever may read the stream's record, as over the API)."""
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    me = view.session.holder
+    try:
+        stream_id = await view.accord.readable_record(stream_id, me)
+    except Refused as error:
+        return view.message(view.gettext("Not found"), error.message, STATUS[error.kind])
+    replayed = await audit.replay(view.accord.store, stream_id)
+    chain = await view.accord.store.verify(streams=[stream_id])
+    return view.render(
+        "timeline.html", stream_id=stream_id, replayed=replayed, summary=audit.event_summary, broken=chain.broken,
+        proven=await _proven(view, stream_id, replayed.version, me),
+    )
+
+
+class Proven(NamedTuple):
+    """What the page says of the newest event's place in the alliance's log."""
+
+    checkpoint: str | None
+    size: int
+    signed: bool
+    included: bool
+
+
+async def _proven(view: Page, stream_id: str, version: int, me: TokenHolder) -> Proven:
+    try:
+        proof = await transparency.prove(view.accord, stream_id, version, me)
+    except Refused:  # no checkpoint covers it yet
+        return Proven(None, 0, signed=False, included=False)
+    text, signatures = split_note(proof.checkpoint)
+    try:
+        verify_inclusion(
+            proof.leaf_index, proof.tree_size, leaf_hash(bytes.fromhex(proof.event_hash)),
+            [base64.b64decode(node) for node in proof.proof], Checkpoint.parse(text).root,
+        )
+        included = True
+    except (ValueError, NoteError):
+        included = False
+    return Proven(proof.checkpoint, proof.tree_size, signed_by(text, signatures, log_keys(view.settings)), included)
+
+
+@pages.get("/audit/{stream_id}/export")
+async def export_record(request: Request, stream_id: str, format: str = "html") -> Response:
+    view = await page(request)
+    if view.session is None:
+        return to_sign_in()
+    try:
+        stream_id = await view.accord.readable_record(stream_id, view.session.holder)
+        document = await audit.export(view.accord.store, [stream_id], format, datetime.now(UTC))
+    except Refused as error:
+        return view.message(view.gettext("Not found"), error.message, STATUS[error.kind])
+    media = {"html": "text/html", "md": "text/markdown", "json": "application/json", "jsonl": "application/x-ndjson"}[format]
+    disposition = "inline" if format == "html" else f'attachment; filename="{stream_id}.{format}"'
+    return Response(document, media_type=media, headers={"Content-Disposition": disposition})
 
 
 # --- disputes ------------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ from accord.api import create_app
 from accord.app import Accord
 from events.access import TokenHolder
 from events.decision import Stage, StanceKind, TakeStance
+from events.log import TransparencyLog
+from events.notes import Signer
 from events.processes import DECISION, DISPUTE
 from events.rules import Refused
 from events.store import EventStore
@@ -413,3 +415,35 @@ async def test_a_members_calendar_holds_the_deadlines_that_concern_it_at_a_secre
 async def gw_calendar(app: Accord, alliance_id: str) -> dict[str, tuple[str, datetime]]:
     feed = await calendars.feed(app, TokenHolder(alliance_id=alliance_id, member_id="gw"), "http://accord.test")
     return calendar_events(httpx.Response(200, content=feed, headers={"content-type": "text/calendar"}))
+
+
+async def test_the_record_of_a_process_is_shown_verified_and_proven_to_those_who_may_read_it(
+    app: Accord, mail: tuple[Mailbox, int], pool: asyncpg.Pool
+) -> None:
+    mailbox, port = mail
+    opened = await decision_with_addresses(app)
+    await app.raise_dispute(opened.alliance_id, "amber", "banner", ["birch"], "Who keeps the banner", "A quarrel about the banner.")
+    signer = Signer.generate("pages.accord")
+    settings = web_settings(port).model_copy(update={"log_public_keys": str(signer.verifier)})
+    transport = httpx.ASGITransport(app=create_app(app, settings))
+    async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as browser:
+        await signed_in(browser, mailbox, "dune@example.org")
+        page = await browser.get(f"/web/audit/decision-{opened.decision_id}")
+        assert page.status_code == 200 and "Verified: each event" in page.text and ">DecisionOpened</th>" in page.text
+        assert "Not yet in a signed checkpoint" in page.text
+        await TransparencyLog(pool).issue(opened.alliance_id, signer, "pages.accord")
+        page = await browser.get(f"/web/audit/decision-{opened.decision_id}")
+        assert "The newest event is proven in the alliance's log at the checkpoint of" in page.text
+        assert "The checkpoint is signed by this deployment's log key." in page.text and "pages.accord/" in page.text
+        exported = await browser.get(f"/web/audit/decision-{opened.decision_id}/export", params={"format": "md"})
+        assert exported.status_code == 200 and exported.text.startswith("# accord audit report") and "attachment" in exported.headers["content-disposition"]
+        wrong = await browser.get(f"/web/audit/decision-{opened.decision_id}/export", params={"format": "xml"})
+        assert wrong.status_code == 422 and "unknown format" in wrong.text
+        # dune is no party to the dispute: its record is not found, and nothing of it shows.
+        hidden = await browser.get("/web/audit/dispute-banner")
+        assert hidden.status_code in (403, 404) and "Who keeps the banner" not in hidden.text
+        hidden_export = await browser.get("/web/audit/dispute-banner/export")
+        assert hidden_export.status_code in (403, 404) and "quarrel" not in hidden_export.text
+        # Members' addresses are not in the record at all.
+        alliance = await browser.get(f"/web/audit/alliance-{opened.alliance_id}")
+        assert alliance.status_code == 200 and "@example.org" not in alliance.text

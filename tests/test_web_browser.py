@@ -15,16 +15,18 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from decision_support import eventually, skip_to
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
-from web_support import Mailbox, decision_with_addresses, free_port, smtp_server, web_settings
+from web_support import Mailbox, answer_links, decision_with_addresses, free_port, mail_to, smtp_server, web_settings
 
 from accord.api import serve
 from accord.app import Accord
 from accord.config import Settings
+from activities.notify import NotifyActivities
 from events.decision import Stage, StanceKind, TakeStance
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -224,3 +226,43 @@ async def test_the_proposer_amends_a_coordinator_extends_and_an_outsider_sees_no
         await dune.goto(f"{settings.base_url}{path}")
         await expect(dune.locator("main")).not_to_contain_text("Who keeps the banner")
         await expect(dune.locator("main")).not_to_contain_text("quarrel")
+
+
+async def test_a_one_click_link_from_an_email_records_the_stance_only_after_confirmation(
+    app: Accord, chromium: Browser, served: tuple[Settings, Mailbox], pool: asyncpg.Pool
+) -> None:
+    settings, mailbox = served
+    opened = await decision_with_addresses(app)
+    # The notification of the opening, delivered by email by the worker's own delivery activity.
+    ids = [r["notification_id"] for r in await pool.fetch("SELECT notification_id FROM accord.notifications WHERE member_id = 'dune' AND kind = 'decision_opened'")]
+    assert await NotifyActivities(app.pool, settings=settings).deliver_notifications(ids) == 1
+    await mailbox.wait(1)
+    link = settings.base_url + answer_links(mail_to(mailbox, "dune@example.org"))[("p1", "Agree")]
+
+    async def responded() -> int:
+        view = await app.decision(opened.decision_id, alliance_id=opened.alliance_id)
+        return next(t.responded for t in view.tallies if t.point_id == "p1")
+
+    page = await (await chromium.new_context(locale="en-GB")).new_page()
+    await page.goto(link)  # what a mail scanner does, too
+    await expect(page.get_by_text("Record the stance “Agree” on p1 as dune?")).to_be_visible()
+    await accessible(page, "one-click")
+    assert await responded() == 0
+    await page.get_by_role("button", name="Confirm: record my stance").click()
+    await expect(page.get_by_role("heading", name="Your stance is recorded")).to_be_visible()
+    assert await responded() == 1
+    await page.goto(link)
+    await expect(page.get_by_role("heading", name="This link no longer works")).to_be_visible()
+
+    # The record of the decision, as a member reads it after signing in: verified, with its events.
+    await page.goto(f"{settings.base_url}/web/sign-in")
+    await page.get_by_label("Your email address").fill("dune@example.org")
+    await page.get_by_role("button", name="Email me a link").click()
+    await mailbox.wait(2)
+    await page.goto(mailbox.links()[0])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.goto(f"{settings.base_url}/web/decisions/{opened.decision_id}")
+    await page.get_by_role("link", name="The record of this decision").click()
+    await expect(page.get_by_text("Verified: each event's hash follows from its data and the hash before it.")).to_be_visible()
+    await expect(page.get_by_role("rowheader", name="StanceTaken")).to_be_visible()
+    await accessible(page, "record")

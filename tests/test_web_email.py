@@ -4,7 +4,6 @@ member confirms, delivery attempts recorded and retried when the mail server is 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 from decision_support import eventually
 from temporalio.testing import WorkflowEnvironment
-from web_support import Mailbox, decision_with_addresses, free_port, smtp_server, web_settings
+from web_support import Mailbox, answer_links, decision_with_addresses, free_port, mail_to, smtp_server, web_settings
 
 from accord import contacts
 from accord.api import create_app
@@ -40,23 +39,6 @@ async def mailing(temporal_env: WorkflowEnvironment, app_pool: asyncpg.Pool, tas
             transport = httpx.ASGITransport(app=create_app(app, settings))
             async with httpx.AsyncClient(transport=transport, base_url="http://accord.test") as client:
                 yield Mailing(app, mailbox, client)
-
-
-def mail_to(mailbox: Mailbox, address: str) -> str:
-    [body] = [m.get_body(("plain",)).get_content() for m in mailbox.messages if m["To"] == address]  # type: ignore[union-attr]
-    return body  # type: ignore[no-any-return]
-
-
-def answer_links(text: str) -> dict[tuple[str, str], str]:
-    """(point, stance label) -> path of its one-click link, as the plain text part lists them."""
-    links: dict[tuple[str, str], str] = {}
-    point = ""
-    for line in text.splitlines():
-        if found := re.match(r"Your stance on (\w+) ", line):
-            point = found.group(1)
-        elif found := re.match(r"\s+(.+): http://accord\.test(/web/answer/[\w-]+)$", line):
-            links[(point, found.group(1))] = found.group(2)
-    return links
 
 
 async def test_a_decision_reaches_the_electorate_by_email_and_a_one_click_answer_records_only_when_confirmed(

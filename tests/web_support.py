@@ -59,6 +59,24 @@ class Mailbox:
         assert len(self.messages) >= count, f"{len(self.messages)} message(s) arrived, not {count}"
 
 
+def mail_to(mailbox: Mailbox, address: str) -> str:
+    """The plain text of the one message sent to `address`."""
+    [body] = [m.get_body(("plain",)).get_content() for m in mailbox.messages if m["To"] == address]  # type: ignore[union-attr]
+    return body  # type: ignore[no-any-return]
+
+
+def answer_links(text: str) -> dict[tuple[str, str], str]:
+    """(point, stance label) -> path of its one-click link, as the plain text part lists them."""
+    links: dict[tuple[str, str], str] = {}
+    point = ""
+    for line in text.splitlines():
+        if found := re.match(r"Your stance on (\w+) ", line):
+            point = found.group(1)
+        elif found := re.match(r"\s+(.+): https?://[^/\s]+(/web/answer/[\w-]+)$", line):
+            links[(point, found.group(1))] = found.group(2)
+    return links
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
